@@ -1,0 +1,33 @@
+//! Batched Markov chain samplers over many independent chains (walkers).
+//!
+//! * [`Metropolis`]: Gaussian random-walk Metropolis, one trial per chain per step;
+//! * [`OverdampedLangevin`]: Euler–Maruyama (optionally Metropolis-adjusted, MALA);
+//! * [`Baoab`]: underdamped Langevin with the BAOAB splitting (Leimkuhler & Matthews 2013);
+//! * [`Simulation`]: burn-in, stride and reporters around any [`Move`];
+//! * [`autocorrelation`]: integrated autocorrelation times.
+//!
+//! Chains are processed in blocks in parallel (rayon); every chain has its own generator, so the
+//! result is the same for any number of threads.
+
+pub mod autocorrelation;
+mod blocks;
+pub mod langevin;
+pub mod metropolis;
+pub mod reporters;
+pub mod simulation;
+
+pub use boltzflow_core::{Move, MoveStats, Reporter, SamplerState};
+pub use langevin::{Baoab, OverdampedLangevin};
+pub use metropolis::Metropolis;
+pub use simulation::{Protocol, Simulation, SimulationResult};
+
+/// Wraps periodic coordinates of a row into their interval `[lo, hi)`.
+#[inline]
+pub(crate) fn wrap_periodic(row: &mut [f64], periods: &[Option<[f64; 2]>]) {
+    for (v, p) in row.iter_mut().zip(periods) {
+        if let Some([lo, hi]) = *p {
+            let w = hi - lo;
+            *v = lo + (*v - lo).rem_euclid(w);
+        }
+    }
+}
