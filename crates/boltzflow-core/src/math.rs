@@ -27,27 +27,33 @@ pub fn exp(x: f64) -> f64 {
     let kf = xc * LOG2E + ROUND_MAGIC;
     let k = kf - ROUND_MAGIC;
     let r = (xc - k * LN2_HI) - k * LN2_LO;
-    // Taylor series of e^r on |r| ≤ ln2/2 to degree 13: truncation error < 5e-18 relative.
-    let mut p = 1.0 / 6_227_020_800.0;
-    p = p * r + 1.0 / 479_001_600.0;
-    p = p * r + 1.0 / 39_916_800.0;
-    p = p * r + 1.0 / 3_628_800.0;
-    p = p * r + 1.0 / 362_880.0;
-    p = p * r + 1.0 / 40_320.0;
-    p = p * r + 1.0 / 5_040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    // Taylor series of e^r on |r| ≤ ln2/2 to degree 13 (truncation error < 5e-18 relative),
+    // evaluated with Estrin's scheme: dependency depth 5 instead of Horner's 13, which measured
+    // ~2× faster here because the loop was latency-bound.
+    let r2 = r * r;
+    let r4 = r2 * r2;
+    let r8 = r4 * r4;
+    let q0 = 1.0 + r;
+    let q1 = 0.5 + r * (1.0 / 6.0);
+    let q2 = 1.0 / 24.0 + r * (1.0 / 120.0);
+    let q3 = 1.0 / 720.0 + r * (1.0 / 5_040.0);
+    let q4 = 1.0 / 40_320.0 + r * (1.0 / 362_880.0);
+    let q5 = 1.0 / 3_628_800.0 + r * (1.0 / 39_916_800.0);
+    let q6 = 1.0 / 479_001_600.0 + r * (1.0 / 6_227_020_800.0);
+    let s0 = q0 + r2 * q1;
+    let s1 = q2 + r2 * q3;
+    let s2 = q4 + r2 * q5;
+    let t0 = s0 + r4 * s1;
+    let t1 = s2 + r4 * q6;
+    let p = t0 + r8 * t1;
     // 2^k from the integer left in the low bits of `kf` (valid for −1022 ≤ k ≤ 1023).
     let scale = f64::from_bits(kf.to_bits().wrapping_add(1023) << 52);
     let y = p * scale;
     let y = if x < EXP_MIN { 0.0 } else { y };
     let y = if x > EXP_MAX { f64::INFINITY } else { y };
-    if x.is_nan() { x } else { y }
+    // Select a constant rather than `x`: returning the input lets LLVM turn the store in
+    // `exp_slice` into a masked store, which is microcoded and ~5× slower on AMD Zen.
+    if x.is_nan() { f64::NAN } else { y }
 }
 
 /// Replaces every value of `xs` by its exponential, four at a time where the CPU has AVX2.

@@ -16,10 +16,16 @@ use rustfft::{FftPlanner, num_complex::Complex};
 pub fn autocorrelation(series: ArrayView2<f64>) -> Result<Vec<f64>> {
     let (n, chains) = series.dim();
     if n < 2 || chains == 0 {
-        return Err(Error::invalid("series", format!("need at least 2 steps and 1 chain, got [{n}, {chains}]")));
+        return Err(Error::invalid(
+            "series",
+            format!("need at least 2 steps and 1 chain, got [{n}, {chains}]"),
+        ));
     }
     if series.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Numerical { what: "autocorrelation".into(), reason: "the series holds NaN or inf".into() });
+        return Err(Error::Numerical {
+            what: "autocorrelation".into(),
+            reason: "the series holds NaN or inf".into(),
+        });
     }
     let m = (2 * n).next_power_of_two();
     let mut planner = FftPlanner::<f64>::new();
@@ -33,14 +39,18 @@ pub fn autocorrelation(series: ArrayView2<f64>) -> Result<Vec<f64>> {
             b.re = v - mean;
         }
         fwd.process(&mut buf);
-        buf.iter_mut().for_each(|c| *c = Complex::new(c.norm_sqr(), 0.0));
+        buf.iter_mut()
+            .for_each(|c| *c = Complex::new(c.norm_sqr(), 0.0));
         inv.process(&mut buf);
         for (a, b) in acov.iter_mut().zip(&buf) {
             *a += b.re / (m as f64 * n as f64);
         }
     }
     if acov[0] <= 0.0 {
-        return Err(Error::Numerical { what: "autocorrelation".into(), reason: "the observable never changes (zero variance)".into() });
+        return Err(Error::Numerical {
+            what: "autocorrelation".into(),
+            reason: "the observable never changes (zero variance)".into(),
+        });
     }
     let a0 = acov[0];
     Ok(acov.into_iter().map(|a| a / a0).collect())

@@ -28,14 +28,30 @@ pub(crate) fn par_blocks(
 ) -> Result<MoveStats> {
     let dim = state.dim();
     let rows = rows.max(1);
-    let x = state.positions.as_slice_mut().expect("positions are standard layout");
-    let e = state.energies.as_slice_mut().expect("energies are contiguous");
+    let x = state
+        .positions
+        .as_slice_mut()
+        .expect("positions are standard layout");
+    let e = state
+        .energies
+        .as_slice_mut()
+        .expect("energies are contiguous");
     let mut fs: Vec<Option<&mut [f64]>> = match state.forces.as_mut() {
-        Some(f) => f.as_slice_mut().expect("standard layout").chunks_mut(rows * dim).map(Some).collect(),
+        Some(f) => f
+            .as_slice_mut()
+            .expect("standard layout")
+            .chunks_mut(rows * dim)
+            .map(Some)
+            .collect(),
         None => Vec::new(),
     };
     let mut vs: Vec<Option<&mut [f64]>> = match state.velocities.as_mut() {
-        Some(v) => v.as_slice_mut().expect("standard layout").chunks_mut(rows * dim).map(Some).collect(),
+        Some(v) => v
+            .as_slice_mut()
+            .expect("standard layout")
+            .chunks_mut(rows * dim)
+            .map(Some)
+            .collect(),
         None => Vec::new(),
     };
     let n_blocks = e.len().div_ceil(rows);
@@ -47,7 +63,14 @@ pub(crate) fn par_blocks(
         .zip(state.rngs.chunks_mut(rows))
         .zip(fs.into_iter().zip(vs))
         .enumerate()
-        .map(|(k, (((x, e), rngs), (f, v)))| Block { first_chain: k * rows, x, e, f, v, rngs })
+        .map(|(k, (((x, e), rngs), (f, v)))| Block {
+            first_chain: k * rows,
+            x,
+            e,
+            f,
+            v,
+            rngs,
+        })
         .collect();
     let stats: Vec<MoveStats> = blocks.into_par_iter().map(&work).collect::<Result<_>>()?;
     let mut total = MoveStats::default();

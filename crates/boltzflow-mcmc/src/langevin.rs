@@ -19,12 +19,22 @@ fn positive(name: &str, v: f64) -> Result<f64> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
-        Err(Error::invalid(name, format!("must be finite and positive, got {v}")))
+        Err(Error::invalid(
+            name,
+            format!("must be finite and positive, got {v}"),
+        ))
     }
 }
 
 /// Evaluates energies and forces of a block and checks that they are finite.
-fn evaluate(energy: &dyn Energy, x: &[f64], e: &mut [f64], f: &mut [f64], first_chain: usize, step: u64) -> Result<()> {
+fn evaluate(
+    energy: &dyn Energy,
+    x: &[f64],
+    e: &mut [f64],
+    f: &mut [f64],
+    first_chain: usize,
+    step: u64,
+) -> Result<()> {
     let n = e.len();
     let dim = x.len() / n.max(1);
     energy.energy_and_forces_into(
@@ -36,9 +46,20 @@ fn evaluate(energy: &dyn Energy, x: &[f64], e: &mut [f64], f: &mut [f64], first_
         let bad_force = f[c * dim..(c + 1) * dim].iter().find(|v| !v.is_finite());
         if !e[c].is_finite() || bad_force.is_some() {
             return Err(Error::NonFinite {
-                what: if e[c].is_finite() { "force".into() } else { "energy".into() },
-                location: format!("chain {}, step {step} (reduce the time step)", first_chain + c),
-                value: if e[c].is_finite() { *bad_force.expect("checked") } else { e[c] },
+                what: if e[c].is_finite() {
+                    "force".into()
+                } else {
+                    "energy".into()
+                },
+                location: format!(
+                    "chain {}, step {step} (reduce the time step)",
+                    first_chain + c
+                ),
+                value: if e[c].is_finite() {
+                    *bad_force.expect("checked")
+                } else {
+                    e[c]
+                },
             });
         }
     }
@@ -73,7 +94,12 @@ impl OverdampedLangevin {
     /// # Errors
     /// [`Error::InvalidParameter`] unless `dt` and `friction` are finite and positive.
     pub fn new(dt: f64, friction: f64, metropolize: bool) -> Result<Self> {
-        Ok(Self { dt: positive("time step", dt)?, friction: positive("friction", friction)?, metropolize, periods: Vec::new() })
+        Ok(Self {
+            dt: positive("time step", dt)?,
+            friction: positive("friction", friction)?,
+            metropolize,
+            periods: Vec::new(),
+        })
     }
 
     /// Declares periodic coordinates.
@@ -82,7 +108,14 @@ impl OverdampedLangevin {
         self
     }
 
-    fn run_block(&self, b: Block<'_>, energy: &dyn Energy, kt: f64, step0: u64, n_steps: u64) -> Result<MoveStats> {
+    fn run_block(
+        &self,
+        b: Block<'_>,
+        energy: &dyn Energy,
+        kt: f64,
+        step0: u64,
+        n_steps: u64,
+    ) -> Result<MoveStats> {
         let n = b.e.len();
         let dim = b.x.len() / n.max(1);
         let f = b.f.expect("forces ensured");
@@ -101,7 +134,14 @@ impl OverdampedLangevin {
                 }
                 wrap_periodic(&mut prop[r], &self.periods);
             }
-            evaluate(energy, &prop, &mut e_new, &mut f_new, b.first_chain, step0 + step + 1)?;
+            evaluate(
+                energy,
+                &prop,
+                &mut e_new,
+                &mut f_new,
+                b.first_chain,
+                step0 + step + 1,
+            )?;
             for c in 0..n {
                 let r = c * dim..(c + 1) * dim;
                 let accept = if self.metropolize {
@@ -134,13 +174,25 @@ impl OverdampedLangevin {
 
 impl Move for OverdampedLangevin {
     fn name(&self) -> &'static str {
-        if self.metropolize { "mala" } else { "overdamped-langevin" }
+        if self.metropolize {
+            "mala"
+        } else {
+            "overdamped-langevin"
+        }
     }
 
-    fn apply(&mut self, state: &mut SamplerState, energy: &dyn Energy, thermo: &ThermodynamicState, n_steps: u64) -> Result<MoveStats> {
+    fn apply(
+        &mut self,
+        state: &mut SamplerState,
+        energy: &dyn Energy,
+        thermo: &ThermodynamicState,
+        n_steps: u64,
+    ) -> Result<MoveStats> {
         ensure_forces(state, energy)?;
         let (kt, step0) = (thermo.kt(), state.step);
-        let stats = par_blocks(state, CHAINS_PER_BLOCK, |b| self.run_block(b, energy, kt, step0, n_steps))?;
+        let stats = par_blocks(state, CHAINS_PER_BLOCK, |b| {
+            self.run_block(b, energy, kt, step0, n_steps)
+        })?;
         state.step += n_steps;
         Ok(stats)
     }
@@ -165,12 +217,20 @@ impl Baoab {
     /// [`Error::InvalidParameter`] for a non-positive time step or mass, or a negative friction.
     pub fn new(dt: f64, friction: f64, masses: Vec<f64>) -> Result<Self> {
         if !(friction.is_finite() && friction >= 0.0) {
-            return Err(Error::invalid("friction", format!("must be finite and ≥ 0, got {friction}")));
+            return Err(Error::invalid(
+                "friction",
+                format!("must be finite and ≥ 0, got {friction}"),
+            ));
         }
         for (i, m) in masses.iter().enumerate() {
             positive(&format!("mass of coordinate {i}"), *m)?;
         }
-        Ok(Self { dt: positive("time step", dt)?, friction, masses, periods: Vec::new() })
+        Ok(Self {
+            dt: positive("time step", dt)?,
+            friction,
+            masses,
+            periods: Vec::new(),
+        })
     }
 
     /// Declares periodic coordinates.
@@ -182,13 +242,32 @@ impl Baoab {
     /// Instantaneous kinetic energy per chain, Σ ½ m v², `[n_chains]`.
     pub fn kinetic_energy(&self, state: &SamplerState) -> Option<ndarray::Array1<f64>> {
         let v = state.velocities.as_ref()?;
-        Some(v.outer_iter().map(|r| r.iter().zip(&self.masses).map(|(v, m)| 0.5 * m * v * v).sum()).collect())
+        Some(
+            v.outer_iter()
+                .map(|r| {
+                    r.iter()
+                        .zip(&self.masses)
+                        .map(|(v, m)| 0.5 * m * v * v)
+                        .sum()
+                })
+                .collect(),
+        )
     }
 
-    fn run_block(&self, b: Block<'_>, energy: &dyn Energy, kt: f64, step0: u64, n_steps: u64) -> Result<MoveStats> {
+    fn run_block(
+        &self,
+        b: Block<'_>,
+        energy: &dyn Energy,
+        kt: f64,
+        step0: u64,
+        n_steps: u64,
+    ) -> Result<MoveStats> {
         let n = b.e.len();
         let dim = b.x.len() / n.max(1);
-        let (f, v) = (b.f.expect("forces ensured"), b.v.expect("velocities ensured"));
+        let (f, v) = (
+            b.f.expect("forces ensured"),
+            b.v.expect("velocities ensured"),
+        );
         let h = 0.5 * self.dt;
         let c1 = (-self.friction * self.dt).exp();
         let c2 = (1.0 - c1 * c1).sqrt();
@@ -211,7 +290,10 @@ impl Baoab {
                 *vk += h * fk * inv_m[k % dim]; // B
             }
         }
-        Ok(MoveStats { proposed: n as u64 * n_steps, accepted: n as u64 * n_steps })
+        Ok(MoveStats {
+            proposed: n as u64 * n_steps,
+            accepted: n as u64 * n_steps,
+        })
     }
 }
 
@@ -220,9 +302,19 @@ impl Move for Baoab {
         "baoab"
     }
 
-    fn apply(&mut self, state: &mut SamplerState, energy: &dyn Energy, thermo: &ThermodynamicState, n_steps: u64) -> Result<MoveStats> {
+    fn apply(
+        &mut self,
+        state: &mut SamplerState,
+        energy: &dyn Energy,
+        thermo: &ThermodynamicState,
+        n_steps: u64,
+    ) -> Result<MoveStats> {
         if self.masses.len() != state.dim() {
-            return Err(Error::shape("masses", format!("[{}]", state.dim()), format!("[{}]", self.masses.len())));
+            return Err(Error::shape(
+                "masses",
+                format!("[{}]", state.dim()),
+                format!("[{}]", self.masses.len()),
+            ));
         }
         ensure_forces(state, energy)?;
         let kt = thermo.kt();
@@ -238,7 +330,9 @@ impl Move for Baoab {
             state.velocities = Some(v);
         }
         let step0 = state.step;
-        let stats = par_blocks(state, CHAINS_PER_BLOCK, |b| self.run_block(b, energy, kt, step0, n_steps))?;
+        let stats = par_blocks(state, CHAINS_PER_BLOCK, |b| {
+            self.run_block(b, energy, kt, step0, n_steps)
+        })?;
         state.step += n_steps;
         Ok(stats)
     }

@@ -29,9 +29,16 @@ impl Metropolis {
     /// [`Error::InvalidParameter`] unless `step_size` is finite and positive.
     pub fn new(step_size: f64) -> Result<Self> {
         if !(step_size.is_finite() && step_size > 0.0) {
-            return Err(Error::invalid("step_size", format!("must be finite and positive, got {step_size}")));
+            return Err(Error::invalid(
+                "step_size",
+                format!("must be finite and positive, got {step_size}"),
+            ));
         }
-        Ok(Self { step_size, periods: Vec::new(), chains_per_block: 256 })
+        Ok(Self {
+            step_size,
+            periods: Vec::new(),
+            chains_per_block: 256,
+        })
     }
 
     /// Declares periodic coordinates (`[lo, hi)` per coordinate, `None` for ordinary ones).
@@ -45,7 +52,14 @@ impl Metropolis {
         self.step_size
     }
 
-    fn run_block(&self, b: Block<'_>, energy: &dyn Energy, beta: f64, step0: u64, n_steps: u64) -> Result<MoveStats> {
+    fn run_block(
+        &self,
+        b: Block<'_>,
+        energy: &dyn Energy,
+        beta: f64,
+        step0: u64,
+        n_steps: u64,
+    ) -> Result<MoveStats> {
         let dim = b.e.len().max(1);
         let dim = b.x.len() / dim;
         let n = b.e.len();
@@ -54,7 +68,11 @@ impl Metropolis {
         let mut stats = MoveStats::default();
         let periodic = self.periods.iter().any(Option::is_some);
         for step in 0..n_steps {
-            for ((xr, pr), rng) in b.x.chunks_exact(dim).zip(prop.chunks_exact_mut(dim)).zip(b.rngs.iter_mut()) {
+            for ((xr, pr), rng) in
+                b.x.chunks_exact(dim)
+                    .zip(prop.chunks_exact_mut(dim))
+                    .zip(b.rngs.iter_mut())
+            {
                 for (p, x) in pr.iter_mut().zip(xr) {
                     let z: f64 = StandardNormal.sample(rng);
                     *p = x + self.step_size * z;
@@ -102,11 +120,17 @@ impl Move for Metropolis {
         n_steps: u64,
     ) -> Result<MoveStats> {
         if energy.dim() != state.dim() {
-            return Err(Error::shape("sampler state", format!("[n, {}]", energy.dim()), format!("[n, {}]", state.dim())));
+            return Err(Error::shape(
+                "sampler state",
+                format!("[n, {}]", energy.dim()),
+                format!("[n, {}]", state.dim()),
+            ));
         }
         let beta = thermo.beta();
         let step0 = state.step;
-        let stats = par_blocks(state, self.chains_per_block, |b| self.run_block(b, energy, beta, step0, n_steps))?;
+        let stats = par_blocks(state, self.chains_per_block, |b| {
+            self.run_block(b, energy, beta, step0, n_steps)
+        })?;
         state.step += n_steps;
         Ok(stats)
     }

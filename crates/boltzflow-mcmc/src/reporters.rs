@@ -22,14 +22,22 @@ impl ProgressReporter {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new(total);
             b.set_style(
-                ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} steps {elapsed_precise} eta {eta} {msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:40}] {pos}/{len} steps {elapsed_precise} eta {eta} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             b.set_prefix(label.to_string());
             b
         });
-        Self { total, bar, next_line_at: total.div_ceil(10).max(1), start: Instant::now(), quiet }
+        Self {
+            total,
+            bar,
+            next_line_at: total.div_ceil(10).max(1),
+            start: Instant::now(),
+            quiet,
+        }
     }
 
     /// Ends the bar (or prints nothing in plain mode).
@@ -45,7 +53,12 @@ impl Reporter<SamplerState> for ProgressReporter {
         if self.quiet {
             return Ok(());
         }
-        let finite: Vec<f64> = state.energies.iter().copied().filter(|e| e.is_finite()).collect();
+        let finite: Vec<f64> = state
+            .energies
+            .iter()
+            .copied()
+            .filter(|e| e.is_finite())
+            .collect();
         let mean = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
         if let Some(b) = &self.bar {
             b.set_position(step);

@@ -1,6 +1,8 @@
 //! Running a move for a protocol: burn-in, stride, saved frames, reporters.
 
-use boltzflow_core::{Energy, Error, Move, MoveStats, Reporter, Result, SamplerState, ThermodynamicState};
+use boltzflow_core::{
+    Energy, Error, Move, MoveStats, Reporter, Result, SamplerState, ThermodynamicState,
+};
 use ndarray::{Array2, s};
 
 /// Steps to run, steps to discard, and the spacing of saved frames.
@@ -29,10 +31,16 @@ impl Protocol {
         if burn_in + stride > n_steps {
             return Err(Error::invalid(
                 "steps",
-                format!("{n_steps} steps with burn-in {burn_in} and stride {stride} save no frame; need steps ≥ burn-in + stride"),
+                format!(
+                    "{n_steps} steps with burn-in {burn_in} and stride {stride} save no frame; need steps ≥ burn-in + stride"
+                ),
             ));
         }
-        Ok(Self { n_steps, burn_in, stride })
+        Ok(Self {
+            n_steps,
+            burn_in,
+            stride,
+        })
     }
 
     /// Frames saved per chain.
@@ -94,12 +102,19 @@ impl Simulation<'_> {
         let mut production_stats = MoveStats::default();
         for k in 0..n_saves {
             production_stats += mv.apply(state, self.energy, &self.thermo, p.stride)?;
-            samples.slice_mut(s![k * n_chains..(k + 1) * n_chains, ..]).assign(&state.positions);
+            samples
+                .slice_mut(s![k * n_chains..(k + 1) * n_chains, ..])
+                .assign(&state.positions);
             energies.row_mut(k).assign(&state.energies);
             for r in reporters.iter_mut() {
                 r.report(state.step, state)?;
             }
         }
-        Ok(SimulationResult { samples, energies, burn_in_stats, production_stats })
+        Ok(SimulationResult {
+            samples,
+            energies,
+            burn_in_stats,
+            production_stats,
+        })
     }
 }

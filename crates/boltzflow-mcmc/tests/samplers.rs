@@ -13,7 +13,9 @@ use rand::RngExt;
 fn uniform_start(s: &dyn System, n: usize, seed: u64) -> Array2<f64> {
     let b = s.reference_box().unwrap();
     let mut rng = RandomStreams::new(seed).stream("init");
-    Array2::from_shape_fn((n, s.dim()), |(_, c)| b[c][0] + (b[c][1] - b[c][0]) * rng.random::<f64>())
+    Array2::from_shape_fn((n, s.dim()), |(_, c)| {
+        b[c][0] + (b[c][1] - b[c][0]) * rng.random::<f64>()
+    })
 }
 
 /// Mean over chains of a per-frame observable, with the standard error from the spread of the
@@ -34,8 +36,13 @@ fn run(
     seed: u64,
 ) -> boltzflow_mcmc::SimulationResult {
     let n = start.nrows();
-    let mut state = SamplerState::new(start, system, RandomStreams::new(seed).chains("mc", n)).unwrap();
-    let sim = Simulation { energy: system, thermo: ThermodynamicState::default(), protocol };
+    let mut state =
+        SamplerState::new(start, system, RandomStreams::new(seed).chains("mc", n)).unwrap();
+    let sim = Simulation {
+        energy: system,
+        thermo: ThermodynamicState::default(),
+        protocol,
+    };
     sim.run(mv, &mut state, &mut []).unwrap()
 }
 
@@ -47,7 +54,13 @@ fn metropolis_mueller_basin_populations_equal_quadrature() {
     let basins = q.basins();
     let protocol = Protocol::new(100_000, 60_000, 4000).unwrap();
     let n_chains = 2000;
-    let res = run(&mut Metropolis::new(0.1).unwrap(), s.as_ref(), uniform_start(s.as_ref(), n_chains, 1), protocol, 1);
+    let res = run(
+        &mut Metropolis::new(0.1).unwrap(),
+        s.as_ref(),
+        uniform_start(s.as_ref(), n_chains, 1),
+        protocol,
+        1,
+    );
     let labels = basins.assign(res.samples.view());
     for b in basins.significant(1e-3) {
         let ind = Array2::from_shape_fn((protocol.n_saves() as usize, n_chains), |(k, c)| {
@@ -76,13 +89,21 @@ fn langevin_gaussian2d_recovers_mean_and_covariance() {
         let n_chains = start.nrows();
         let frames = protocol.n_saves() as usize;
         let coord = |c: usize, f: &dyn Fn(f64) -> f64| {
-            Array2::from_shape_fn((frames, n_chains), |(k, i)| f(res.samples[[k * n_chains + i, c]]))
+            Array2::from_shape_fn((frames, n_chains), |(k, i)| {
+                f(res.samples[[k * n_chains + i, c]])
+            })
         };
         for c in 0..2 {
             let (m, se) = mean_and_se(&coord(c, &|v| v));
-            assert!((m + 3.0).abs() < 4.0 * se, "{name}: mean of x{c} = {m} ± {se}");
+            assert!(
+                (m + 3.0).abs() < 4.0 * se,
+                "{name}: mean of x{c} = {m} ± {se}"
+            );
             let (v, se) = mean_and_se(&coord(c, &|v| (v + 3.0).powi(2)));
-            assert!((v - 1.0).abs() < 4.0 * se, "{name}: variance of x{c} = {v} ± {se}");
+            assert!(
+                (v - 1.0).abs() < 4.0 * se,
+                "{name}: variance of x{c} = {v} ± {se}"
+            );
         }
         let cross = Array2::from_shape_fn((frames, n_chains), |(k, i)| {
             (res.samples[[k * n_chains + i, 0]] + 3.0) * (res.samples[[k * n_chains + i, 1]] + 3.0)
@@ -98,9 +119,17 @@ fn euler_maruyama_bias_matches_its_closed_form() {
     let s = build("gaussian2d").unwrap();
     let protocol = Protocol::new(3_000, 500, 25).unwrap();
     let start = uniform_start(s.as_ref(), 1000, 4);
-    let res = run(&mut OverdampedLangevin::new(0.4, 1.0, false).unwrap(), s.as_ref(), start, protocol, 5);
+    let res = run(
+        &mut OverdampedLangevin::new(0.4, 1.0, false).unwrap(),
+        s.as_ref(),
+        start,
+        protocol,
+        5,
+    );
     let n = 1000;
-    let sq = Array2::from_shape_fn((protocol.n_saves() as usize, n), |(k, i)| (res.samples[[k * n + i, 0]] + 3.0).powi(2));
+    let sq = Array2::from_shape_fn((protocol.n_saves() as usize, n), |(k, i)| {
+        (res.samples[[k * n + i, 0]] + 3.0).powi(2)
+    });
     let (v, se) = mean_and_se(&sq);
     let exact = 1.0 / (1.0 - 0.2);
     assert!((v - exact).abs() < 4.0 * se, "{v} ± {se} vs {exact}");
@@ -109,9 +138,11 @@ fn euler_maruyama_bias_matches_its_closed_form() {
 #[test]
 fn baoab_without_friction_conserves_energy() {
     let s = build("double-well").unwrap();
-    let start = Array2::from_shape_vec((4, 2), vec![-1.5, 0.3, 1.0, -0.5, 0.2, 0.1, -2.0, 1.0]).unwrap();
+    let start =
+        Array2::from_shape_vec((4, 2), vec![-1.5, 0.3, 1.0, -0.5, 0.2, 0.1, -2.0, 1.0]).unwrap();
     let mut mv = Baoab::new(1e-3, 0.0, vec![1.0, 1.0]).unwrap();
-    let mut state = SamplerState::new(start, s.as_ref(), RandomStreams::new(9).chains("md", 4)).unwrap();
+    let mut state =
+        SamplerState::new(start, s.as_ref(), RandomStreams::new(9).chains("md", 4)).unwrap();
     let thermo = ThermodynamicState::default();
     mv.apply(&mut state, s.as_ref(), &thermo, 1).unwrap();
     let e0 = &state.energies + &mv.kinetic_energy(&state).unwrap();
@@ -127,11 +158,27 @@ fn results_do_not_depend_on_the_thread_count() {
     let start = uniform_start(s.as_ref(), 700, 6);
     let protocol = Protocol::new(300, 100, 100).unwrap();
     let go = |threads: usize| {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
-            let a = run(&mut Metropolis::new(0.1).unwrap(), s.as_ref(), start.clone(), protocol, 7);
-            let b = run(&mut Baoab::new(0.001, 1.0, vec![1.0; 2]).unwrap(), s.as_ref(), start.clone(), protocol, 7);
-            (a.samples, b.samples)
-        })
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let a = run(
+                    &mut Metropolis::new(0.1).unwrap(),
+                    s.as_ref(),
+                    start.clone(),
+                    protocol,
+                    7,
+                );
+                let b = run(
+                    &mut Baoab::new(0.001, 1.0, vec![1.0; 2]).unwrap(),
+                    s.as_ref(),
+                    start.clone(),
+                    protocol,
+                    7,
+                );
+                (a.samples, b.samples)
+            })
     };
     assert_eq!(go(1), go(3));
 }
@@ -139,14 +186,25 @@ fn results_do_not_depend_on_the_thread_count() {
 #[test]
 fn metropolis_on_a_periodic_coordinate_stays_in_its_interval() {
     let s = build("beltway-polar").unwrap();
-    let start = s.exact_sampler().unwrap().sample(500, &mut RandomStreams::new(1).stream("x")).unwrap();
+    let start = s
+        .exact_sampler()
+        .unwrap()
+        .sample(500, &mut RandomStreams::new(1).stream("x"))
+        .unwrap();
     let protocol = Protocol::new(2000, 1000, 100).unwrap();
     let mut mv = Metropolis::new(0.5).unwrap().with_periods(s.periods());
     let res = run(&mut mv, s.as_ref(), start, protocol, 8);
-    assert!(res.samples.column(1).iter().all(|t| (-std::f64::consts::PI..std::f64::consts::PI).contains(t)));
+    assert!(
+        res.samples
+            .column(1)
+            .iter()
+            .all(|t| (-std::f64::consts::PI..std::f64::consts::PI).contains(t))
+    );
     // The angle stays uniform: P(θ > 0) = ½.
     let n = 500;
-    let ind = Array2::from_shape_fn((protocol.n_saves() as usize, n), |(k, i)| f64::from(res.samples[[k * n + i, 1]] > 0.0));
+    let ind = Array2::from_shape_fn((protocol.n_saves() as usize, n), |(k, i)| {
+        f64::from(res.samples[[k * n + i, 1]] > 0.0)
+    });
     let (p, se) = mean_and_se(&ind);
     assert!((p - 0.5).abs() < 4.0 * se, "{p} ± {se}");
 }
@@ -158,12 +216,22 @@ impl Energy for NanAbove {
         1
     }
     fn energy_into(&self, x: ArrayView2<f64>, mut out: ArrayViewMut1<f64>) -> Result<()> {
-        out.iter_mut().zip(x.column(0)).for_each(|(o, v)| *o = if *v > 1.0 { f64::NAN } else { 0.5 * v * v });
+        out.iter_mut()
+            .zip(x.column(0))
+            .for_each(|(o, v)| *o = if *v > 1.0 { f64::NAN } else { 0.5 * v * v });
         Ok(())
     }
-    fn energy_and_forces_into(&self, x: ArrayView2<f64>, e: ArrayViewMut1<f64>, mut f: ArrayViewMut2<f64>) -> Result<()> {
+    fn energy_and_forces_into(
+        &self,
+        x: ArrayView2<f64>,
+        e: ArrayViewMut1<f64>,
+        mut f: ArrayViewMut2<f64>,
+    ) -> Result<()> {
         self.energy_into(x, e)?;
-        f.column_mut(0).iter_mut().zip(x.column(0)).for_each(|(o, v)| *o = -v);
+        f.column_mut(0)
+            .iter_mut()
+            .zip(x.column(0))
+            .for_each(|(o, v)| *o = -v);
         Ok(())
     }
 }
@@ -171,12 +239,19 @@ impl Energy for NanAbove {
 #[test]
 fn nan_energies_are_reported_with_chain_and_step() {
     let start = Array2::zeros((3, 1));
-    let mut state = SamplerState::new(start, &NanAbove, RandomStreams::new(1).chains("c", 3)).unwrap();
-    let err = Metropolis::new(1.0).unwrap().apply(&mut state, &NanAbove, &ThermodynamicState::default(), 100).unwrap_err();
+    let mut state =
+        SamplerState::new(start, &NanAbove, RandomStreams::new(1).chains("c", 3)).unwrap();
+    let err = Metropolis::new(1.0)
+        .unwrap()
+        .apply(&mut state, &NanAbove, &ThermodynamicState::default(), 100)
+        .unwrap_err();
     match err {
         Error::NonFinite { what, location, .. } => {
             assert_eq!(what, "proposal energy");
-            assert!(location.starts_with("chain ") && location.contains("step "), "{location}");
+            assert!(
+                location.starts_with("chain ") && location.contains("step "),
+                "{location}"
+            );
         }
         other => panic!("unexpected {other}"),
     }
@@ -185,12 +260,25 @@ fn nan_energies_are_reported_with_chain_and_step() {
 #[test]
 fn integrated_time_of_metropolis_grows_as_the_step_shrinks() {
     let s = build("gaussian2d").unwrap();
-    let start = s.exact_sampler().unwrap().sample(64, &mut RandomStreams::new(3).stream("x")).unwrap();
+    let start = s
+        .exact_sampler()
+        .unwrap()
+        .sample(64, &mut RandomStreams::new(3).stream("x"))
+        .unwrap();
     let tau = |sigma: f64| {
-        let res = run(&mut Metropolis::new(sigma).unwrap(), s.as_ref(), start.clone(), Protocol::new(4000, 0, 1).unwrap(), 4);
+        let res = run(
+            &mut Metropolis::new(sigma).unwrap(),
+            s.as_ref(),
+            start.clone(),
+            Protocol::new(4000, 0, 1).unwrap(),
+            4,
+        );
         let x0 = Array2::from_shape_fn((4000, 64), |(k, c)| res.samples[[k * 64 + c, 0]]);
         integrated_time(x0.view(), 5.0).unwrap()
     };
     let (t_small, t_good) = (tau(0.2), tau(2.0));
-    assert!(t_small > 5.0 * t_good, "τ(0.2) = {t_small}, τ(2.0) = {t_good}");
+    assert!(
+        t_small > 5.0 * t_good,
+        "τ(0.2) = {t_small}, τ(2.0) = {t_good}"
+    );
 }

@@ -41,7 +41,11 @@ fn sample_bimodal_1d(rng: &mut ChainRng) -> f64 {
     mu + z
 }
 
-fn sample_rows(n: usize, rng: &mut ChainRng, mut draw: impl FnMut(&mut ChainRng) -> [f64; 2]) -> Array2<f64> {
+fn sample_rows(
+    n: usize,
+    rng: &mut ChainRng,
+    mut draw: impl FnMut(&mut ChainRng) -> [f64; 2],
+) -> Array2<f64> {
     let mut out = Array2::zeros((n, 2));
     for mut row in out.outer_iter_mut() {
         let [a, b] = draw(rng);
@@ -116,7 +120,11 @@ impl RowKernel for Bimodal2d {
         }
     }
     fn energy_forces_rows(&self, x: &[f64], e: &mut [f64], f: &mut [f64]) {
-        for ((r, ei), fi) in x.chunks_exact(2).zip(e.iter_mut()).zip(f.chunks_exact_mut(2)) {
+        for ((r, ei), fi) in x
+            .chunks_exact(2)
+            .zip(e.iter_mut())
+            .zip(f.chunks_exact_mut(2))
+        {
             let (e0, g0) = bimodal_1d(r[0]);
             let (e1, g1) = bimodal_1d(r[1]);
             *ei = e0 + e1;
@@ -129,7 +137,9 @@ impl_energy_via_rows!(Bimodal2d);
 
 impl ExactSampler for Bimodal2d {
     fn sample(&self, n: usize, rng: &mut ChainRng) -> Result<Array2<f64>> {
-        Ok(sample_rows(n, rng, |r| [sample_bimodal_1d(r), sample_bimodal_1d(r)]))
+        Ok(sample_rows(n, rng, |r| {
+            [sample_bimodal_1d(r), sample_bimodal_1d(r)]
+        }))
     }
 }
 
@@ -172,7 +182,11 @@ impl RowKernel for CorrBimodal2d {
         }
     }
     fn energy_forces_rows(&self, x: &[f64], e: &mut [f64], f: &mut [f64]) {
-        for ((r, ei), fi) in x.chunks_exact(2).zip(e.iter_mut()).zip(f.chunks_exact_mut(2)) {
+        for ((r, ei), fi) in x
+            .chunks_exact(2)
+            .zip(e.iter_mut())
+            .zip(f.chunks_exact_mut(2))
+        {
             let (e0, g0) = bimodal_1d(r[0]);
             let d = r[1] - x2_mode(r[0]);
             *ei = e0 + 0.5 * d * d + HALF_LN_2PI;
@@ -281,7 +295,11 @@ impl RowKernel for Beltway {
         }
     }
     fn energy_forces_rows(&self, x: &[f64], e: &mut [f64], f: &mut [f64]) {
-        for ((p, ei), fi) in x.chunks_exact(2).zip(e.iter_mut()).zip(f.chunks_exact_mut(2)) {
+        for ((p, ei), fi) in x
+            .chunks_exact(2)
+            .zip(e.iter_mut())
+            .zip(f.chunks_exact_mut(2))
+        {
             let r = p[0].hypot(p[1]);
             let (nl, dnl) = self.radius.neg_log(r);
             *ei = nl + LN_2PI + r.ln();
@@ -351,7 +369,11 @@ impl RowKernel for BeltwayPolar {
         }
     }
     fn energy_forces_rows(&self, x: &[f64], e: &mut [f64], f: &mut [f64]) {
-        for ((p, ei), fi) in x.chunks_exact(2).zip(e.iter_mut()).zip(f.chunks_exact_mut(2)) {
+        for ((p, ei), fi) in x
+            .chunks_exact(2)
+            .zip(e.iter_mut())
+            .zip(f.chunks_exact_mut(2))
+        {
             let (nl, dnl) = self.radius.neg_log(p[0]);
             *ei = nl + LN_2PI;
             fi[0] = -dnl;
@@ -427,10 +449,14 @@ mod tests {
             let pr = 0.5 * gamma_pdf(r, 40.0, 40.0) + 0.5 * gamma_pdf(r, 160.0, 80.0);
             let e = Beltway::default().energy(array![[x, y]].view()).unwrap()[0];
             approx::assert_relative_eq!(e, -(pr / (2.0 * PI * r)).ln(), max_relative = 1e-12);
-            let ep = BeltwayPolar::default().energy(array![[r, 0.3]].view()).unwrap()[0];
+            let ep = BeltwayPolar::default()
+                .energy(array![[r, 0.3]].view())
+                .unwrap()[0];
             approx::assert_relative_eq!(ep, -(pr / (2.0 * PI)).ln(), max_relative = 1e-12);
         }
-        let e = BeltwayPolar::default().energy(array![[-0.1, 0.0], [0.0, 1.0]].view()).unwrap();
+        let e = BeltwayPolar::default()
+            .energy(array![[-0.1, 0.0], [0.0, 1.0]].view())
+            .unwrap();
         assert!(e.iter().all(|v| *v == f64::INFINITY));
     }
 }

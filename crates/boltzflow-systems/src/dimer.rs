@@ -135,7 +135,11 @@ impl DimerBath {
         if with_forces {
             // dE/du · du/dd · dd/dx₂ = dE/du · 2 · (x₂ − x₁)/d.
             let de_dd = 2.0 * (self.slope - 2.0 * DIMER_A * u + 4.0 * DIMER_B * u2 * u);
-            let (ux, uy) = if d > 0.0 { (dx / d, dy / d) } else { (0.0, 0.0) };
+            let (ux, uy) = if d > 0.0 {
+                (dx / d, dy / d)
+            } else {
+                (0.0, 0.0)
+            };
             let cx = 2.0 * DIMER_K * (x1 + x2);
             f[0] -= cx - de_dd * ux;
             f[2] -= cx + de_dd * ux;
@@ -203,7 +207,11 @@ impl RowKernel for DimerBath {
     }
     fn energy_forces_rows(&self, x: &[f64], e: &mut [f64], f: &mut [f64]) {
         let dim = self.kernel_dim();
-        for ((r, ei), fi) in x.chunks_exact(dim).zip(e.iter_mut()).zip(f.chunks_exact_mut(dim)) {
+        for ((r, ei), fi) in x
+            .chunks_exact(dim)
+            .zip(e.iter_mut())
+            .zip(f.chunks_exact_mut(dim))
+        {
             let (a, b, c) = self.row(r, fi, true);
             *ei = a + b + c;
         }
@@ -213,7 +221,10 @@ impl_energy_via_rows!(DimerBath);
 
 impl System for DimerBath {
     fn spec(&self) -> String {
-        format!("dimer-bath:slope={},nsolvent={}", self.slope, self.n_solvent)
+        format!(
+            "dimer-bath:slope={},nsolvent={}",
+            self.slope, self.n_solvent
+        )
     }
     fn reference_box(&self) -> Option<Vec<[f64; 2]>> {
         None
@@ -244,7 +255,9 @@ mod tests {
         approx::assert_relative_eq!(t.dimer, e_dimer, max_relative = 1e-12);
         approx::assert_relative_eq!(t.repulsion, e_rep, max_relative = 1e-12);
         approx::assert_relative_eq!(t.walls, e_box, max_relative = 1e-12);
-        let e = dimer.energy(ndarray::ArrayView2::from_shape((1, 6), &x).unwrap()).unwrap();
+        let e = dimer
+            .energy(ndarray::ArrayView2::from_shape((1, 6), &x).unwrap())
+            .unwrap();
         approx::assert_relative_eq!(e[0], e_dimer + e_rep + e_box, max_relative = 1e-12);
     }
 
@@ -257,11 +270,19 @@ mod tests {
             let e = s.energy(x.view().insert_axis(ndarray::Axis(0))).unwrap()[0];
             assert!(e.is_finite(), "d = {d}: E = {e}");
             assert_eq!(s.terms(x.as_slice().unwrap()).walls, 0.0);
-            let p: Vec<[f64; 2]> = x.as_slice().unwrap().chunks(2).map(|c| [c[0], c[1]]).collect();
+            let p: Vec<[f64; 2]> = x
+                .as_slice()
+                .unwrap()
+                .chunks(2)
+                .map(|c| [c[0], c[1]])
+                .collect();
             for i in 0..p.len() {
                 for j in i + 1..p.len() {
                     let r = (p[i][0] - p[j][0]).hypot(p[i][1] - p[j][1]);
-                    assert!(r > 0.99 || (i, j) == (0, 1), "particles {i} and {j} overlap: r = {r}");
+                    assert!(
+                        r > 0.99 || (i, j) == (0, 1),
+                        "particles {i} and {j} overlap: r = {r}"
+                    );
                 }
             }
         }

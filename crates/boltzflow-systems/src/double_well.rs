@@ -75,7 +75,9 @@ mod tests {
     #[test]
     fn energies_equal_the_definition() {
         let dw = DoubleWell::default();
-        let e = dw.energy(array![[0.0, 0.0], [1.0, 2.0], [-2.0, -1.0]].view()).unwrap();
+        let e = dw
+            .energy(array![[0.0, 0.0], [1.0, 2.0], [-2.0, -1.0]].view())
+            .unwrap();
         // 1 − 6 + 1 + 2 = −2; 16 − 24 − 2 + 0.5 = −9.5
         assert_eq!(e.to_vec(), vec![0.0, -2.0, -9.5]);
     }

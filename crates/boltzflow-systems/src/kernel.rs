@@ -83,9 +83,7 @@ pub(crate) fn energy_and_forces_into<K: RowKernel>(
             let mut f = vec![0.0; n * dim];
             run(&mut e, &mut f);
             energy.assign(&ndarray::ArrayView1::from(&e));
-            forces.assign(
-                &ndarray::ArrayView2::from_shape((n, dim), &f).expect("n * dim values"),
-            );
+            forces.assign(&ndarray::ArrayView2::from_shape((n, dim), &f).expect("n * dim values"));
         }
     }
     Ok(())

@@ -122,7 +122,13 @@ mod tests {
 
     #[test]
     fn energies_equal_the_definition() {
-        let pts = array![[0.0, 0.0], [-0.558, 1.442], [0.623, 0.028], [1.0, -0.3], [-1.5, 2.0]];
+        let pts = array![
+            [0.0, 0.0],
+            [-0.558, 1.442],
+            [0.623, 0.028],
+            [1.0, -0.3],
+            [-1.5, 2.0]
+        ];
         for k in [0.1, 1.0] {
             let e = MuellerBrown::new(k).energy(pts.view()).unwrap();
             for (row, ei) in pts.outer_iter().zip(e.iter()) {
@@ -130,7 +136,9 @@ mod tests {
             }
         }
         // The published minimum energy of the unscaled potential, −146.70 at (−0.558, 1.442).
-        let e = MuellerBrown::new(1.0).energy(array![[-0.558_224, 1.441_726]].view()).unwrap();
+        let e = MuellerBrown::new(1.0)
+            .energy(array![[-0.558_224, 1.441_726]].view())
+            .unwrap();
         assert!((e[0] + 146.699_5).abs() < 1e-3, "{}", e[0]);
     }
 }

@@ -76,18 +76,27 @@ pub struct Basins {
 
 fn check_grid(bounds: &[[f64; 2]], n: [usize; 2]) -> Result<()> {
     if bounds.len() != 2 {
-        return Err(Error::invalid("bounds", format!("need 2 intervals for a 2D system, got {}", bounds.len())));
+        return Err(Error::invalid(
+            "bounds",
+            format!("need 2 intervals for a 2D system, got {}", bounds.len()),
+        ));
     }
     for (k, b) in bounds.iter().enumerate() {
         if !(b[0].is_finite() && b[1].is_finite() && b[0] < b[1]) {
             return Err(Error::invalid(
                 "bounds",
-                format!("interval {k} = [{}, {}] must be finite with lo < hi", b[0], b[1]),
+                format!(
+                    "interval {k} = [{}, {}] must be finite with lo < hi",
+                    b[0], b[1]
+                ),
             ));
         }
     }
     if n[0] < 2 || n[1] < 2 {
-        return Err(Error::invalid("shape", format!("need at least 2 × 2 cells, got {n:?}")));
+        return Err(Error::invalid(
+            "shape",
+            format!("need at least 2 × 2 cells, got {n:?}"),
+        ));
     }
     Ok(())
 }
@@ -98,13 +107,27 @@ impl GridQuadrature {
     /// # Errors
     /// [`Error::InvalidParameter`] for a bad box, grid or β, or a system that is not 2D;
     /// [`Error::NonFinite`] if an energy is NaN or −∞, or if the box has no weight at all.
-    pub fn new(energy: &dyn Energy, bounds: [[f64; 2]; 2], n: [usize; 2], beta: f64) -> Result<Self> {
+    pub fn new(
+        energy: &dyn Energy,
+        bounds: [[f64; 2]; 2],
+        n: [usize; 2],
+        beta: f64,
+    ) -> Result<Self> {
         check_grid(&bounds, n)?;
         if energy.dim() != 2 {
-            return Err(Error::invalid("system", format!("quadrature needs a 2D system, this one has {} coordinates", energy.dim())));
+            return Err(Error::invalid(
+                "system",
+                format!(
+                    "quadrature needs a 2D system, this one has {} coordinates",
+                    energy.dim()
+                ),
+            ));
         }
         if !(beta.is_finite() && beta > 0.0) {
-            return Err(Error::invalid("beta", format!("must be finite and positive, got {beta}")));
+            return Err(Error::invalid(
+                "beta",
+                format!("must be finite and positive, got {beta}"),
+            ));
         }
         let lo = [bounds[0][0], bounds[1][0]];
         let h = [
@@ -117,7 +140,11 @@ impl GridQuadrature {
             .map(|i| -> Result<Vec<f64>> {
                 let x = lo[0] + (i as f64 + 0.5) * h[0];
                 let pts = Array2::from_shape_fn((n[1], 2), |(j, c)| {
-                    if c == 0 { x } else { lo[1] + (j as f64 + 0.5) * h[1] }
+                    if c == 0 {
+                        x
+                    } else {
+                        lo[1] + (j as f64 + 0.5) * h[1]
+                    }
                 });
                 let e = energy.energy(pts.view())?;
                 if let Some(j) = e.iter().position(|v| v.is_nan() || *v == f64::NEG_INFINITY) {
@@ -143,7 +170,14 @@ impl GridQuadrature {
         let sum: f64 = w.iter().sum();
         let ln_z = m + sum.ln() + (h[0] * h[1]).ln();
         let prob = w.iter().map(|v| v / sum).collect();
-        Ok(Self { lo, h, n, log_weight, prob, ln_z })
+        Ok(Self {
+            lo,
+            h,
+            n,
+            log_weight,
+            prob,
+            ln_z,
+        })
     }
 
     /// ln ∫_box exp(−βE) dx.
@@ -161,12 +195,18 @@ impl GridQuadrature {
 
     fn cells(&self) -> impl Iterator<Item = ([f64; 2], f64)> + '_ {
         let ny = self.n[1];
-        self.prob.iter().enumerate().map(move |(k, p)| (self.centre(k / ny, k % ny), *p))
+        self.prob
+            .iter()
+            .enumerate()
+            .map(move |(k, p)| (self.centre(k / ny, k % ny), *p))
     }
 
     /// Probability of the region where `inside(x)` holds.
     pub fn probability_where(&self, inside: impl Fn([f64; 2]) -> bool) -> f64 {
-        self.cells().filter(|(x, _)| inside(*x)).map(|(_, p)| p).sum()
+        self.cells()
+            .filter(|(x, _)| inside(*x))
+            .map(|(_, p)| p)
+            .sum()
     }
 
     /// P(w · x > threshold) for a direction `w` (used as given, not normalised).
@@ -205,8 +245,15 @@ impl GridQuadrature {
     /// # Errors
     /// [`Error::InvalidParameter`] if there are fewer than 2 edges or they do not increase.
     pub fn profile(&self, w: [f64; 2], edges: &[f64]) -> Result<Profile> {
-        if edges.len() < 2 || edges.windows(2).any(|e| !(e[1] > e[0])) {
-            return Err(Error::invalid("edges", "need at least 2 strictly increasing, finite bin edges"));
+        if edges.len() < 2
+            || edges
+                .windows(2)
+                .any(|e| e[1].partial_cmp(&e[0]) != Some(std::cmp::Ordering::Greater))
+        {
+            return Err(Error::invalid(
+                "edges",
+                "need at least 2 strictly increasing, finite bin edges",
+            ));
         }
         let nb = edges.len() - 1;
         let (a, b) = self.footprint(w);
@@ -221,7 +268,8 @@ impl GridQuadrature {
             let first = edges.partition_point(|e| *e <= s - half).saturating_sub(1);
             let last = edges.partition_point(|e| *e < s + half).min(nb);
             for k in first..last {
-                let frac = trapezoid_cdf(edges[k + 1] - s, a, b) - trapezoid_cdf(edges[k] - s, a, b);
+                let frac =
+                    trapezoid_cdf(edges[k + 1] - s, a, b) - trapezoid_cdf(edges[k] - s, a, b);
                 probabilities[k] += p * frac;
             }
         }
@@ -230,7 +278,11 @@ impl GridQuadrature {
             .zip(edges.windows(2))
             .map(|(p, e)| -(p / (e[1] - e[0])).ln())
             .collect();
-        Ok(Profile { edges: edges.to_vec(), probabilities, free_energy })
+        Ok(Profile {
+            edges: edges.to_vec(),
+            probabilities,
+            free_energy,
+        })
     }
 
     /// Basins of attraction of the grid's local minima, with their probabilities.
@@ -288,7 +340,10 @@ impl GridQuadrature {
             h: self.h,
             n: self.n,
             labels,
-            minima: minima_cells.iter().map(|&c| self.centre(c / ny, c % ny)).collect(),
+            minima: minima_cells
+                .iter()
+                .map(|&c| self.centre(c / ny, c % ny))
+                .collect(),
             minimum_energies: minima_cells.iter().map(|&c| -self.log_weight[c]).collect(),
             probabilities,
         }
@@ -332,7 +387,9 @@ impl Basins {
 
     /// The basins holding at least `min_probability`, as indices into the fields.
     pub fn significant(&self, min_probability: f64) -> Vec<usize> {
-        (0..self.probabilities.len()).filter(|&b| self.probabilities[b] >= min_probability).collect()
+        (0..self.probabilities.len())
+            .filter(|&b| self.probabilities[b] >= min_probability)
+            .collect()
     }
 }
 
@@ -349,12 +406,17 @@ mod tests {
             let mut below = 0usize;
             for i in 0..n {
                 for j in 0..n {
-                    let s = a * ((i as f64 + 0.5) / n as f64 - 0.5) + b * ((j as f64 + 0.5) / n as f64 - 0.5);
+                    let s = a * ((i as f64 + 0.5) / n as f64 - 0.5)
+                        + b * ((j as f64 + 0.5) / n as f64 - 0.5);
                     below += usize::from(s <= u);
                 }
             }
             let mc = below as f64 / (n * n) as f64;
-            assert!((trapezoid_cdf(u, a, b) - mc).abs() < 3e-3, "u = {u}: {} vs {mc}", trapezoid_cdf(u, a, b));
+            assert!(
+                (trapezoid_cdf(u, a, b) - mc).abs() < 3e-3,
+                "u = {u}: {} vs {mc}",
+                trapezoid_cdf(u, a, b)
+            );
         }
         assert_eq!(trapezoid_cdf(0.0, 0.2, 0.0), 0.5);
     }

@@ -38,7 +38,10 @@ impl std::str::FromStr for SystemSpec {
             None => (spec.trim(), None),
         };
         if name.is_empty() {
-            return Err(bad(format!("no system name; known systems: {}", known_names())));
+            return Err(bad(format!(
+                "no system name; known systems: {}",
+                known_names()
+            )));
         }
         let mut params = BTreeMap::new();
         for item in rest.into_iter().flat_map(|r| r.split(',')) {
@@ -114,10 +117,26 @@ const CATALOG: &[SystemInfo] = &[
         dim: 2,
         summary: "a4·x1⁴ − a2·x1² + a1·x1 + ½k·x2² (Boltzmann-generator paper's code), in kT",
         params: &[
-            ParamInfo { name: "a4", default: "1", doc: "quartic coefficient (> 0)" },
-            ParamInfo { name: "a2", default: "6", doc: "quadratic coefficient" },
-            ParamInfo { name: "a1", default: "1", doc: "linear tilt" },
-            ParamInfo { name: "k", default: "1", doc: "harmonic constant along x2 (> 0)" },
+            ParamInfo {
+                name: "a4",
+                default: "1",
+                doc: "quartic coefficient (> 0)",
+            },
+            ParamInfo {
+                name: "a2",
+                default: "6",
+                doc: "quadratic coefficient",
+            },
+            ParamInfo {
+                name: "a1",
+                default: "1",
+                doc: "linear tilt",
+            },
+            ParamInfo {
+                name: "k",
+                default: "1",
+                doc: "harmonic constant along x2 (> 0)",
+            },
         ],
     },
     SystemInfo {
@@ -125,8 +144,16 @@ const CATALOG: &[SystemInfo] = &[
         dim: 76,
         summary: "2D particle dimer in a repulsive solvent bath in a box (Noé et al. 2019), in kT",
         params: &[
-            ParamInfo { name: "slope", default: "-0.5", doc: "linear term c of the dimer double well" },
-            ParamInfo { name: "nsolvent", default: "36", doc: "number of solvent particles (0..=200)" },
+            ParamInfo {
+                name: "slope",
+                default: "-0.5",
+                doc: "linear term c of the dimer double well",
+            },
+            ParamInfo {
+                name: "nsolvent",
+                default: "36",
+                doc: "number of solvent particles (0..=200)",
+            },
         ],
     },
     SystemInfo {
@@ -167,7 +194,11 @@ pub fn catalog() -> &'static [SystemInfo] {
 }
 
 fn known_names() -> String {
-    CATALOG.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+    CATALOG
+        .iter()
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Typed access to a spec's parameters with defaults and validation.
@@ -178,8 +209,17 @@ struct Params<'a> {
 
 impl Params<'_> {
     fn f64(&self, key: &str, check: impl Fn(f64) -> bool, requirement: &str) -> Result<f64> {
-        let info = self.info.params.iter().find(|p| p.name == key).expect("declared parameter");
-        let text = self.spec.params.get(key).map_or(info.default, String::as_str);
+        let info = self
+            .info
+            .params
+            .iter()
+            .find(|p| p.name == key)
+            .expect("declared parameter");
+        let text = self
+            .spec
+            .params
+            .get(key)
+            .map_or(info.default, String::as_str);
         let bad = |why: String| Error::InvalidSpec {
             spec: self.spec.to_string(),
             reason: format!("parameter `{key}` = `{text}` {why}"),
@@ -214,13 +254,21 @@ pub fn build_spec(spec: &SystemSpec) -> Result<Box<dyn System>> {
             known_names()
         ),
     })?;
-    if let Some(k) = spec.params.keys().find(|k| !info.params.iter().any(|p| p.name == *k)) {
+    if let Some(k) = spec
+        .params
+        .keys()
+        .find(|k| !info.params.iter().any(|p| p.name == *k))
+    {
         let accepted = if info.params.is_empty() {
             "it takes no parameters".to_string()
         } else {
             format!(
                 "accepted: {}",
-                info.params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+                info.params
+                    .iter()
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         };
         return Err(Error::InvalidSpec {
@@ -286,9 +334,15 @@ mod tests {
     #[test]
     fn bad_specs_say_what_is_accepted() {
         let m = message("muller");
-        assert!(m.contains("unknown system `muller`") && m.contains("mueller, double-well"), "{m}");
+        assert!(
+            m.contains("unknown system `muller`") && m.contains("mueller, double-well"),
+            "{m}"
+        );
         let m = message("mueller:kk=2");
-        assert!(m.contains("no parameter `kk`") && m.contains("accepted: k"), "{m}");
+        assert!(
+            m.contains("no parameter `kk`") && m.contains("accepted: k"),
+            "{m}"
+        );
         let m = message("mueller:k=-1");
         assert!(m.contains("must be positive"), "{m}");
         let m = message("mueller:k=abc");

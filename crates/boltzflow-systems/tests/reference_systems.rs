@@ -43,7 +43,8 @@ fn forces_equal_central_finite_differences_for_every_system() {
                 let mut xm = xp.clone();
                 xp[[0, c]] += h;
                 xm[[0, c]] -= h;
-                let fd = -(s.energy(xp.view()).unwrap()[0] - s.energy(xm.view()).unwrap()[0]) / (2.0 * h);
+                let fd = -(s.energy(xp.view()).unwrap()[0] - s.energy(xm.view()).unwrap()[0])
+                    / (2.0 * h);
                 let scale = 1.0 + f[[r, c]].abs() + e[r].abs() * 1e-3;
                 assert!(
                     (fd - f[[r, c]]).abs() < 1e-5 * scale,
@@ -79,8 +80,14 @@ fn batched_parallel_evaluation_equals_row_by_row() {
 #[test]
 fn wrong_widths_are_shape_errors() {
     let s = build("mueller").unwrap();
-    let err = s.energy(Array2::zeros((3, 4)).view()).unwrap_err().to_string();
-    assert!(err.contains("expected [n, 2]") && err.contains("[3, 4]"), "{err}");
+    let err = s
+        .energy(Array2::zeros((3, 4)).view())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("expected [n, 2]") && err.contains("[3, 4]"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -100,8 +107,14 @@ fn dimer_net_force_is_that_of_the_external_restraint() {
         let fy: f64 = fr.iter().skip(1).step_by(2).sum();
         let ex = -2.0 * 20.0 * (row[0] + row[2]) * 2.0;
         let ey = -2.0 * 20.0 * (row[1] + row[3]);
-        assert!((fx - ex).abs() < 1e-9 * (1.0 + fr.iter().map(|v| v.abs()).sum::<f64>()), "{fx} vs {ex}");
-        assert!((fy - ey).abs() < 1e-9 * (1.0 + fr.iter().map(|v| v.abs()).sum::<f64>()), "{fy} vs {ey}");
+        assert!(
+            (fx - ex).abs() < 1e-9 * (1.0 + fr.iter().map(|v| v.abs()).sum::<f64>()),
+            "{fx} vs {ex}"
+        );
+        assert!(
+            (fy - ey).abs() < 1e-9 * (1.0 + fr.iter().map(|v| v.abs()).sum::<f64>()),
+            "{fy} vs {ey}"
+        );
     }
 }
 
@@ -113,7 +126,13 @@ fn quadrature(spec: &str, n: usize) -> GridQuadrature {
 
 #[test]
 fn monroe_shen_densities_integrate_to_one() {
-    for name in ["gaussian2d", "bimodal2d", "corr-bimodal2d", "beltway", "beltway-polar"] {
+    for name in [
+        "gaussian2d",
+        "bimodal2d",
+        "corr-bimodal2d",
+        "beltway",
+        "beltway-polar",
+    ] {
         let q = quadrature(name, 2048);
         assert_eq!(build(name).unwrap().exact_ln_z(), Some(0.0));
         assert!(q.ln_z().abs() < 1e-8, "{name}: ln Z = {}", q.ln_z());
@@ -129,12 +148,22 @@ fn quadrature_equals_closed_forms() {
     let p = q.threshold_probability([1.0, -1.0], 1.0);
     assert!((p - (1.0 - phi(1.0 / 2f64.sqrt()))).abs() < 1e-4, "{p}");
     let (m, c) = q.mean_and_covariance();
-    assert!((m[0] + 3.0).abs() < 1e-9 && (m[1] + 3.0).abs() < 1e-9, "{m:?}");
-    assert!((c[0][0] - 1.0).abs() < 1e-4 && c[0][1].abs() < 1e-9, "{c:?}");
+    assert!(
+        (m[0] + 3.0).abs() < 1e-9 && (m[1] + 3.0).abs() < 1e-9,
+        "{m:?}"
+    );
+    assert!(
+        (c[0][0] - 1.0).abs() < 1e-4 && c[0][1].abs() < 1e-9,
+        "{c:?}"
+    );
     // Profile along (0.7, −0.7): s ~ N(0, 0.98), F(s) = s²/(2·0.98) + ½ ln(2π·0.98).
     let edges: Vec<f64> = (0..=40).map(|i| -2.0 + 0.1 * i as f64).collect();
     let prof = q.profile([0.7, -0.7], &edges).unwrap();
-    for (s, (f, pr)) in prof.centres().iter().zip(prof.free_energy.iter().zip(&prof.probabilities)) {
+    for (s, (f, pr)) in prof
+        .centres()
+        .iter()
+        .zip(prof.free_energy.iter().zip(&prof.probabilities))
+    {
         let sd = 0.98f64.sqrt();
         let exact_p = phi((s + 0.05) / sd) - phi((s - 0.05) / sd);
         assert!((pr - exact_p).abs() < 2e-4, "s = {s}: {pr} vs {exact_p}");
@@ -155,11 +184,20 @@ fn mueller_has_three_basins_at_the_known_minima() {
     let q = quadrature("mueller", 1024);
     let basins = q.basins();
     let big = basins.significant(1e-6);
-    assert_eq!(big.len(), 3, "{:?} {:?}", basins.minima, basins.probabilities);
+    assert_eq!(
+        big.len(),
+        3,
+        "{:?} {:?}",
+        basins.minima,
+        basins.probabilities
+    );
     let known = [[-0.558, 1.442], [0.623, 0.028], [-0.050, 0.467]];
     for (b, k) in big.iter().zip(known) {
         let m = basins.minima[*b];
-        assert!((m[0] - k[0]).abs() < 0.01 && (m[1] - k[1]).abs() < 0.01, "{m:?} vs {k:?}");
+        assert!(
+            (m[0] - k[0]).abs() < 0.01 && (m[1] - k[1]).abs() < 0.01,
+            "{m:?} vs {k:?}"
+        );
     }
     let total: f64 = basins.probabilities.iter().sum();
     assert!((total - 1.0).abs() < 1e-12);
@@ -173,16 +211,25 @@ fn mueller_has_three_basins_at_the_known_minima() {
     }
 }
 
+/// A named region of the plane.
+type Region = Box<dyn Fn([f64; 2]) -> bool>;
+
 #[test]
 fn exact_samplers_reproduce_their_densities() {
     let n = 200_000;
     let mut rng = RandomStreams::new(5).stream("exact");
-    for name in ["gaussian2d", "bimodal2d", "corr-bimodal2d", "beltway", "beltway-polar"] {
+    for name in [
+        "gaussian2d",
+        "bimodal2d",
+        "corr-bimodal2d",
+        "beltway",
+        "beltway-polar",
+    ] {
         let s = build(name).unwrap();
         let x = s.exact_sampler().unwrap().sample(n, &mut rng).unwrap();
         let q = quadrature(name, 1024);
         // Probabilities of a few regions, within 4 standard errors of the quadrature values.
-        let regions: [(&str, Box<dyn Fn([f64; 2]) -> bool>); 3] = [
+        let regions: [(&str, Region); 3] = [
             ("x1 > 0", Box::new(|p: [f64; 2]| p[0] > 0.0)),
             ("x2 > 0.5", Box::new(|p: [f64; 2]| p[1] > 0.5)),
             ("x1 + x2 < -1", Box::new(|p: [f64; 2]| p[0] + p[1] < -1.0)),
@@ -191,7 +238,10 @@ fn exact_samplers_reproduce_their_densities() {
             let exact = q.probability_where(&inside);
             let hits = x.outer_iter().filter(|r| inside([r[0], r[1]])).count() as f64 / n as f64;
             let se = (exact * (1.0 - exact) / n as f64).sqrt().max(1e-6);
-            assert!((hits - exact).abs() < 4.0 * se, "{name} {what}: sampled {hits} vs exact {exact} (se {se})");
+            assert!(
+                (hits - exact).abs() < 4.0 * se,
+                "{name} {what}: sampled {hits} vs exact {exact} (se {se})"
+            );
         }
     }
 }

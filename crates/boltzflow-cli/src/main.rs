@@ -1,0 +1,80 @@
+//! `boltzflow`: the command line (DESIGN §7). `main` → `run()` → exit status: 0 on success,
+//! 2 for bad input (with one paragraph saying what to change), 1 for other failures.
+
+mod basins;
+mod energy;
+mod simulate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Generative, data-driven molecular simulation: reference systems, samplers, and (coming)
+/// Boltzmann generators, VAE collective variables and kinetics.
+#[derive(Parser)]
+#[command(name = "boltzflow", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sample `mueller` with the seed paper's Metropolis protocol and compare basin populations
+    /// with the exact quadrature values.
+    Demo(simulate::DemoArgs),
+    /// List the systems and their parameters.
+    Systems,
+    /// Evaluate energies (and forces) of configurations from a .npy file.
+    Energy(energy::EnergyArgs),
+    /// Run Metropolis or Langevin chains and save configurations.
+    Simulate(simulate::SimulateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => simulate::demo(a),
+        Command::Systems => {
+            print_systems();
+            Ok(())
+        }
+        Command::Energy(a) => energy::run(a),
+        Command::Simulate(a) => simulate::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", paragraph(&e));
+            ExitCode::from(exit_status(&e))
+        }
+    }
+}
+
+/// The whole context chain as one paragraph.
+fn paragraph(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// 2 for errors in what the user gave (spec, file, shape, values), 1 otherwise.
+fn exit_status(e: &anyhow::Error) -> u8 {
+    use boltzflow_core::Error as E;
+    match e.chain().find_map(|c| c.downcast_ref::<E>()) {
+        Some(E::Numerical { .. }) | None => 1,
+        Some(_) => 2,
+    }
+}
+
+fn print_systems() {
+    println!("{:<16} {:>4}  description", "system", "dim");
+    for s in boltzflow_systems::catalog() {
+        println!("{:<16} {:>4}  {}", s.name, s.dim, s.summary);
+        for p in s.params {
+            println!("{:<22}{}={:<8} {}", "", p.name, p.default, p.doc);
+        }
+    }
+    println!("\nSpecify a system as NAME or NAME:key=value,... (for example mueller:k=0.1).");
+}
