@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use boltzflow_core::check_finite_rows;
 use clap::Args;
 
@@ -59,7 +59,7 @@ pub fn run(a: EnergyArgs) -> Result<()> {
         boltzflow_io::write_npy_2d(fpath, f.view())?;
     } else {
         let e = system.energy(x.view())?;
-        boltzflow_io::write_npy_1d(&a.out, e.view()).context("writing energies")?;
+        boltzflow_io::write_npy_1d(&a.out, e.view())?;
     }
     eprintln!(
         "wrote {} energies of {} to {}",

@@ -53,10 +53,17 @@ fn main() -> ExitCode {
 
 /// The whole context chain as one paragraph.
 fn paragraph(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
+    let mut out = String::new();
+    for part in e.chain().map(ToString::to_string) {
+        // Our errors already print their source; do not say it twice.
+        if !out.ends_with(&part) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&part);
+        }
+    }
+    out
 }
 
 /// 2 for errors in what the user gave (spec, file, shape, values), 1 otherwise.

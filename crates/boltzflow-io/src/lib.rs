@@ -9,7 +9,24 @@ use boltzflow_core::{Error, Result};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
 
+/// The error names the user's path; the underlying error keeps only its OS error or kind
+/// (tempfile's own message would name the hidden temporary file instead).
 fn io_err(action: &'static str, path: &Path, source: std::io::Error) -> Error {
+    use std::io::ErrorKind as K;
+    let source = match (action, source.kind()) {
+        ("cannot write", K::NotFound) => std::io::Error::new(
+            K::NotFound,
+            "its directory does not exist; create it or choose another path",
+        ),
+        ("cannot write", K::PermissionDenied) => std::io::Error::new(
+            K::PermissionDenied,
+            "permission denied; choose a writable directory",
+        ),
+        (_, kind) => match source.raw_os_error() {
+            Some(code) => std::io::Error::from_raw_os_error(code),
+            None => std::io::Error::from(kind),
+        },
+    };
     Error::Io {
         action,
         path: path.to_path_buf(),

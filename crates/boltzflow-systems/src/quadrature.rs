@@ -301,7 +301,10 @@ impl GridQuadrature {
                             continue;
                         }
                         let c = idx(a as usize, b as usize);
-                        if self.log_weight[c] > self.log_weight[best] {
+                        // Ties (a minimum on a grid line or corner) go to the lower index, so
+                        // equal cells join one basin and every path still ends.
+                        let (wc, wb) = (self.log_weight[c], self.log_weight[best]);
+                        if wc > wb || (wc == wb && c < best) {
                             best = c;
                         }
                     }

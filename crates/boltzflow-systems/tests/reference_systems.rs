@@ -180,6 +180,20 @@ fn quadrature_equals_closed_forms() {
 }
 
 #[test]
+fn a_minimum_on_a_grid_corner_is_one_basin() {
+    // gaussian2d's minimum (−3, −3) lies on the corner of four cells of this grid.
+    let q = quadrature("gaussian2d", 1000);
+    let b = q.basins();
+    assert_eq!(
+        b.significant(1e-12).len(),
+        1,
+        "{:?} {:?}",
+        b.minima,
+        b.probabilities
+    );
+}
+
+#[test]
 fn mueller_has_three_basins_at_the_known_minima() {
     let q = quadrature("mueller", 1024);
     let basins = q.basins();
