@@ -60,9 +60,8 @@ impl Metropolis {
         step0: u64,
         n_steps: u64,
     ) -> Result<MoveStats> {
-        let dim = b.e.len().max(1);
-        let dim = b.x.len() / dim;
         let n = b.e.len();
+        let dim = b.x.len() / n.max(1);
         let mut prop = vec![0.0; n * dim];
         let mut e_new = vec![0.0; n];
         let mut stats = MoveStats::default();
