@@ -3,6 +3,8 @@
 
 mod basins;
 mod energy;
+mod kinetics;
+mod plot;
 mod simulate;
 
 use std::process::ExitCode;
@@ -29,6 +31,9 @@ enum Command {
     Energy(energy::EnergyArgs),
     /// Run Metropolis or Langevin chains and save configurations.
     Simulate(simulate::SimulateArgs),
+    /// Kinetic analysis of trajectories: TICA, VAMP, clustering, MSMs, implied timescales, CK test
+    #[command(subcommand)]
+    Kinetics(kinetics::KineticsCommand),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
         }
         Command::Energy(a) => energy::run(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Kinetics(c) => kinetics::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,8 +6,11 @@ use std::io::Write;
 use std::path::Path;
 
 use boltzflow_core::{Error, Result};
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewD};
+
+mod npy_rows;
 use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
+pub use npy_rows::NpyRowReader;
 
 /// The error names the user's path; the underlying error keeps only its OS error or kind
 /// (tempfile's own message would name the hidden temporary file instead).
@@ -47,9 +50,15 @@ pub fn write_atomic(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".boltzflow-")
-        .suffix(".tmp")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".boltzflow-").suffix(".tmp");
+    // tempfile creates 0600 files; results are ordinary files others may read
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let mut tmp = builder
         .tempfile_in(dir)
         .map_err(|e| io_err("cannot write", path, e))?;
     {
@@ -138,6 +147,65 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
         serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
         w.write_all(b"\n")
     })
+}
+
+/// Reads a discrete trajectory (state indices ≥ 0) from a 1D `.npy` file of int64, int32,
+/// uint64 or uint32.
+///
+/// # Errors
+/// [`Error::Io`] if it cannot be opened; [`Error::BadFile`] for another dtype or shape, or a
+/// negative index (named with its frame).
+pub fn read_npy_dtraj(path: &Path) -> Result<Vec<usize>> {
+    let open = || std::fs::File::open(path).map_err(|e| io_err("cannot read", path, e));
+    let bad = |reason: String| Error::BadFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let signed: Option<Vec<i64>> = Array1::<i64>::read_npy(open()?)
+        .ok()
+        .or_else(|| {
+            Array1::<i32>::read_npy(open().ok()?)
+                .ok()
+                .map(|a| a.mapv(i64::from))
+        })
+        .map(|a| a.to_vec());
+    if let Some(v) = signed {
+        return v
+            .iter()
+            .enumerate()
+            .map(|(t, &s)| {
+                usize::try_from(s)
+                    .map_err(|_| bad(format!("frame {t} has the negative state index {s}")))
+            })
+            .collect();
+    }
+    if let Ok(a) = Array1::<u64>::read_npy(open()?) {
+        return Ok(a.iter().map(|&v| v as usize).collect());
+    }
+    if let Ok(a) = Array1::<u32>::read_npy(open()?) {
+        return Ok(a.iter().map(|&v| v as usize).collect());
+    }
+    Err(bad(
+        "expected a discrete trajectory: a 1D .npy array of integer state indices (int64 or int32)"
+            .into(),
+    ))
+}
+
+/// Writes state indices as a 1D int64 `.npy` file atomically.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn write_npy_indices(path: &Path, states: &[usize]) -> Result<()> {
+    let a: Array1<i64> = states.iter().map(|&s| s as i64).collect();
+    write_atomic(path, |w| a.write_npy(w).map_err(std::io::Error::other))
+}
+
+/// Writes a float64 array of any dimension atomically.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn write_npy_nd(path: &Path, a: ArrayViewD<f64>) -> Result<()> {
+    write_atomic(path, |w| a.write_npy(w).map_err(std::io::Error::other))
 }
 
 #[cfg(test)]

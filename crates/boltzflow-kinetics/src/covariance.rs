@@ -169,44 +169,67 @@ impl CovarianceAccumulator {
                 "the data have no features (0 columns)",
             ));
         }
-        for ((t, j), &v) in chunk.indexed_iter() {
-            if !v.is_finite() {
-                return Err(Error::NonFinite {
-                    what: "trajectory data".into(),
-                    location: format!(
-                        "trajectory {}, frame {}, feature {j}",
-                        self.trajectory,
-                        self.frames_in_trajectory + t
-                    ),
-                    value: v,
-                });
+        if !chunk.iter().all(|v| v.is_finite())
+            && let Some(((t, j), &v)) = chunk.indexed_iter().find(|(_, v)| !v.is_finite())
+        {
+            return Err(Error::NonFinite {
+                what: "trajectory data".into(),
+                location: format!(
+                    "trajectory {}, frame {}, feature {j}",
+                    self.trajectory,
+                    self.frames_in_trajectory + t
+                ),
+                value: v,
+            });
+        }
+        let tau = self.lagtime;
+        let n = chunk.nrows();
+        self.frames_in_trajectory += n;
+        let tail = self.tail.take();
+        // pairs whose first frame lies in the kept tail of earlier chunks (≤ 2τ rows joined)
+        if let Some(tail) = &tail {
+            let head = chunk.slice(s![..tau.min(n), ..]);
+            let joined = concatenate(Axis(0), &[tail.view(), head]).expect("same width");
+            if joined.nrows() > tau {
+                let p = joined.nrows() - tau;
+                self.add_pairs(
+                    joined.slice(s![..p, ..]),
+                    joined.slice(s![tau..tau + p, ..]),
+                );
             }
         }
-        let joined = match self.tail.take() {
-            Some(tail) => concatenate(Axis(0), &[tail.view(), chunk]).expect("same width"),
-            None => chunk.to_owned(),
-        };
-        self.frames_in_trajectory += chunk.nrows();
-        let tau = self.lagtime;
-        let rows = joined.nrows();
-        if rows > tau {
-            let pairs = rows - tau;
+        // pairs inside this chunk, straight from the caller's view
+        if n > tau {
             let mut start = 0;
-            while start < pairs {
-                let end = (start + BLOCK_PAIRS).min(pairs);
-                let x = joined.slice(s![start..end, ..]);
-                let y = joined.slice(s![start + tau..end + tau, ..]);
-                let block = block_moments(x, y);
-                match &mut self.moments {
-                    Some(m) => m.merge(block),
-                    None => self.moments = Some(block),
-                }
+            while start < n - tau {
+                let end = (start + BLOCK_PAIRS).min(n - tau);
+                self.add_pairs(
+                    chunk.slice(s![start..end, ..]),
+                    chunk.slice(s![start + tau..end + tau, ..]),
+                );
                 start = end;
             }
         }
-        let keep = tau.min(rows);
-        self.tail = Some(joined.slice(s![rows - keep.., ..]).to_owned());
+        // keep the last τ frames of the trajectory so far
+        self.tail = if n >= tau {
+            Some(chunk.slice(s![n - tau.., ..]).to_owned())
+        } else {
+            let joined = match &tail {
+                Some(t) => concatenate(Axis(0), &[t.view(), chunk]).expect("same width"),
+                None => chunk.to_owned(),
+            };
+            let r = joined.nrows();
+            Some(joined.slice(s![r - tau.min(r).., ..]).to_owned())
+        };
         Ok(())
+    }
+
+    fn add_pairs(&mut self, x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>) {
+        let block = block_moments(x, y);
+        match &mut self.moments {
+            Some(m) => m.merge(block),
+            None => self.moments = Some(block),
+        }
     }
 
     /// Marks the end of the current trajectory; the next chunk starts a new one.
@@ -277,34 +300,41 @@ pub fn covariances(trajs: &[ArrayView2<'_, f64>], lagtime: usize) -> Result<Cova
     acc.finish()
 }
 
-/// Centred moments of one block of pairs: one GEMM `Zᵀ Z` over the centred `Z = [X | Y]`.
+/// Centred moments of one block of pairs: row-major centred copies of X and Y, then the three
+/// GEMMs XᵀX, XᵀY and YᵀY (YᵀX is the transpose of XᵀY and is not computed).
 fn block_moments(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>) -> Moments {
     let (n, d) = x.dim();
-    let mean = concatenate(
-        Axis(0),
-        &[
-            x.mean_axis(Axis(0)).expect("n > 0").view(),
-            y.mean_axis(Axis(0)).expect("n > 0").view(),
-        ],
-    )
-    .expect("same axis");
-    let z = Mat::from_fn(n, 2 * d, |t, j| {
-        if j < d {
-            x[[t, j]] - mean[j]
-        } else {
-            y[[t, j - d]] - mean[j]
+    let mx = x.mean_axis(Axis(0)).expect("n > 0");
+    let my = y.mean_axis(Axis(0)).expect("n > 0");
+    let centred = |a: ArrayView2<'_, f64>, m: &Array1<f64>| {
+        let mut out = Vec::with_capacity(n * d);
+        for row in a.outer_iter() {
+            out.extend(row.iter().zip(m.iter()).map(|(v, mu)| v - mu));
         }
-    });
-    let mut g = Mat::<f64>::zeros(2 * d, 2 * d);
-    faer::linalg::matmul::matmul(
-        g.as_mut(),
-        Accum::Replace,
-        z.transpose(),
-        z.as_ref(),
-        1.0,
-        Par::rayon(0),
-    );
-    let m2 = from_faer(g.as_ref());
+        out
+    };
+    let (xc, yc) = (centred(x, &mx), centred(y, &my));
+    let xr = faer::MatRef::from_row_major_slice(&xc, n, d);
+    let yr = faer::MatRef::from_row_major_slice(&yc, n, d);
+    let gemm = |a: faer::MatRef<'_, f64>, b: faer::MatRef<'_, f64>| {
+        let mut g = Mat::<f64>::zeros(d, d);
+        faer::linalg::matmul::matmul(
+            g.as_mut(),
+            Accum::Replace,
+            a.transpose(),
+            b,
+            1.0,
+            Par::rayon(0),
+        );
+        from_faer(g.as_ref())
+    };
+    let (gxx, gxy, gyy) = (gemm(xr, xr), gemm(xr, yr), gemm(yr, yr));
+    let mut m2 = Array2::<f64>::zeros((2 * d, 2 * d));
+    m2.slice_mut(s![..d, ..d]).assign(&gxx);
+    m2.slice_mut(s![..d, d..]).assign(&gxy);
+    m2.slice_mut(s![d.., ..d]).assign(&gxy.t());
+    m2.slice_mut(s![d.., d..]).assign(&gyy);
+    let mean = concatenate(Axis(0), &[mx.view(), my.view()]).expect("same axis");
     Moments {
         w: n as f64,
         mean,
@@ -316,6 +346,7 @@ fn block_moments(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>) -> Moments {
 mod tests {
     use super::*;
 
+    #[allow(clippy::type_complexity)]
     fn naive(
         trajs: &[Array2<f64>],
         tau: usize,

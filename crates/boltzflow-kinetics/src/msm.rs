@@ -38,7 +38,7 @@ impl MaximumLikelihoodMsm {
     /// # Errors
     /// [`Error::InvalidParameter`] for a non-positive tolerance or zero iterations.
     pub fn convergence(mut self, tolerance: f64, max_iter: usize) -> Result<Self> {
-        if !(tolerance > 0.0) {
+        if tolerance.is_nan() || tolerance <= 0.0 {
             return Err(Error::invalid(
                 "tolerance",
                 format!("{tolerance} is not positive"),
@@ -533,7 +533,10 @@ pub fn ck_test(
             .slice_mut(s![k, .., ..])
             .assign(&msm.coarse_propagator(memberships, k));
         if k == 0 {
-            estimated.slice_mut(s![0, .., ..]).assign(&Array2::eye(m));
+            // lag 0: both are the overlap of the fuzzy sets (the identity for crisp sets)
+            estimated
+                .slice_mut(s![0, .., ..])
+                .assign(&msm.coarse_propagator(memberships, 0));
             continue;
         }
         let other = estimator.fit(dtrajs, k * msm.lagtime, Some(msm.n_states_full))?;

@@ -1,11 +1,11 @@
 //! PCCA+ (Robust Perron Cluster Analysis): fuzzy memberships χ = X A of states in m metastable
 //! sets from the m dominant, π-orthonormal right eigenvectors X `[n, m]` (first column ≡ 1).
 //!
-//! The rotation A starts from the inner simplex algorithm, is made feasible (χ ≥ 0, rows sum to
-//! 1) and is then optimised for crispness, trace(diag(A₀,:)⁻¹ AᵀA) → max (≤ m), with a
-//! Nelder–Mead search over the free block A[1:, 1:] (Röblitz & Weber 2013, §3–4; Deuflhard &
-//! Weber 2005). Nelder–Mead is written here (≈ 60 lines) rather than pulling in an optimisation
-//! framework for one derivative-free search over ≤ (m−1)² variables.
+//! The rotation A starts from the inner simplex algorithm, is made feasible (χ ≥ 0, unit row
+//! sums) and is then optimised for crispness, trace(diag(A₀,:)⁻¹ AᵀA), which is at most m, with
+//! a Nelder–Mead search over the free block A[1:, 1:] (Röblitz & Weber 2013, §3–4; Deuflhard
+//! and Weber 2005). Nelder–Mead is written here (about 60 lines) rather than pulling in an
+//! optimisation framework for one derivative-free search over at most (m−1)² variables.
 
 use boltzflow_core::{Error, Result};
 use faer::linalg::solvers::Solve;

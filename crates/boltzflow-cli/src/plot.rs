@@ -1,0 +1,266 @@
+//! PNG figures with plotters and an embedded DejaVu Sans (no system fonts needed): line charts
+//! with optional log axes, 2D densities, and grids of small panels.
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn fonts() {
+    REGISTER.call_once(|| {
+        // The embedded bytes are a valid TTF; a failure here is a build defect, and plots would
+        // then fail with a clear plotters error rather than panic.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// One line (and markers) of a chart.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    /// Draw markers only (no line).
+    pub markers_only: bool,
+    /// Dashed style for references (drawn as a thinner line).
+    pub reference: bool,
+}
+
+fn color(i: usize) -> RGBColor {
+    const C: [RGBColor; 8] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+    ];
+    C[i % C.len()]
+}
+
+fn finite_range(values: impl Iterator<Item = f64>, log: bool) -> Option<(f64, f64)> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite() && (!log || *v > 0.0)) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return None;
+    }
+    if log {
+        Some((lo / 1.5, hi * 1.5))
+    } else {
+        let pad = if hi > lo {
+            0.05 * (hi - lo)
+        } else {
+            0.5 * lo.abs().max(1.0)
+        };
+        Some((lo - pad, hi + pad))
+    }
+}
+
+/// A line chart of `series` written to `path` (PNG, 800×560). `log_y` uses a log10 y axis
+/// (non-positive values are left out); `shade_below` greys the region y < x (the ITS plot's
+/// "faster than the lag time" area).
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    log_y: bool,
+    shade_below_diagonal: bool,
+) -> Result<()> {
+    fonts();
+    let (x0, x1) = finite_range(
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
+        false,
+    )
+    .context("nothing to plot")?;
+    let (y0, y1) = finite_range(
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+        log_y,
+    )
+    .context("nothing finite to plot")?;
+    let root = BitMapBackend::new(path, (800, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(70);
+    macro_rules! draw {
+        ($chart:expr) => {{
+            let mut chart = $chart;
+            chart
+                .configure_mesh()
+                .x_desc(x_label)
+                .y_desc(y_label)
+                .label_style(("sans-serif", 15))
+                .draw()?;
+            if shade_below_diagonal {
+                let lo = y0.max(f64::MIN_POSITIVE);
+                let pts: Vec<(f64, f64)> =
+                    vec![(x0, lo), (x1, lo), (x1, x1.max(lo)), (x0, x0.max(lo))];
+                chart.draw_series(std::iter::once(Polygon::new(
+                    pts,
+                    RGBColor(200, 200, 200).mix(0.5).filled(),
+                )))?;
+            }
+            for (i, s) in series.iter().enumerate() {
+                let c = color(i);
+                let pts: Vec<(f64, f64)> = s
+                    .points
+                    .iter()
+                    .copied()
+                    .filter(|p| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0))
+                    .collect();
+                if s.markers_only {
+                    chart
+                        .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))?
+                        .label(s.name.clone())
+                        .legend(move |(x, y)| Circle::new((x + 10, y), 4, c.filled()));
+                } else {
+                    let width = if s.reference { 1 } else { 2 };
+                    chart
+                        .draw_series(LineSeries::new(pts.clone(), c.stroke_width(width)))?
+                        .label(s.name.clone())
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                        });
+                    if !s.reference {
+                        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
+                    }
+                }
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 14))
+                .draw()?;
+        }};
+    }
+    if log_y {
+        draw!(builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?);
+    } else {
+        draw!(builder.build_cartesian_2d(x0..x1, y0..y1)?);
+    }
+    root.present()
+        .with_context(|| format!("cannot write the figure `{}`", path.display()))?;
+    Ok(())
+}
+
+/// A 2D density (free energy −ln p, in kT, of a histogram with `bins`² cells) of points (x, y).
+pub fn density_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    x: &[f64],
+    y: &[f64],
+    bins: usize,
+) -> Result<()> {
+    fonts();
+    let (x0, x1) = finite_range(x.iter().copied(), false).context("nothing to plot")?;
+    let (y0, y1) = finite_range(y.iter().copied(), false).context("nothing to plot")?;
+    let mut h = vec![0.0f64; bins * bins];
+    for (&a, &b) in x.iter().zip(y) {
+        if a.is_finite() && b.is_finite() {
+            let i = (((a - x0) / (x1 - x0) * bins as f64) as usize).min(bins - 1);
+            let j = (((b - y0) / (y1 - y0) * bins as f64) as usize).min(bins - 1);
+            h[i * bins + j] += 1.0;
+        }
+    }
+    let max = h.iter().copied().fold(0.0, f64::max);
+    let fmax = h
+        .iter()
+        .filter(|&&v| v > 0.0)
+        .map(|&v| -(v / max).ln())
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    let root = BitMapBackend::new(path, (720, 640)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 15))
+        .disable_mesh()
+        .draw()?;
+    let (dx, dy) = ((x1 - x0) / bins as f64, (y1 - y0) / bins as f64);
+    chart.draw_series((0..bins * bins).filter(|&k| h[k] > 0.0).map(|k| {
+        let (i, j) = (k / bins, k % bins);
+        let f = -(h[k] / max).ln() / fmax;
+        let c = ViridisRGB::get_color(f);
+        Rectangle::new(
+            [
+                (x0 + i as f64 * dx, y0 + j as f64 * dy),
+                (x0 + (i + 1) as f64 * dx, y0 + (j + 1) as f64 * dy),
+            ],
+            c.filled(),
+        )
+    }))?;
+    root.present()
+        .with_context(|| format!("cannot write the figure `{}`", path.display()))?;
+    Ok(())
+}
+
+/// A grid of m×m panels; panel (a, b) shows `predicted[k][a][b]` (line) and `estimated[k][a][b]`
+/// (markers) against `x[k]`. Used by the Chapman–Kolmogorov test.
+pub fn panel_grid(
+    path: &Path,
+    title: &str,
+    x: &[f64],
+    predicted: &ndarray::Array3<f64>,
+    estimated: &ndarray::Array3<f64>,
+) -> Result<()> {
+    fonts();
+    let m = predicted.shape()[1];
+    let size = (260 * m as u32 + 40).max(400);
+    let root = BitMapBackend::new(path, (size, size + 30)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(title, ("sans-serif", 16))?;
+    let (x0, x1) = finite_range(x.iter().copied(), false).context("nothing to plot")?;
+    for (idx, area) in root.split_evenly((m, m)).iter().enumerate() {
+        let (a, b) = (idx / m, idx % m);
+        let mut chart = ChartBuilder::on(area)
+            .caption(format!("{a} → {b}"), ("sans-serif", 15))
+            .margin(8)
+            .x_label_area_size(25)
+            .y_label_area_size(40)
+            .build_cartesian_2d(x0..x1, -0.05f64..1.05)?;
+        chart
+            .configure_mesh()
+            .x_labels(5)
+            .y_labels(6)
+            .label_style(("sans-serif", 12))
+            .draw()?;
+        let pred: Vec<(f64, f64)> = x
+            .iter()
+            .enumerate()
+            .map(|(k, &t)| (t, predicted[[k, a, b]]))
+            .collect();
+        let est: Vec<(f64, f64)> = x
+            .iter()
+            .enumerate()
+            .map(|(k, &t)| (t, estimated[[k, a, b]]))
+            .collect();
+        chart.draw_series(LineSeries::new(pred, color(0).stroke_width(2)))?;
+        chart.draw_series(est.iter().map(|&p| Circle::new(p, 4, color(1).filled())))?;
+    }
+    root.present()
+        .with_context(|| format!("cannot write the figure `{}`", path.display()))?;
+    Ok(())
+}
