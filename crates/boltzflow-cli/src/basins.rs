@@ -57,7 +57,12 @@ pub fn compare(
                     minimum: basins.minima[k],
                     exact: basins.probabilities[k],
                     sampled: m,
-                    standard_error: (var / n_chains as f64).sqrt(),
+                    // one chain gives no spread between chains to estimate an error from
+                    standard_error: if n_chains > 1 {
+                        (var / n_chains as f64).sqrt()
+                    } else {
+                        f64::NAN
+                    },
                 }
             })
             .collect(),
@@ -73,7 +78,9 @@ pub fn print(rows: &[BasinRow]) -> f64 {
     let mut worst: f64 = 0.0;
     for r in rows {
         let z = (r.sampled - r.exact) / r.standard_error;
-        worst = worst.max(z.abs());
+        if z.is_finite() {
+            worst = worst.max(z.abs());
+        }
         println!(
             "{:>20} {:>10.5} {:>10.5} {:>9.5} {:>7.2}",
             format!("({:.3}, {:.3})", r.minimum[0], r.minimum[1]),
