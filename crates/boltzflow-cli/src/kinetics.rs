@@ -343,12 +343,7 @@ fn vamp(a: VampArgs) -> Result<()> {
         "note": "scores include the constant singular function (+1), as deeptime's",
     });
     if a.cv_splits > 0 {
-        let trajs: Vec<Array2<f64>> = a
-            .input
-            .trajs
-            .iter()
-            .map(|f| read_npy_2d(f))
-            .collect::<Result<_, _>>()?;
+        let trajs = read_trajs(&a.input.trajs)?;
         let views: Vec<_> = trajs.iter().map(|t| t.view()).collect();
         let block = a.cv_block.unwrap_or(10 * a.lagtime);
         let cv = boltzflow_kinetics::vamp::cross_validated_score(
@@ -384,12 +379,7 @@ fn vamp(a: VampArgs) -> Result<()> {
 
 fn cluster(a: ClusterArgs) -> Result<()> {
     out_dir(&a.out)?;
-    let trajs: Vec<Array2<f64>> = a
-        .input
-        .trajs
-        .iter()
-        .map(|f| read_npy_2d(f))
-        .collect::<Result<_, _>>()?;
+    let trajs = read_trajs(&a.input.trajs)?;
     let views: Vec<_> = trajs.iter().map(|t| t.view()).collect();
     let data = boltzflow_kinetics::cluster::stack(&views)?;
     let model = if let Some(c) = &a.centers {
@@ -447,6 +437,13 @@ fn cluster(a: ClusterArgs) -> Result<()> {
         eprintln!("warning: {empty} centres have no frames assigned; use fewer clusters");
     }
     Ok(())
+}
+
+fn read_trajs(files: &[PathBuf]) -> Result<Vec<Array2<f64>>> {
+    files
+        .iter()
+        .map(|f| read_npy_2d(f).map_err(Into::into))
+        .collect()
 }
 
 fn read_dtrajs(files: &[PathBuf]) -> Result<Vec<Vec<usize>>> {

@@ -15,9 +15,7 @@ pub fn count_matrix(
     lagtime: usize,
     n_states: Option<usize>,
 ) -> Result<Array2<f64>> {
-    if lagtime == 0 {
-        return Err(Error::invalid("lagtime", "must be at least 1 frame"));
-    }
+    crate::tica::check_lagtime(lagtime)?;
     if dtrajs.is_empty() {
         return Err(Error::invalid("dtrajs", "no discrete trajectories given"));
     }

@@ -211,7 +211,10 @@ pub fn stationary_distribution(t: &Array2<f64>) -> Result<Array1<f64>> {
             reason: "singular system: the transition matrix is reducible".into(),
         });
     }
-    Ok(pi.mapv(|v| v.max(0.0)) / pi.mapv(|v| v.max(0.0)).sum())
+    // round-off can leave −1e-17 entries
+    let pi = pi.mapv(|v| v.max(0.0));
+    let total = pi.sum();
+    Ok(pi / total)
 }
 
 /// A Markov state model on its active set.

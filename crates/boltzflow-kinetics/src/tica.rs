@@ -105,9 +105,7 @@ impl Tica {
     /// # Errors
     /// [`Error::InvalidParameter`] for a zero lag time.
     pub fn new(lagtime: usize) -> Result<Self> {
-        if lagtime == 0 {
-            return Err(Error::invalid("lagtime", "must be at least 1 frame"));
-        }
+        check_lagtime(lagtime)?;
         Ok(Self {
             lagtime,
             epsilon: 1e-6,
@@ -136,13 +134,7 @@ impl Tica {
 
     fn validate(&self) -> Result<()> {
         self.dim.validate()?;
-        if !(self.epsilon >= 0.0 && self.epsilon.is_finite()) {
-            return Err(Error::invalid(
-                "epsilon",
-                format!("{} is not a finite number ≥ 0", self.epsilon),
-            ));
-        }
-        Ok(())
+        check_epsilon(self.epsilon)
     }
 
     /// Fits trajectories, each `[n_frames, n_features]`.
@@ -151,7 +143,6 @@ impl Tica {
     /// Bad data (see [`crate::covariance::CovarianceAccumulator`]); [`Error::Numerical`] naming
     /// the constant features when a feature never changes, or when no direction is left.
     pub fn fit(&self, trajs: &[ArrayView2<'_, f64>]) -> Result<TicaModel> {
-        self.validate()?;
         let cov = covariances(trajs, self.lagtime)?;
         self.fit_covariances(&cov)
     }
@@ -201,6 +192,25 @@ impl Tica {
             covariances: cov,
         })
     }
+}
+
+/// Rejects a zero lag time (shared by every lagged estimator).
+pub(crate) fn check_lagtime(lagtime: usize) -> Result<()> {
+    if lagtime == 0 {
+        return Err(Error::invalid("lagtime", "must be at least 1 frame"));
+    }
+    Ok(())
+}
+
+/// Rejects a negative or non-finite eigenvalue cutoff.
+pub(crate) fn check_epsilon(epsilon: f64) -> Result<()> {
+    if !(epsilon >= 0.0 && epsilon.is_finite()) {
+        return Err(Error::invalid(
+            "epsilon",
+            format!("{epsilon} is not a finite number ≥ 0"),
+        ));
+    }
+    Ok(())
 }
 
 /// Rejects features with zero variance, naming them: such a column carries no information and

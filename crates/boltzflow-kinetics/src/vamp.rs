@@ -12,7 +12,7 @@
 
 use crate::covariance::{Covariances, covariances};
 use crate::linalg::{from_faer, inv_sqrt_split, symmetric_eigen, to_faer};
-use crate::tica::{Dimension, check_constant_features};
+use crate::tica::{Dimension, check_constant_features, check_epsilon, check_lagtime};
 use boltzflow_core::{Error, Result};
 use ndarray::{Array1, Array2, ArrayView2, s};
 use rand::{RngExt, SeedableRng};
@@ -59,9 +59,7 @@ impl Vamp {
     /// # Errors
     /// [`Error::InvalidParameter`] for a zero lag time.
     pub fn new(lagtime: usize) -> Result<Self> {
-        if lagtime == 0 {
-            return Err(Error::invalid("lagtime", "must be at least 1 frame"));
-        }
+        check_lagtime(lagtime)?;
         Ok(Self {
             lagtime,
             epsilon: 1e-6,
@@ -108,12 +106,7 @@ impl Vamp {
                 "VAMP needs the non-symmetrised covariances",
             ));
         }
-        if !(self.epsilon >= 0.0 && self.epsilon.is_finite()) {
-            return Err(Error::invalid(
-                "epsilon",
-                format!("{} is not a finite number ≥ 0", self.epsilon),
-            ));
-        }
+        check_epsilon(self.epsilon)?;
         check_constant_features(&cov.c00)?;
         let l0 = inv_sqrt_split(cov.c00.view(), self.epsilon, "VAMP whitening of C00")?;
         let lt = inv_sqrt_split(cov.ctt.view(), self.epsilon, "VAMP whitening of Ctt")?;
@@ -267,17 +260,11 @@ fn inv_sqrt_square(m: &Array2<f64>, epsilon: f64) -> Result<Array2<f64>> {
             reason: "the test data have no variance along the model's singular functions".into(),
         });
     }
-    let mut out = Array2::zeros(m.dim());
-    for &i in &keep {
-        let c = v.column(i);
-        let w = 1.0 / s[i].sqrt();
-        for a in 0..c.len() {
-            for b in 0..c.len() {
-                out[[a, b]] += w * c[a] * c[b];
-            }
-        }
-    }
-    Ok(out)
+    // V diag(s^{-1/2}) Vᵀ = (V diag(s^{-1/4}))(V diag(s^{-1/4}))ᵀ
+    let vk = Array2::from_shape_fn((v.nrows(), keep.len()), |(a, c)| {
+        v[[a, keep[c]]] / s[keep[c]].sqrt().sqrt()
+    });
+    Ok(vk.dot(&vk.t()))
 }
 
 /// Cross-validated VAMP scores: trajectories are cut into blocks of `block` frames (≥ τ + 1),
