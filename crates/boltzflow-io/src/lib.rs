@@ -9,6 +9,8 @@ use boltzflow_core::{Error, Result};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewD};
 
 mod npy_rows;
+pub mod openmm;
+pub mod pdb;
 use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
 pub use npy_rows::NpyRowReader;
 

@@ -1,7 +1,8 @@
 //! Reference systems of boltzflow (DESIGN §6): toy potentials, the Monroe–Shen densities and the
 //! particle dimer in a solvent bath, each with analytic forces, batched over rows and parallel
 //! over the batch; exact direct samplers for the mixture densities; and exact references by
-//! quadrature for every 2D system ([`quadrature`]).
+//! quadrature for every 2D system ([`quadrature`]); and molecules from OpenMM System XML files
+//! ([`openmm`]).
 //!
 //! Systems are built from a specification string `name[:key=value,...]` ([`SystemSpec`]):
 //!
@@ -18,6 +19,7 @@ pub mod double_well;
 /// Batched parallel evaluation from per-row kernels.
 mod kernel;
 pub mod mueller;
+pub mod openmm;
 pub mod quadrature;
 pub mod spec;
 
@@ -28,7 +30,8 @@ pub use densities::{Beltway, BeltwayPolar, Bimodal2d, CorrBimodal2d, Gaussian2d}
 pub use dimer::DimerBath;
 pub use double_well::DoubleWell;
 pub use mueller::MuellerBrown;
-pub use spec::{ParamInfo, SystemInfo, SystemSpec, build, catalog};
+pub use openmm::{ForceField, OpenMmSystem};
+pub use spec::{ParamInfo, SystemInfo, SystemSpec, build, build_with_pdb, catalog};
 
 /// A reference system: an [`Energy`] with what samplers, references and plots need to know.
 pub trait System: Energy {
@@ -55,6 +58,17 @@ pub trait System: Energy {
 
     /// An exact direct sampler of exp(−E) where one exists.
     fn exact_sampler(&self) -> Option<&dyn ExactSampler> {
+        None
+    }
+
+    /// Atom masses (amu, `[n_atoms]`, dim = 3·n_atoms) for molecular systems, whose units are
+    /// OpenMM's (nm, ps, kJ/mol, temperatures in K); `None` for the reduced-unit systems.
+    fn atom_masses(&self) -> Option<&[f64]> {
+        None
+    }
+
+    /// The OpenMM force field and structure behind an `openmm:` system.
+    fn as_openmm(&self) -> Option<&OpenMmSystem> {
         None
     }
 }

@@ -37,6 +37,17 @@ impl std::str::FromStr for SystemSpec {
             Some((n, r)) => (n.trim(), Some(r)),
             None => (spec.trim(), None),
         };
+        if name == OPENMM {
+            // `openmm:PATH`: the rest is a file name, which may hold commas or `=`.
+            let path = rest
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| bad("give the System XML file as `openmm:PATH.xml`".into()))?;
+            return Ok(Self {
+                name: name.to_string(),
+                params: BTreeMap::from([(OPENMM_FILE.to_string(), path.to_string())]),
+            });
+        }
         if name.is_empty() {
             return Err(bad(format!(
                 "no system name; known systems: {}",
@@ -67,8 +78,18 @@ impl std::str::FromStr for SystemSpec {
     }
 }
 
+/// The name of OpenMM systems, `openmm:PATH.xml`.
+const OPENMM: &str = "openmm";
+/// The key under which an `openmm:` spec keeps its path.
+const OPENMM_FILE: &str = "file";
+
 impl fmt::Display for SystemSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.name == OPENMM
+            && let Some(path) = self.params.get(OPENMM_FILE)
+        {
+            return write!(f, "{OPENMM}:{path}");
+        }
         f.write_str(&self.name)?;
         for (i, (k, v)) in self.params.iter().enumerate() {
             write!(f, "{}{k}={v}", if i == 0 { ':' } else { ',' })?;
@@ -181,6 +202,12 @@ const CATALOG: &[SystemInfo] = &[
         params: &[],
     },
     SystemInfo {
+        name: OPENMM,
+        dim: 0,
+        summary: "openmm:FILE.xml — a molecule from an OpenMM System XML (NoCutoff, no constraints), kJ/mol, nm; --pdb gives the topology and start positions",
+        params: &[],
+    },
+    SystemInfo {
         name: "beltway-polar",
         dim: 2,
         summary: "the beltway in (r, θ), θ periodic on [−π, π), energy −ln p(r, θ)",
@@ -241,11 +268,43 @@ pub fn build(spec: &str) -> Result<Box<dyn System>> {
     build_spec(&spec.parse()?)
 }
 
+/// Builds a system and attaches a PDB structure (topology and starting positions), which only
+/// `openmm:` systems take.
+///
+/// # Errors
+/// As [`build`]; [`Error::InvalidParameter`] for a PDB with another system; the errors of
+/// [`boltzflow_io::pdb::read_pdb`] and [`crate::OpenMmSystem::with_structure`].
+pub fn build_with_pdb(spec: &str, pdb: Option<&std::path::Path>) -> Result<Box<dyn System>> {
+    let parsed: SystemSpec = spec.parse()?;
+    let Some(pdb) = pdb else {
+        return build_spec(&parsed);
+    };
+    if parsed.name != OPENMM {
+        return Err(Error::invalid(
+            "--pdb",
+            format!(
+                "a PDB file is only used with `openmm:FILE.xml` systems, and `{spec}` is not one"
+            ),
+        ));
+    }
+    let path = parsed.params.get(OPENMM_FILE).map_or("", String::as_str);
+    let system = crate::OpenMmSystem::from_file(std::path::Path::new(path))?;
+    Ok(Box::new(
+        system.with_structure(boltzflow_io::pdb::read_pdb(pdb)?, pdb)?,
+    ))
+}
+
 /// Builds the system of a parsed spec; see [`build`].
 ///
 /// # Errors
 /// As [`build`].
 pub fn build_spec(spec: &SystemSpec) -> Result<Box<dyn System>> {
+    if spec.name == OPENMM {
+        let path = spec.params.get(OPENMM_FILE).map_or("", String::as_str);
+        return Ok(Box::new(crate::OpenMmSystem::from_file(
+            std::path::Path::new(path),
+        )?));
+    }
     let info = CATALOG.iter().find(|s| s.name == spec.name).ok_or_else(|| Error::InvalidSpec {
         spec: spec.to_string(),
         reason: format!(
@@ -317,7 +376,7 @@ mod tests {
 
     #[test]
     fn every_catalog_entry_builds_with_defaults_and_round_trips_its_spec() {
-        for info in catalog() {
+        for info in catalog().iter().filter(|i| i.name != OPENMM) {
             let s = build(info.name).unwrap();
             assert_eq!(s.dim(), info.dim, "{}", info.name);
             let again = build(&s.spec()).unwrap();
