@@ -21,22 +21,17 @@ pub struct EnergyArgs {
     /// Also write forces (−∇E), .npy float64 [n, dim].
     #[arg(long)]
     forces: Option<PathBuf>,
-    /// Topology and positions for `openmm:` systems.
+    /// Topology for `openmm:` systems (checked against the System's atom count).
     #[arg(long)]
     pdb: Option<PathBuf>,
+    /// Also write energies per force group, .npy float64 [n, groups] (`openmm:` systems; the
+    /// groups, ascending, are printed).
+    #[arg(long)]
+    group_energies: Option<PathBuf>,
 }
 
 pub fn run(a: EnergyArgs) -> Result<()> {
-    if a.pdb.is_some() {
-        bail!(boltzflow_core::Error::invalid(
-            "--pdb",
-            format!(
-                "is only used with `openmm:FILE.xml` systems, and `{}` is not one (OpenMM systems are not available in this version)",
-                a.system
-            )
-        ));
-    }
-    let system = boltzflow_systems::build(&a.system)?;
+    let system = boltzflow_systems::build_with_pdb(&a.system, a.pdb.as_deref())?;
     let x = boltzflow_io::read_npy_2d(&a.coords)?;
     if x.ncols() != system.dim() {
         bail!(boltzflow_core::Error::Shape {
@@ -60,6 +55,27 @@ pub fn run(a: EnergyArgs) -> Result<()> {
     } else {
         let e = system.energy(x.view())?;
         boltzflow_io::write_npy_1d(&a.out, e.view())?;
+    }
+    if let Some(gpath) = &a.group_energies {
+        let Some(omm) = system.as_openmm() else {
+            bail!(boltzflow_core::Error::invalid(
+                "--group-energies",
+                format!(
+                    "force groups exist only in `openmm:` systems, not `{}`",
+                    system.spec()
+                )
+            ));
+        };
+        let g = omm.force_field.group_energies(x.view())?;
+        boltzflow_io::write_npy_2d(gpath, g.view())?;
+        let names: Vec<String> = omm
+            .force_field
+            .groups()
+            .iter()
+            .zip(omm.force_field.group_names())
+            .map(|(g, n)| format!("{g} ({})", n.join(", ")))
+            .collect();
+        eprintln!("group energies (columns): {}", names.join("; "));
     }
     eprintln!(
         "wrote {} energies of {} to {}",

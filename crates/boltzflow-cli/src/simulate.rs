@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use boltzflow_core::{Error, Move, RandomStreams, SamplerState, ThermodynamicState};
 use boltzflow_mcmc::autocorrelation::integrated_time;
-use boltzflow_mcmc::reporters::ProgressReporter;
+use boltzflow_mcmc::reporters::{KineticEnergyRecorder, ProgressReporter};
 use boltzflow_mcmc::{Baoab, Metropolis, OverdampedLangevin, Protocol, Simulation};
 use boltzflow_systems::System;
 use clap::{Args, ValueEnum};
@@ -48,22 +48,30 @@ pub struct SimulateArgs {
     /// Steps between saved frames.
     #[arg(long, default_value_t = 4000)]
     pub stride: u64,
-    /// Metropolis displacement σ, or the Langevin time step.
-    #[arg(long, default_value_t = 0.1)]
-    pub step_size: f64,
-    /// Langevin friction γ (1/time).
+    /// Metropolis displacement σ, or the Langevin time step [default: 0.1; 0.001 ps (1 fs) for
+    /// `openmm:` molecules, which have no constraints].
+    #[arg(long)]
+    pub step_size: Option<f64>,
+    /// Langevin friction γ (1/time; 1/ps for molecules). 0 gives velocity Verlet (constant energy).
     #[arg(long, default_value_t = 1.0)]
     pub friction: f64,
-    /// Temperature (reduced, kT; 1 for the toy systems).
-    #[arg(long, default_value_t = 1.0)]
-    pub temperature: f64,
+    /// Temperature [default: kT = 1 for the reduced toy systems; 300 K for `openmm:` molecules].
+    #[arg(long)]
+    pub temperature: Option<f64>,
     /// Run seed; the same seed gives the same samples on any number of threads.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Starting configurations: `uniform` in the system's reference box, `default` (the system's
-    /// start configuration for every chain), `exact` (the exact sampler), or a .npy file [chains, dim].
-    #[arg(long, default_value = "uniform")]
-    pub init: String,
+    /// start configuration for every chain: the PDB for molecules), `exact` (the exact sampler),
+    /// or a .npy file [chains, dim] [default: `uniform`, or `default` for systems without a box].
+    #[arg(long)]
+    pub init: Option<String>,
+    /// Topology and start positions for `openmm:FILE.xml` systems.
+    #[arg(long)]
+    pub pdb: Option<PathBuf>,
+    /// Also write the saved frames as a trajectory (.pdb multi-model or .xyz; needs --pdb).
+    #[arg(long)]
+    pub trajectory: Option<PathBuf>,
     /// Output configurations, .npy float64 [frames × chains, dim], frame-major.
     #[arg(long)]
     pub out: PathBuf,
@@ -87,7 +95,10 @@ struct Summary {
     burn_in: u64,
     stride: u64,
     step_size: f64,
+    /// kT for reduced systems, K for molecules.
     temperature: f64,
+    /// `reduced` (kT = 1 units) or `openmm` (nm, ps, kJ/mol, K).
+    units: &'static str,
     seed: u64,
     frames: usize,
     acceptance_burn_in: f64,
@@ -99,8 +110,31 @@ struct Summary {
     seconds: f64,
     trials_per_second: f64,
     basins: Option<Vec<crate::basins::BasinRow>>,
+    /// Underdamped Langevin only: kinetic energy, temperature and total-energy drift.
+    dynamics: Option<DynamicsSummary>,
 }
 
+/// Kinetic energy, temperature and energy conservation of an underdamped run (from the saved
+/// frames).
+#[derive(serde::Serialize)]
+struct DynamicsSummary {
+    degrees_of_freedom: usize,
+    /// Mean kinetic energy of the mid-step (post-O) velocities.
+    kinetic_energy_mean: f64,
+    /// 2⟨K⟩ / (n_dof k_B) from the mid-step velocities, in the unit of --temperature.
+    temperature_mean: f64,
+    /// The same from the end-of-step velocities (biased low by O(Δt²) for stiff modes).
+    temperature_end_of_step: f64,
+    /// Least-squares slope of the chain-averaged total energy (potential + kinetic) against
+    /// time, per unit time (per ns for molecules, whose time unit is ps).
+    total_energy_drift: f64,
+    /// The same per degree of freedom, in kT per unit time (per ns for molecules).
+    total_energy_drift_per_dof_kt: f64,
+    /// Standard deviation of the total energy over frames, averaged over chains.
+    total_energy_std: f64,
+    /// Time unit of the drift: `ns` for molecules, `time` (reduced) otherwise.
+    drift_time_unit: &'static str,
+}
 fn initial_positions(
     system: &dyn System,
     init: &str,
@@ -160,32 +194,85 @@ pub fn run(a: SimulateArgs) -> Result<()> {
 }
 
 fn run_and_report(a: &SimulateArgs) -> Result<Option<f64>> {
-    let system = boltzflow_systems::build(&a.system)?;
+    let system = boltzflow_systems::build_with_pdb(&a.system, a.pdb.as_deref())?;
     if a.chains == 0 {
         bail!(Error::invalid("--chains", "must be at least 1"));
     }
     let protocol = Protocol::new(a.steps, a.burn_in, a.stride)?;
-    let thermo = ThermodynamicState::reduced(a.temperature)?;
-    // Check that the output can be written before spending the time.
+    let atom_masses = system.atom_masses();
+    let molecular = atom_masses.is_some();
+    let (temperature, step_size) = if molecular {
+        (a.temperature.unwrap_or(300.0), a.step_size.unwrap_or(0.001))
+    } else {
+        (a.temperature.unwrap_or(1.0), a.step_size.unwrap_or(0.1))
+    };
+    let thermo = if molecular {
+        ThermodynamicState::kelvin(temperature)?
+    } else {
+        ThermodynamicState::reduced(temperature)?
+    };
+    if molecular && matches!(a.sampler, Sampler::Langevin) && step_size > 0.001 {
+        eprintln!(
+            "warning: --step-size {step_size} ps is above 1 fs; without constraints, bonds to hydrogen need ≤ 1 fs"
+        );
+    }
+    let topology = system.as_openmm().and_then(|o| o.topology());
+    if a.trajectory.is_some() && topology.is_none() {
+        bail!(Error::invalid(
+            "--trajectory",
+            "needs a topology: give an `openmm:` system with --pdb, or write .npy only"
+        ));
+    }
+    // Check that the outputs can be written before spending the time.
     check_writable(&a.out)?;
+    if let Some(t) = &a.trajectory {
+        check_writable(t)?;
+    }
     let streams = RandomStreams::new(a.seed);
-    let x0 = initial_positions(system.as_ref(), &a.init, a.chains, &streams)?;
+    let init = a
+        .init
+        .as_deref()
+        .unwrap_or(if system.reference_box().is_some() {
+            "uniform"
+        } else {
+            "default"
+        });
+    if init == "default" && molecular && system.as_openmm().and_then(|o| o.positions()).is_none() {
+        bail!(Error::invalid(
+            "--init",
+            format!(
+                "{} has no start positions: give --pdb, or --init with a .npy file [chains, dim]",
+                system.spec()
+            )
+        ));
+    }
+    let x0 = initial_positions(system.as_ref(), init, a.chains, &streams)?;
     let mut state = SamplerState::new(
         x0,
         system.as_ref(),
         streams.chains(sampler_stream(a.sampler), a.chains),
     )?;
     let periods = system.periods();
+    let masses: Vec<f64> = match atom_masses {
+        Some(m) => m.iter().flat_map(|&m| [m; 3]).collect(),
+        None => vec![1.0; system.dim()],
+    };
+    let mut baoab = None;
     let mut mv: Box<dyn Move> = match a.sampler {
-        Sampler::Metropolis => Box::new(Metropolis::new(a.step_size)?.with_periods(periods)),
-        Sampler::Langevin => Box::new(
-            Baoab::new(a.step_size, a.friction, vec![1.0; system.dim()])?.with_periods(periods),
-        ),
+        Sampler::Metropolis => Box::new(Metropolis::new(step_size)?.with_periods(periods)),
+        Sampler::Langevin => {
+            let mut b = Baoab::new(step_size, a.friction, masses.clone())?.with_periods(periods);
+            if let Some(m) = atom_masses {
+                b = b.with_com_motion_removed(m)?;
+            }
+            baoab = Some(b.clone());
+            Box::new(b)
+        }
         Sampler::Overdamped => {
-            Box::new(OverdampedLangevin::new(a.step_size, a.friction, false)?.with_periods(periods))
+            Box::new(OverdampedLangevin::new(step_size, a.friction, false)?.with_periods(periods))
         }
         Sampler::Mala => {
-            Box::new(OverdampedLangevin::new(a.step_size, a.friction, true)?.with_periods(periods))
+            Box::new(OverdampedLangevin::new(step_size, a.friction, true)?.with_periods(periods))
         }
     };
     let sim = Simulation {
@@ -194,11 +281,26 @@ fn run_and_report(a: &SimulateArgs) -> Result<Option<f64>> {
         protocol,
     };
     let mut progress = ProgressReporter::new(protocol.n_steps, mv.name(), a.quiet);
+    let mut kinetic =
+        KineticEnergyRecorder::new(masses, protocol.burn_in).with_half_kick(step_size);
     let t0 = Instant::now();
-    let res = sim.run(mv.as_mut(), &mut state, &mut [&mut progress])?;
+    let res = sim.run(mv.as_mut(), &mut state, &mut [&mut progress, &mut kinetic])?;
     progress.finish();
     let seconds = t0.elapsed().as_secs_f64();
     boltzflow_io::write_npy_2d(&a.out, res.samples.view())?;
+    if let (Some(t), Some(top)) = (&a.trajectory, topology) {
+        top.write_trajectory(t, res.samples.view())?;
+    }
+    let dynamics = baoab.map(|b| {
+        dynamics_summary(
+            &b,
+            &kinetic,
+            res.energies.view(),
+            thermo,
+            step_size,
+            molecular,
+        )
+    });
     if let Some(p) = &a.energies {
         let e = res
             .energies
@@ -216,8 +318,9 @@ fn run_and_report(a: &SimulateArgs) -> Result<Option<f64>> {
         steps: a.steps,
         burn_in: a.burn_in,
         stride: a.stride,
-        step_size: a.step_size,
-        temperature: a.temperature,
+        step_size,
+        temperature,
+        units: if molecular { "openmm" } else { "reduced" },
         seed: a.seed,
         frames: res.samples.nrows(),
         acceptance_burn_in: res.burn_in_stats.acceptance(),
@@ -233,6 +336,7 @@ fn run_and_report(a: &SimulateArgs) -> Result<Option<f64>> {
         seconds,
         trials_per_second: trials / seconds,
         basins: crate::basins::compare(system.as_ref(), thermo.kt(), res.samples.view(), a.chains),
+        dynamics,
     };
     println!(
         "{}: {} chains × {} steps ({} burn-in, stride {}), {} frames saved to {}",
@@ -255,6 +359,20 @@ fn run_and_report(a: &SimulateArgs) -> Result<Option<f64>> {
         seconds,
         summary.trials_per_second
     );
+    if let Some(d) = &summary.dynamics {
+        let unit = if molecular { " K" } else { "" };
+        println!(
+            "kinetic energy {:.4}, temperature {:.2}{unit} (target {temperature}{unit}, {} degrees of freedom; {:.2}{unit} from end-of-step velocities), total-energy drift {:.4e} per {} ({:.3e} kT per degree of freedom), total-energy std {:.4}",
+            d.kinetic_energy_mean,
+            d.temperature_mean,
+            d.degrees_of_freedom,
+            d.temperature_end_of_step,
+            d.total_energy_drift,
+            d.drift_time_unit,
+            d.total_energy_drift_per_dof_kt,
+            d.total_energy_std
+        );
+    }
     if matches!(a.sampler, Sampler::Metropolis | Sampler::Mala) && acceptance < 0.1 {
         eprintln!("warning: acceptance {acceptance:.3} is below 10%: reduce --step-size");
     }
@@ -263,6 +381,75 @@ fn run_and_report(a: &SimulateArgs) -> Result<Option<f64>> {
         boltzflow_io::write_json(p, &summary)?;
     }
     Ok(worst)
+}
+
+/// Temperature and energy conservation from the kinetic energies recorded at the saved frames.
+fn dynamics_summary(
+    b: &Baoab,
+    kinetic: &KineticEnergyRecorder,
+    potential: ndarray::ArrayView2<f64>,
+    thermo: ThermodynamicState,
+    dt: f64,
+    molecular: bool,
+) -> DynamicsSummary {
+    let n_dof = b.degrees_of_freedom();
+    let n_frames = kinetic.kinetic.len().min(potential.nrows());
+    let n_chains = potential.ncols();
+    // The temperature from the mid-step velocities (exact for harmonic modes, see the recorder).
+    let k_mean = kinetic.kinetic_mid[..n_frames]
+        .iter()
+        .map(|k| k.mean().unwrap_or(f64::NAN))
+        .sum::<f64>()
+        / n_frames as f64;
+    let k_end = kinetic.kinetic[..n_frames]
+        .iter()
+        .map(|k| k.mean().unwrap_or(f64::NAN))
+        .sum::<f64>()
+        / n_frames as f64;
+    // kT per unit of --temperature: k_B for kelvin, 1 for reduced.
+    let kb = thermo.kt() / thermo.temperature();
+    // Time of each frame: ps for molecules, reported per ns.
+    let per = if molecular { 1000.0 } else { 1.0 };
+    let t: Vec<f64> = kinetic.steps[..n_frames]
+        .iter()
+        .map(|&s| s as f64 * dt)
+        .collect();
+    let total: Vec<f64> = (0..n_frames)
+        .map(|f| (potential.row(f).sum() + kinetic.kinetic[f].sum()) / n_chains as f64)
+        .collect();
+    let slope = least_squares_slope(&t, &total) * per;
+    let std = (0..n_chains)
+        .map(|c| {
+            let e: Vec<f64> = (0..n_frames)
+                .map(|f| potential[[f, c]] + kinetic.kinetic[f][c])
+                .collect();
+            let m = e.iter().sum::<f64>() / n_frames as f64;
+            (e.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n_frames as f64).sqrt()
+        })
+        .sum::<f64>()
+        / n_chains as f64;
+    DynamicsSummary {
+        degrees_of_freedom: n_dof,
+        kinetic_energy_mean: k_mean,
+        temperature_mean: 2.0 * k_mean / (n_dof as f64 * kb),
+        temperature_end_of_step: 2.0 * k_end / (n_dof as f64 * kb),
+        total_energy_drift: slope,
+        total_energy_drift_per_dof_kt: slope / (n_dof as f64 * thermo.kt()),
+        total_energy_std: std,
+        drift_time_unit: if molecular { "ns" } else { "time" },
+    }
+}
+
+/// Slope of the least-squares line through (t, y); NaN with fewer than two points.
+fn least_squares_slope(t: &[f64], y: &[f64]) -> f64 {
+    let n = t.len() as f64;
+    if t.len() < 2 {
+        return f64::NAN;
+    }
+    let (tm, ym) = (t.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let sxy: f64 = t.iter().zip(y).map(|(t, y)| (t - tm) * (y - ym)).sum();
+    let sxx: f64 = t.iter().map(|t| (t - tm).powi(2)).sum();
+    sxy / sxx
 }
 
 fn sampler_stream(s: Sampler) -> &'static str {
@@ -327,11 +514,13 @@ pub fn demo(d: DemoArgs) -> Result<()> {
         steps: 100_000,
         burn_in: 60_000,
         stride: 4000,
-        step_size: 0.1,
+        step_size: Some(0.1),
         friction: 1.0,
-        temperature: 1.0,
+        temperature: Some(1.0),
         seed: d.seed,
-        init: "uniform".into(),
+        init: Some("uniform".into()),
+        pdb: None,
+        trajectory: None,
         out: d.out.join("samples.npy"),
         energies: Some(d.out.join("energies.npy")),
         summary: Some(d.out.join("summary.json")),

@@ -7,6 +7,7 @@
 
 pub mod energy;
 pub mod error;
+pub mod geometry;
 pub mod math;
 pub mod rng;
 pub mod sampler;

@@ -15,6 +15,14 @@ use crate::wrap_periodic;
 
 const CHAINS_PER_BLOCK: usize = 128;
 
+/// Chains per parallel block: up to [`CHAINS_PER_BLOCK`], fewer when there are few chains so
+/// that every thread gets work (a molecule's step is costly). The result does not depend on it.
+fn block_rows(n_chains: usize) -> usize {
+    n_chains
+        .div_ceil(rayon::current_num_threads())
+        .clamp(1, CHAINS_PER_BLOCK)
+}
+
 fn positive(name: &str, v: f64) -> Result<f64> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
@@ -190,7 +198,7 @@ impl Move for OverdampedLangevin {
     ) -> Result<MoveStats> {
         ensure_forces(state, energy)?;
         let (kt, step0) = (thermo.kt(), state.step);
-        let stats = par_blocks(state, CHAINS_PER_BLOCK, |b| {
+        let stats = par_blocks(state, block_rows(state.n_chains()), |b| {
             self.run_block(b, energy, kt, step0, n_steps)
         })?;
         state.step += n_steps;
@@ -202,12 +210,36 @@ impl Move for OverdampedLangevin {
 /// Appl. Math. Res. Express 2013): half kick, half drift, exact Ornstein–Uhlenbeck velocity
 /// update with friction γ, half drift, half kick. Configurational averages have O(Δt²) bias
 /// with a small constant; with γ = 0 it is velocity Verlet (energy-conserving up to O(Δt²)).
+///
+/// For molecules ([`Baoab::with_com_motion_removed`]) the centre-of-mass velocity is removed
+/// after every O step, as OpenMM's `CMMotionRemover` does; forces of an isolated molecule sum to
+/// zero, so B and A steps keep it zero, and 3 degrees of freedom are removed.
 #[derive(Debug, Clone)]
 pub struct Baoab {
     dt: f64,
     friction: f64,
     masses: Vec<f64>,
     periods: Vec<Option<[f64; 2]>>,
+    /// Atom masses (3D particles) when the centre-of-mass motion is removed.
+    com_masses: Option<Vec<f64>>,
+}
+
+/// Subtracts the centre-of-mass velocity of 3D particles from `v` (`[3·n_atoms]`).
+fn remove_com_velocity(v: &mut [f64], atom_masses: &[f64]) {
+    let mut p = [0.0; 3];
+    let mut total = 0.0;
+    for (va, m) in v.chunks_exact(3).zip(atom_masses) {
+        for k in 0..3 {
+            p[k] += m * va[k];
+        }
+        total += m;
+    }
+    let vc = p.map(|c| c / total);
+    for va in v.chunks_exact_mut(3) {
+        for k in 0..3 {
+            va[k] -= vc[k];
+        }
+    }
 }
 
 impl Baoab {
@@ -230,7 +262,31 @@ impl Baoab {
             friction,
             masses,
             periods: Vec::new(),
+            com_masses: None,
         })
+    }
+
+    /// For molecules: coordinates are 3D particles (x, y, z interleaved) with these masses
+    /// (amu, `[dim / 3]`), and the centre-of-mass velocity is removed every step.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] unless there are dim / 3 atom masses.
+    pub fn with_com_motion_removed(mut self, atom_masses: &[f64]) -> Result<Self> {
+        if 3 * atom_masses.len() != self.masses.len() {
+            return Err(Error::shape(
+                "atom masses",
+                format!("[{}] (dim / 3)", self.masses.len() / 3),
+                format!("[{}]", atom_masses.len()),
+            ));
+        }
+        self.com_masses = Some(atom_masses.to_vec());
+        Ok(self)
+    }
+
+    /// Degrees of freedom of the kinetic energy: dim, less 3 when the centre-of-mass motion is
+    /// removed. The instantaneous temperature is 2 K / (n_dof k_B).
+    pub fn degrees_of_freedom(&self) -> usize {
+        self.masses.len() - if self.com_masses.is_some() { 3 } else { 0 }
     }
 
     /// Declares periodic coordinates.
@@ -281,6 +337,11 @@ impl Baoab {
                     b.x[k] += h * v[k]; // A
                     let z: f64 = StandardNormal.sample(&mut b.rngs[c]);
                     v[k] = c1 * v[k] + sd[d] * z; // O
+                }
+                if let Some(m) = &self.com_masses {
+                    remove_com_velocity(&mut v[r.clone()], m);
+                }
+                for k in r.clone() {
                     b.x[k] += h * v[k]; // A
                 }
                 wrap_periodic(&mut b.x[r], &self.periods);
@@ -326,11 +387,14 @@ impl Move for Baoab {
                     let z: f64 = StandardNormal.sample(rng);
                     *vk = z * (kt / m).sqrt();
                 }
+                if let Some(m) = &self.com_masses {
+                    remove_com_velocity(row.as_slice_mut().expect("standard layout"), m);
+                }
             }
             state.velocities = Some(v);
         }
         let step0 = state.step;
-        let stats = par_blocks(state, CHAINS_PER_BLOCK, |b| {
+        let stats = par_blocks(state, block_rows(state.n_chains()), |b| {
             self.run_block(b, energy, kt, step0, n_steps)
         })?;
         state.step += n_steps;

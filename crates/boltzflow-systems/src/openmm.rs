@@ -16,6 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
+use boltzflow_core::geometry::{add_to_point, cross, dihedral, dot, norm, point, sub};
 use boltzflow_core::{Energy, Error, Result};
 use boltzflow_io::openmm::{ForceXml, SystemXml};
 use boltzflow_io::pdb::{PdbStructure, Topology};
@@ -48,30 +49,50 @@ struct Angle {
     k: f64,
 }
 
+/// One Fourier term k(1 + cos(nφ − φ₀)) with cos φ₀ and sin φ₀ precomputed.
 #[derive(Debug, Clone, Copy)]
-struct Torsion {
-    atoms: [usize; 4],
-    n: f64,
-    phase: f64,
+struct TorsionTerm {
+    n: u32,
     k: f64,
+    cos_phase: f64,
+    sin_phase: f64,
 }
 
-/// A nonbonded pair with combined parameters: c = qᵢqⱼ/(4πε₀), σ², 4ε.
-#[derive(Debug, Clone, Copy)]
-struct Pair {
-    i: usize,
-    j: usize,
-    coulomb: f64,
-    sigma2: f64,
-    eps4: f64,
+/// The torsion terms of one atom quadruple: the dihedral is computed once for all of them, and
+/// cos nφ, sin nφ follow from cos φ, sin φ by the angle-addition recurrence (no atan2, sin, cos).
+#[derive(Debug, Clone)]
+struct TorsionGroup {
+    atoms: [usize; 4],
+    terms: Vec<TorsionTerm>,
+}
+
+/// Nonbonded parameters of every pair i < j, row by row (row i holds j = i+1..n, padded with
+/// zeros to a multiple of [`LANES`]): c = qᵢqⱼ/(4πε₀), σ², 4ε. Excluded pairs and padding hold
+/// zeros, so they contribute exactly nothing. Dense, padded rows let the inner loop run over
+/// contiguous j in full SIMD lanes without gathers.
+#[derive(Debug, Clone)]
+struct PairTable {
+    n: usize,
+    /// Start of each row, `[n]`.
+    row_start: Vec<usize>,
+    coulomb: Vec<f64>,
+    sigma2: Vec<f64>,
+    eps4: Vec<f64>,
+}
+
+impl PairTable {
+    /// Padded length of row i.
+    fn row_len(&self, i: usize) -> usize {
+        (self.n - 1 - i).div_ceil(LANES) * LANES
+    }
 }
 
 #[derive(Debug, Clone)]
 enum Terms {
     Bonds(Vec<Bond>),
     Angles(Vec<Angle>),
-    Torsions(Vec<Torsion>),
-    Pairs(Vec<Pair>),
+    Torsions(Vec<TorsionGroup>),
+    Pairs(PairTable),
 }
 
 /// One energy-bearing force of the System and the slot of its group.
@@ -151,22 +172,14 @@ impl ForceField {
                         })
                         .collect(),
                 ),
-                ForceXml::PeriodicTorsion { torsions, .. } => Terms::Torsions(
-                    torsions
-                        .iter()
-                        .map(|t| Torsion {
-                            atoms: t.atoms,
-                            n: f64::from(t.periodicity),
-                            phase: t.phase,
-                            k: t.k,
-                        })
-                        .collect(),
-                ),
+                ForceXml::PeriodicTorsion { torsions, .. } => {
+                    Terms::Torsions(torsion_groups(torsions))
+                }
                 ForceXml::Nonbonded {
                     particles,
                     exceptions,
                     ..
-                } => Terms::Pairs(nonbonded_pairs(n, particles, exceptions)),
+                } => Terms::Pairs(pair_table(n, particles, exceptions)),
                 ForceXml::CmMotionRemover { .. } => continue,
             };
             let s = slot(f.group());
@@ -232,8 +245,9 @@ impl ForceField {
         xs.par_chunks(ROWS_PER_TASK * dim)
             .zip(os.par_chunks_mut(ROWS_PER_TASK * ng))
             .for_each(|(xc, oc)| {
+                let mut scratch = self.scratch();
                 for (row, o) in xc.chunks_exact(dim).zip(oc.chunks_exact_mut(ng)) {
-                    self.evaluate(row, o, None);
+                    self.evaluate(row, o, None, &mut scratch);
                 }
             });
         Ok(out)
@@ -241,104 +255,122 @@ impl ForceField {
 
     /// Adds each force's energy of one configuration to `per_group[slot]` and, if given, its
     /// forces to `f` (`[3·n_atoms]`, zeroed by the caller).
-    fn evaluate(&self, x: &[f64], per_group: &mut [f64], mut f: Option<&mut [f64]>) {
+    fn evaluate(
+        &self,
+        x: &[f64],
+        per_group: &mut [f64],
+        mut f: Option<&mut [f64]>,
+        scratch: &mut [f64],
+    ) {
         for force in &self.forces {
             let e = match &force.terms {
                 Terms::Bonds(b) => bonds(x, b, f.as_deref_mut()),
                 Terms::Angles(a) => angles(x, a, f.as_deref_mut()),
                 Terms::Torsions(t) => torsions(x, t, f.as_deref_mut()),
-                Terms::Pairs(p) => pairs(x, p, f.as_deref_mut()),
+                Terms::Pairs(p) => pairs(x, p, f.as_deref_mut(), scratch),
             };
             per_group[force.slot] += e;
         }
     }
 
-    fn total(&self, x: &[f64], f: Option<&mut [f64]>) -> f64 {
+    fn total(&self, x: &[f64], f: Option<&mut [f64]>, scratch: &mut [f64]) -> f64 {
         // Small fixed buffer: 32 force groups at most.
         let mut per_group = [0.0; 32];
-        self.evaluate(x, &mut per_group[..self.groups.len()], f);
+        self.evaluate(x, &mut per_group[..self.groups.len()], f, scratch);
         per_group.iter().sum()
+    }
+
+    /// Scratch space for one block of rows.
+    fn scratch(&self) -> Vec<f64> {
+        vec![0.0; pair_scratch_len(self.n_atoms())]
     }
 }
 
-fn nonbonded_pairs(
+fn torsion_groups(torsions: &[boltzflow_io::openmm::TorsionXml]) -> Vec<TorsionGroup> {
+    let mut groups: Vec<TorsionGroup> = Vec::new();
+    for t in torsions {
+        let term = TorsionTerm {
+            n: t.periodicity,
+            k: t.k,
+            cos_phase: t.phase.cos(),
+            sin_phase: t.phase.sin(),
+        };
+        match groups.iter_mut().find(|g| g.atoms == t.atoms) {
+            Some(g) => g.terms.push(term),
+            None => groups.push(TorsionGroup {
+                atoms: t.atoms,
+                terms: vec![term],
+            }),
+        }
+    }
+    groups
+}
+
+fn pair_table(
     n: usize,
     particles: &[boltzflow_io::openmm::NonbondedParticleXml],
     exceptions: &[boltzflow_io::openmm::ExceptionXml],
-) -> Vec<Pair> {
-    use std::collections::HashMap;
-    let exc: HashMap<(usize, usize), _> = exceptions
-        .iter()
-        .map(|e| ((e.atoms[0].min(e.atoms[1]), e.atoms[0].max(e.atoms[1])), e))
-        .collect();
-    let mut out = Vec::with_capacity(n * (n - 1) / 2);
+) -> PairTable {
+    let mut row_start = Vec::with_capacity(n);
+    let mut len = 0;
+    for i in 0..n {
+        row_start.push(len);
+        len += (n - 1 - i).div_ceil(LANES) * LANES;
+    }
+    let mut t = PairTable {
+        n,
+        row_start,
+        coulomb: vec![0.0; len],
+        sigma2: vec![0.0; len],
+        eps4: vec![0.0; len],
+    };
+    let set = |t: &mut PairTable, i: usize, j: usize, qq: f64, sigma: f64, eps: f64| {
+        let (i, j) = (i.min(j), i.max(j));
+        let k = t.row_start[i] + (j - i - 1);
+        t.coulomb[k] = ONE_4PI_EPS0 * qq;
+        t.sigma2[k] = sigma * sigma;
+        t.eps4[k] = 4.0 * eps;
+    };
     for i in 0..n {
         for j in i + 1..n {
-            let (qq, sigma, eps) = match exc.get(&(i, j)) {
-                Some(e) => (e.charge_product, e.sigma, e.epsilon),
-                None => {
-                    let (a, b) = (particles[i], particles[j]);
-                    (
-                        a.charge * b.charge,
-                        0.5 * (a.sigma + b.sigma),
-                        (a.epsilon * b.epsilon).sqrt(),
-                    )
-                }
-            };
-            if qq != 0.0 || eps != 0.0 {
-                out.push(Pair {
-                    i,
-                    j,
-                    coulomb: ONE_4PI_EPS0 * qq,
-                    sigma2: sigma * sigma,
-                    eps4: 4.0 * eps,
-                });
-            }
+            let (a, b) = (particles[i], particles[j]);
+            set(
+                &mut t,
+                i,
+                j,
+                a.charge * b.charge,
+                0.5 * (a.sigma + b.sigma),
+                (a.epsilon * b.epsilon).sqrt(),
+            );
         }
     }
-    out
-}
-
-#[inline]
-fn pos(x: &[f64], i: usize) -> [f64; 3] {
-    [x[3 * i], x[3 * i + 1], x[3 * i + 2]]
-}
-#[inline]
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-#[inline]
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-#[inline]
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-#[inline]
-fn add_force(f: &mut [f64], i: usize, s: f64, v: [f64; 3]) {
-    f[3 * i] += s * v[0];
-    f[3 * i + 1] += s * v[1];
-    f[3 * i + 2] += s * v[2];
+    // Exceptions replace the combined parameters.
+    for e in exceptions {
+        set(
+            &mut t,
+            e.atoms[0],
+            e.atoms[1],
+            e.charge_product,
+            e.sigma,
+            e.epsilon,
+        );
+    }
+    t
 }
 
 fn bonds(x: &[f64], terms: &[Bond], mut f: Option<&mut [f64]>) -> f64 {
     let mut e = 0.0;
     for b in terms {
-        let d = sub(pos(x, b.j), pos(x, b.i));
-        let r = dot(d, d).sqrt();
+        let d = sub(point(x, b.j), point(x, b.i));
+        let r = norm(d);
         let dr = r - b.r0;
         e += 0.5 * b.k * dr * dr;
         if let Some(f) = f.as_deref_mut()
             && r > 0.0
         {
             let s = b.k * dr / r;
-            add_force(f, b.i, s, d);
-            add_force(f, b.j, -s, d);
+            add_to_point(f, b.i, s, d);
+            add_to_point(f, b.j, -s, d);
         }
     }
     e
@@ -347,10 +379,10 @@ fn bonds(x: &[f64], terms: &[Bond], mut f: Option<&mut [f64]>) -> f64 {
 fn angles(x: &[f64], terms: &[Angle], mut f: Option<&mut [f64]>) -> f64 {
     let mut e = 0.0;
     for a in terms {
-        let xj = pos(x, a.j);
-        let (u, v) = (sub(pos(x, a.i), xj), sub(pos(x, a.k_atom), xj));
+        let xj = point(x, a.j);
+        let (u, v) = (sub(point(x, a.i), xj), sub(point(x, a.k_atom), xj));
         let n = cross(u, v);
-        let nn = dot(n, n).sqrt();
+        let nn = norm(n);
         // atan2 keeps full precision near 0 and π, where acos of the cosine does not.
         let theta = nn.atan2(dot(u, v));
         let dtheta = theta - a.theta0;
@@ -364,85 +396,140 @@ fn angles(x: &[f64], terms: &[Angle], mut f: Option<&mut [f64]>) -> f64 {
             let fv = cross(v, n);
             let su = -de / (dot(u, u) * nn);
             let sv = de / (dot(v, v) * nn);
-            add_force(f, a.i, su, fu);
-            add_force(f, a.k_atom, sv, fv);
-            add_force(f, a.j, -su, fu);
-            add_force(f, a.j, -sv, fv);
+            add_to_point(f, a.i, su, fu);
+            add_to_point(f, a.k_atom, sv, fv);
+            add_to_point(f, a.j, -su, fu);
+            add_to_point(f, a.j, -sv, fv);
         }
     }
     e
 }
 
-/// The IUPAC dihedral φ ∈ (−π, π] of four points and its gradient, with b₁ = x₂ − x₁,
-/// b₂ = x₃ − x₂, b₃ = x₄ − x₃: φ = atan2(|b₂| b₁·(b₂×b₃), (b₁×b₂)·(b₂×b₃)) (Blondel & Karplus,
-/// J. Comput. Chem. 1996). `None` for the gradient when three points are collinear.
-#[inline]
-pub fn dihedral_and_gradient(p: [[f64; 3]; 4]) -> (f64, Option<[[f64; 3]; 4]>) {
-    let b1 = sub(p[1], p[0]);
-    let b2 = sub(p[2], p[1]);
-    let b3 = sub(p[3], p[2]);
-    let m = cross(b1, b2);
-    let n = cross(b2, b3);
-    let b2n = dot(b2, b2).sqrt();
-    let phi = (b2n * dot(b1, n)).atan2(dot(m, n));
-    let (mm, nn) = (dot(m, m), dot(n, n));
-    if mm == 0.0 || nn == 0.0 || b2n == 0.0 {
-        return (phi, None);
+fn torsions(x: &[f64], groups: &[TorsionGroup], mut f: Option<&mut [f64]>) -> f64 {
+    let mut e = 0.0;
+    for g in groups {
+        let d = dihedral(g.atoms.map(|a| point(x, a)));
+        // dE/dφ accumulated over the group's terms.
+        let mut de = 0.0;
+        for t in &g.terms {
+            // cos nφ, sin nφ by the recurrence from (cos φ, sin φ).
+            let (mut c, mut s) = (d.cos, d.sin);
+            for _ in 1..t.n {
+                (c, s) = (c * d.cos - s * d.sin, s * d.cos + c * d.sin);
+            }
+            // cos(nφ − φ₀) and its φ-derivative −n sin(nφ − φ₀).
+            let cos_arg = c * t.cos_phase + s * t.sin_phase;
+            let sin_arg = s * t.cos_phase - c * t.sin_phase;
+            e += t.k * (1.0 + cos_arg);
+            de -= t.k * f64::from(t.n) * sin_arg;
+        }
+        if let (Some(f), Some(grad)) = (f.as_deref_mut(), d.gradient) {
+            for (a, ga) in g.atoms.iter().zip(grad) {
+                add_to_point(f, *a, -de, ga);
+            }
+        }
     }
-    let g1 = m.map(|c| -b2n / mm * c);
-    let g4 = n.map(|c| b2n / nn * c);
-    let (p1, p3) = (dot(b1, b2) / (b2n * b2n), dot(b3, b2) / (b2n * b2n));
-    let g2 = [0, 1, 2].map(|c| (-p1 - 1.0) * g1[c] + p3 * g4[c]);
-    let g3 = [0, 1, 2].map(|c| (-p3 - 1.0) * g4[c] + p1 * g1[c]);
-    (phi, Some([g1, g2, g3, g4]))
+    e
 }
 
-fn torsions(x: &[f64], terms: &[Torsion], mut f: Option<&mut [f64]>) -> f64 {
-    let mut e = 0.0;
-    for t in terms {
-        let p = t.atoms.map(|a| pos(x, a));
-        match f.as_deref_mut() {
-            None => {
-                let (phi, _) = dihedral_and_gradient(p);
-                e += t.k * (1.0 + (t.n * phi - t.phase).cos());
+/// SIMD lanes of the pair loop.
+const LANES: usize = 4;
+
+/// Coulomb + Lennard-Jones over all pairs. `pos` holds the configuration as structure of arrays
+/// with [`LANES`] padding points after each coordinate block (`[x₀…x_{n−1}, pad, y₀…, pad, z₀…,
+/// pad]`, stride n + LANES), `f` likewise. Per-lane partial sums keep the loop vectorisable with a
+/// fixed summation order.
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1"))]
+fn pairs_soa(pos: &[f64], t: &PairTable, mut f: Option<&mut [f64]>) -> f64 {
+    let n = t.n;
+    let stride = n + LANES;
+    let (xs, rest) = pos.split_at(stride);
+    let (ys, zs) = rest.split_at(stride);
+    let mut e = [0.0; LANES];
+    for i in 0..n.saturating_sub(1) {
+        let (xi, yi, zi) = (xs[i], ys[i], zs[i]);
+        let (start, len) = (t.row_start[i], t.row_len(i));
+        let (c, s2, e4) = (
+            &t.coulomb[start..start + len],
+            &t.sigma2[start..start + len],
+            &t.eps4[start..start + len],
+        );
+        let (xj, yj, zj) = (&xs[i + 1..], &ys[i + 1..], &zs[i + 1..]);
+        let mut fi = [[0.0; LANES]; 3];
+        for k in (0..len).step_by(LANES) {
+            let mut sc = [0.0; LANES];
+            let mut d = [[0.0; LANES]; 3];
+            for l in 0..LANES {
+                let j = k + l;
+                d[0][l] = xj[j] - xi;
+                d[1][l] = yj[j] - yi;
+                d[2][l] = zj[j] - zi;
+                let inv_r2 = 1.0 / (d[0][l] * d[0][l] + d[1][l] * d[1][l] + d[2][l] * d[2][l]);
+                let inv_r = inv_r2.sqrt();
+                let s = s2[j] * inv_r2;
+                let s6 = s * s * s;
+                let coulomb = c[j] * inv_r;
+                e[l] += e4[j] * (s6 * s6 - s6) + coulomb;
+                // −(1/r) dE/dr = (12·4ε s¹² − 6·4ε s⁶ + c/r) / r².
+                sc[l] = (e4[j] * (12.0 * s6 * s6 - 6.0 * s6) + coulomb) * inv_r2;
             }
-            Some(f) => {
-                let (phi, grad) = dihedral_and_gradient(p);
-                let arg = t.n * phi - t.phase;
-                let (s, c) = arg.sin_cos();
-                e += t.k * (1.0 + c);
-                if let Some(g) = grad {
-                    // F = −dE/dφ ∇φ, dE/dφ = −k n sin(nφ − φ₀).
-                    let scale = t.k * t.n * s;
-                    for (a, gk) in t.atoms.iter().zip(g) {
-                        add_force(f, *a, scale, gk);
+            if let Some(f) = f.as_deref_mut() {
+                let (fx, rest) = f.split_at_mut(stride);
+                let (fy, fz) = rest.split_at_mut(stride);
+                let j0 = i + 1 + k;
+                for l in 0..LANES {
+                    fx[j0 + l] += sc[l] * d[0][l];
+                    fy[j0 + l] += sc[l] * d[1][l];
+                    fz[j0 + l] += sc[l] * d[2][l];
+                    for a in 0..3 {
+                        fi[a][l] -= sc[l] * d[a][l];
                     }
                 }
             }
         }
-    }
-    e
-}
-
-fn pairs(x: &[f64], terms: &[Pair], mut f: Option<&mut [f64]>) -> f64 {
-    let mut e = 0.0;
-    for p in terms {
-        let d = sub(pos(x, p.j), pos(x, p.i));
-        let r2 = dot(d, d);
-        let inv_r2 = 1.0 / r2;
-        let inv_r = inv_r2.sqrt();
-        let s6 = (p.sigma2 * inv_r2).powi(3);
-        let lj = p.eps4 * (s6 * s6 - s6);
-        let coulomb = p.coulomb * inv_r;
-        e += lj + coulomb;
         if let Some(f) = f.as_deref_mut() {
-            // −(1/r) dE/dr = (12·4ε s¹² − 6·4ε s⁶ + c/r) / r².
-            let s = (p.eps4 * (12.0 * s6 * s6 - 6.0 * s6) + coulomb) * inv_r2;
-            add_force(f, p.i, -s, d);
-            add_force(f, p.j, s, d);
+            for a in 0..3 {
+                f[a * stride + i] += fi[a].iter().sum::<f64>();
+            }
         }
     }
-    e
+    e.iter().sum()
+}
+
+/// Scratch values per atom for [`pairs`] (positions and forces as padded structure of arrays).
+fn pair_scratch_len(n: usize) -> usize {
+    6 * (n + LANES)
+}
+
+/// Nonbonded energy (and forces added to the interleaved `f`) of one configuration, through the
+/// structure-of-arrays kernel; `scratch` holds [`pair_scratch_len`] values.
+fn pairs(x: &[f64], t: &PairTable, f: Option<&mut [f64]>, scratch: &mut [f64]) -> f64 {
+    let n = t.n;
+    let stride = n + LANES;
+    let (pos, fsoa) = scratch[..pair_scratch_len(n)].split_at_mut(3 * stride);
+    for a in 0..3 {
+        for i in 0..n {
+            pos[a * stride + i] = x[3 * i + a];
+        }
+        // Padding points far apart from each other and from the molecule (their parameters are
+        // zero; a finite distance keeps 0 · (1/r) at 0).
+        for l in 0..LANES {
+            pos[a * stride + n + l] = 1e3 * (l + 1) as f64;
+        }
+    }
+    match f {
+        None => pairs_soa(pos, t, None),
+        Some(f) => {
+            fsoa.fill(0.0);
+            let e = pairs_soa(pos, t, Some(fsoa));
+            for i in 0..n {
+                for a in 0..3 {
+                    f[3 * i + a] += fsoa[a * stride + i];
+                }
+            }
+            e
+        }
+    }
 }
 
 impl RowKernel for ForceField {
@@ -451,19 +538,21 @@ impl RowKernel for ForceField {
     }
     fn energy_rows(&self, x: &[f64], e: &mut [f64]) {
         let dim = self.kernel_dim();
+        let mut scratch = self.scratch();
         for (row, ei) in x.chunks_exact(dim).zip(e.iter_mut()) {
-            *ei = self.total(row, None);
+            *ei = self.total(row, None, &mut scratch);
         }
     }
     fn energy_forces_rows(&self, x: &[f64], e: &mut [f64], f: &mut [f64]) {
         let dim = self.kernel_dim();
+        let mut scratch = self.scratch();
         f.fill(0.0);
         for ((row, ei), fr) in x
             .chunks_exact(dim)
             .zip(e.iter_mut())
             .zip(f.chunks_exact_mut(dim))
         {
-            *ei = self.total(row, Some(fr));
+            *ei = self.total(row, Some(fr), &mut scratch);
         }
     }
 }
