@@ -304,6 +304,7 @@ fn tica(a: TicaArgs) -> Result<()> {
             &x,
             &y,
             80,
+            None,
         )?;
     }
     println!(

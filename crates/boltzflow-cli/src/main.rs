@@ -2,6 +2,7 @@
 //! 2 for bad input (with one paragraph saying what to change), 1 for other failures.
 
 mod basins;
+mod dihedrals;
 mod energy;
 mod kinetics;
 mod plot;
@@ -11,8 +12,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Generative, data-driven molecular simulation: reference systems, samplers, and (coming)
-/// Boltzmann generators, VAE collective variables and kinetics.
+/// Generative, data-driven molecular simulation: reference systems and molecules (OpenMM XML),
+/// samplers and molecular dynamics, internal coordinates, kinetics; (coming) Boltzmann
+/// generators and VAE collective variables.
 #[derive(Parser)]
 #[command(name = "boltzflow", version, about, long_about = None)]
 struct Cli {
@@ -31,6 +33,8 @@ enum Command {
     Energy(energy::EnergyArgs),
     /// Run Metropolis or Langevin chains and save configurations.
     Simulate(simulate::SimulateArgs),
+    /// Backbone φ/ψ dihedrals of peptide configurations, Ramachandran plot, basin populations.
+    Dihedrals(dihedrals::DihedralsArgs),
     /// Kinetic analysis of trajectories: TICA, VAMP, clustering, MSMs, implied timescales, CK test
     #[command(subcommand)]
     Kinetics(kinetics::KineticsCommand),
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         Command::Energy(a) => energy::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Kinetics(c) => kinetics::run(c),
+        Command::Dihedrals(a) => dihedrals::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -156,7 +156,9 @@ pub fn line_chart(
     Ok(())
 }
 
-/// A 2D density (free energy −ln p, in kT, of a histogram with `bins`² cells) of points (x, y).
+/// A 2D density (free energy −ln p, in kT, of a histogram with `bins`² cells) of points (x, y),
+/// on the data's range or on `range = ([x0, x1], [y0, y1])`.
+#[allow(clippy::too_many_arguments)]
 pub fn density_chart(
     path: &Path,
     title: &str,
@@ -165,13 +167,19 @@ pub fn density_chart(
     x: &[f64],
     y: &[f64],
     bins: usize,
+    range: Option<([f64; 2], [f64; 2])>,
 ) -> Result<()> {
     fonts();
-    let (x0, x1) = finite_range(x.iter().copied(), false).context("nothing to plot")?;
-    let (y0, y1) = finite_range(y.iter().copied(), false).context("nothing to plot")?;
+    let ((x0, x1), (y0, y1)) = match range {
+        Some((xr, yr)) => ((xr[0], xr[1]), (yr[0], yr[1])),
+        None => (
+            finite_range(x.iter().copied(), false).context("nothing to plot")?,
+            finite_range(y.iter().copied(), false).context("nothing to plot")?,
+        ),
+    };
     let mut h = vec![0.0f64; bins * bins];
     for (&a, &b) in x.iter().zip(y) {
-        if a.is_finite() && b.is_finite() {
+        if a.is_finite() && b.is_finite() && (x0..=x1).contains(&a) && (y0..=y1).contains(&b) {
             let i = (((a - x0) / (x1 - x0) * bins as f64) as usize).min(bins - 1);
             let j = (((b - y0) / (y1 - y0) * bins as f64) as usize).min(bins - 1);
             h[i * bins + j] += 1.0;

@@ -68,7 +68,7 @@ pub fn align(
     weights: Option<&[f64]>,
 ) -> Result<Array2<f64>> {
     let dim = reference.len();
-    if dim % 3 != 0 || x.ncols() != dim {
+    if !dim.is_multiple_of(3) || x.ncols() != dim {
         return Err(Error::shape(
             "configurations to align",
             format!("[n, {dim}] with 3 coordinates per atom"),

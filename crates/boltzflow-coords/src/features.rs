@@ -22,7 +22,7 @@ pub struct NamedTorsion {
 /// [`Error::Shape`] if `x` is not a multiple of 3 wide; [`Error::InvalidParameter`] for an atom
 /// index beyond it.
 pub fn dihedrals(x: ArrayView2<f64>, quads: &[[usize; 4]]) -> Result<Array2<f64>> {
-    if x.ncols() % 3 != 0 {
+    if !x.ncols().is_multiple_of(3) {
         return Err(Error::shape(
             "configurations",
             "[n, 3·n_atoms]",

@@ -1,0 +1,171 @@
+//! `boltzflow dihedrals`: backbone φ/ψ of peptide configurations, their sin/cos, a Ramachandran
+//! plot and the populations of the conformational basins.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use boltzflow_coords::features::{backbone_torsions, dihedrals, sin_cos};
+use boltzflow_core::Error;
+use clap::Args;
+use serde_json::json;
+
+/// Arguments of `boltzflow dihedrals`.
+#[derive(Args)]
+pub struct DihedralsArgs {
+    /// Topology: the backbone atoms (C, N, CA per residue) are found by name.
+    #[arg(long)]
+    pdb: PathBuf,
+    /// Configurations, .npy float64 [n, 3·atoms] in nm (for example from `simulate`).
+    #[arg(long)]
+    coords: PathBuf,
+    /// Output angles, .npy float64 [n, torsions] in rad on (−π, π], φ before ψ per residue.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write [sin, cos] of every angle, .npy float64 [n, 2·torsions].
+    #[arg(long)]
+    sincos: Option<PathBuf>,
+    /// Ramachandran plot (−ln p of φ, ψ of the first residue with both) as PNG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// JSON summary: torsion names and atoms, basin populations.
+    #[arg(long)]
+    summary: Option<PathBuf>,
+}
+
+/// Approximate basins of a residue's (φ, ψ) map, in degrees: an exhaustive partition.
+/// αL/C7ax: φ ≥ 0; αR: φ < 0, −120 ≤ ψ < −10; C5 (β): φ < −120, other ψ; C7eq: −120 ≤ φ < 0,
+/// other ψ.
+pub fn basin(phi: f64, psi: f64) -> &'static str {
+    let (phi, psi) = (phi.to_degrees(), psi.to_degrees());
+    if phi >= 0.0 {
+        "alphaL/C7ax"
+    } else if (-120.0..-10.0).contains(&psi) {
+        "alphaR"
+    } else if phi < -120.0 {
+        "C5"
+    } else {
+        "C7eq"
+    }
+}
+
+const BASINS: [&str; 4] = ["C7eq", "C5", "alphaR", "alphaL/C7ax"];
+
+pub fn run(a: DihedralsArgs) -> Result<()> {
+    let pdb = boltzflow_io::pdb::read_pdb(&a.pdb)?;
+    let torsions = backbone_torsions(&pdb.topology);
+    if torsions.is_empty() {
+        bail!(Error::BadFile {
+            path: a.pdb.clone(),
+            reason: "no backbone torsion: φ needs C of the previous residue and N, CA, C; ψ needs N, CA, C and N of the next residue".into()
+        });
+    }
+    let x = boltzflow_io::read_npy_2d(&a.coords)?;
+    let dim = 3 * pdb.topology.n_atoms();
+    if x.ncols() != dim {
+        bail!(Error::Shape {
+            what: format!("configurations in `{}`", a.coords.display()),
+            expected: format!(
+                "[n, {dim}] for the {} atoms of `{}`",
+                dim / 3,
+                a.pdb.display()
+            ),
+            got: format!("[{}, {}]", x.nrows(), x.ncols()),
+        });
+    }
+    boltzflow_core::check_finite_rows(
+        &format!("configurations in `{}`", a.coords.display()),
+        x.view(),
+    )?;
+    let quads: Vec<[usize; 4]> = torsions.iter().map(|t| t.atoms).collect();
+    let angles = dihedrals(x.view(), &quads)?;
+    boltzflow_io::write_npy_2d(&a.out, angles.view())?;
+    if let Some(p) = &a.sincos {
+        boltzflow_io::write_npy_2d(p, sin_cos(angles.view()).view())?;
+    }
+    let names: Vec<&str> = torsions.iter().map(|t| t.name.as_str()).collect();
+    println!(
+        "{} configurations, torsions: {}",
+        x.nrows(),
+        names.join(", ")
+    );
+    // Residues with both φ and ψ: basin populations.
+    let mut residues = Vec::new();
+    for (k, t) in torsions.iter().enumerate() {
+        let Some(res) = t.name.strip_prefix("phi ") else {
+            continue;
+        };
+        if let Some(kp) = torsions.iter().position(|u| u.name == format!("psi {res}")) {
+            let mut counts = [0usize; 4];
+            for row in angles.outer_iter() {
+                let b = basin(row[k], row[kp]);
+                counts[BASINS.iter().position(|n| *n == b).expect("known basin")] += 1;
+            }
+            let n = x.nrows() as f64;
+            let pops: Vec<(String, f64)> = BASINS
+                .iter()
+                .zip(counts)
+                .map(|(b, c)| (b.to_string(), c as f64 / n))
+                .collect();
+            println!(
+                "residue {res}: {}",
+                pops.iter()
+                    .map(|(b, p)| format!("{b} {p:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            residues.push((res.to_string(), k, kp, pops));
+        }
+    }
+    if let Some(p) = &a.plot {
+        let Some((res, k, kp, _)) = residues.first() else {
+            bail!(Error::invalid(
+                "--plot",
+                "needs a residue with both φ and ψ"
+            ));
+        };
+        let deg = |c: usize| {
+            angles
+                .column(c)
+                .iter()
+                .map(|v| v.to_degrees())
+                .collect::<Vec<_>>()
+        };
+        crate::plot::density_chart(
+            p,
+            &format!(
+                "Ramachandran plot, residue {res}: −ln p ({} frames)",
+                x.nrows()
+            ),
+            "φ (degrees)",
+            "ψ (degrees)",
+            &deg(*k),
+            &deg(*kp),
+            72,
+            Some(([-180.0, 180.0], [-180.0, 180.0])),
+        )?;
+    }
+    if let Some(p) = &a.summary {
+        let torsion_json: Vec<_> = torsions
+            .iter()
+            .map(|t| json!({"name": t.name, "atoms": t.atoms}))
+            .collect();
+        let basin_json: serde_json::Map<String, serde_json::Value> = residues
+            .iter()
+            .map(|(res, _, _, pops)| {
+                (
+                    res.clone(),
+                    pops.iter()
+                        .map(|(b, p)| (b.clone(), json!(p)))
+                        .collect::<serde_json::Map<_, _>>()
+                        .into(),
+                )
+            })
+            .collect();
+        boltzflow_io::write_json(
+            p,
+            &json!({"frames": x.nrows(), "torsions": torsion_json, "basin_populations": basin_json,
+                    "basin_definition_degrees": "alphaL/C7ax: phi >= 0; alphaR: phi < 0 and -120 <= psi < -10; C5: phi < -120; C7eq: -120 <= phi < 0 (other psi)"}),
+        )?;
+    }
+    Ok(())
+}
