@@ -32,7 +32,8 @@ fn test_points(s: &dyn System, n: usize) -> Array2<f64> {
 
 #[test]
 fn forces_equal_central_finite_differences_for_every_system() {
-    for info in catalog() {
+    // `openmm:` needs a file; it is tested in openmm_ala2.rs.
+    for info in catalog().iter().filter(|i| i.name != "openmm") {
         let s = build(info.name).unwrap();
         let x = test_points(s.as_ref(), 8);
         let (e, f) = s.energy_and_forces(x.view()).unwrap();
@@ -59,7 +60,8 @@ fn forces_equal_central_finite_differences_for_every_system() {
 
 #[test]
 fn batched_parallel_evaluation_equals_row_by_row() {
-    for info in catalog() {
+    // `openmm:` needs a file; it is tested in openmm_ala2.rs.
+    for info in catalog().iter().filter(|i| i.name != "openmm") {
         let s = build(info.name).unwrap();
         let x = test_points(s.as_ref(), 1500); // > one parallel block
         let e = s.energy(x.view()).unwrap();
