@@ -106,18 +106,7 @@ impl InternalCoordinates {
     /// [`Error::Shape`] if `x` is not `[n, 3·n_atoms]`.
     pub fn forward(&self, x: ArrayView2<f64>) -> Result<(Array2<f64>, Array1<f64>)> {
         self.check("Cartesian coordinates", &x)?;
-        let mut q = Array2::zeros(x.raw_dim());
-        let mut ld = Array1::zeros(x.nrows());
-        q.axis_iter_mut(Axis(0))
-            .into_par_iter()
-            .zip(ld.axis_iter_mut(Axis(0)).into_par_iter())
-            .zip(x.axis_iter(Axis(0)).into_par_iter())
-            .for_each(|((mut qr, mut l), xr)| {
-                let xr = xr.to_vec();
-                let qs = qr.as_slice_mut().expect("new array rows are contiguous");
-                l[()] = -self.to_internal(&xr, qs);
-            });
-        Ok((q, ld))
+        Ok(map_rows(x, |xr, qr| -self.to_internal(xr, qr)))
     }
 
     /// Internal → Cartesian: `(x [n, dim], log|det ∂x/∂q| [n])`.
@@ -126,18 +115,7 @@ impl InternalCoordinates {
     /// [`Error::Shape`] if `q` is not `[n, 3·n_atoms]`.
     pub fn inverse(&self, q: ArrayView2<f64>) -> Result<(Array2<f64>, Array1<f64>)> {
         self.check("internal coordinates", &q)?;
-        let mut x = Array2::zeros(q.raw_dim());
-        let mut ld = Array1::zeros(q.nrows());
-        x.axis_iter_mut(Axis(0))
-            .into_par_iter()
-            .zip(ld.axis_iter_mut(Axis(0)).into_par_iter())
-            .zip(q.axis_iter(Axis(0)).into_par_iter())
-            .for_each(|((mut xr, mut l), qr)| {
-                let qr = qr.to_vec();
-                let xs = xr.as_slice_mut().expect("new array rows are contiguous");
-                l[()] = self.to_cartesian(&qr, xs);
-            });
-        Ok((x, ld))
+        Ok(map_rows(q, |qr, xr| self.to_cartesian(qr, xr)))
     }
 
     /// Writes the internal coordinates of one configuration; returns log|det ∂x/∂q|.
@@ -209,6 +187,27 @@ impl InternalCoordinates {
         }
         log_det
     }
+}
+
+/// Applies a row map `f(input row, output row) -> log-det` to every row in parallel.
+fn map_rows(
+    input: ArrayView2<f64>,
+    f: impl Fn(&[f64], &mut [f64]) -> f64 + Sync,
+) -> (Array2<f64>, Array1<f64>) {
+    let mut out = Array2::zeros(input.raw_dim());
+    let mut log_det = Array1::zeros(input.nrows());
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(log_det.axis_iter_mut(Axis(0)).into_par_iter())
+        .zip(input.axis_iter(Axis(0)).into_par_iter())
+        .for_each(|((mut o, mut l), row)| {
+            let row = row.to_vec();
+            l[()] = f(
+                &row,
+                o.as_slice_mut().expect("new array rows are contiguous"),
+            );
+        });
+    (out, log_det)
 }
 
 /// The point D with |D − C| = r, angle B–C–D = a and dihedral D–C–B–A = t (natural extension
