@@ -257,7 +257,7 @@ fn run_and_report(a: &SimulateArgs) -> Result<Option<f64>> {
         Some(m) => m.iter().flat_map(|&m| [m; 3]).collect(),
         None => vec![1.0; system.dim()],
     };
-    let mut baoab = None;
+    let mut degrees_of_freedom = None;
     let mut mv: Box<dyn Move> = match a.sampler {
         Sampler::Metropolis => Box::new(Metropolis::new(step_size)?.with_periods(periods)),
         Sampler::Langevin => {
@@ -265,7 +265,7 @@ fn run_and_report(a: &SimulateArgs) -> Result<Option<f64>> {
             if let Some(m) = atom_masses {
                 b = b.with_com_motion_removed(m)?;
             }
-            baoab = Some(b.clone());
+            degrees_of_freedom = Some(b.degrees_of_freedom());
             Box::new(b)
         }
         Sampler::Overdamped => {
@@ -291,9 +291,9 @@ fn run_and_report(a: &SimulateArgs) -> Result<Option<f64>> {
     if let (Some(t), Some(top)) = (&a.trajectory, topology) {
         top.write_trajectory(t, res.samples.view())?;
     }
-    let dynamics = baoab.map(|b| {
+    let dynamics = degrees_of_freedom.map(|n_dof| {
         dynamics_summary(
-            &b,
+            n_dof,
             &kinetic,
             res.energies.view(),
             thermo,
@@ -385,27 +385,25 @@ fn run_and_report(a: &SimulateArgs) -> Result<Option<f64>> {
 
 /// Temperature and energy conservation from the kinetic energies recorded at the saved frames.
 fn dynamics_summary(
-    b: &Baoab,
+    n_dof: usize,
     kinetic: &KineticEnergyRecorder,
     potential: ndarray::ArrayView2<f64>,
     thermo: ThermodynamicState,
     dt: f64,
     molecular: bool,
 ) -> DynamicsSummary {
-    let n_dof = b.degrees_of_freedom();
     let n_frames = kinetic.kinetic.len().min(potential.nrows());
     let n_chains = potential.ncols();
+    let mean_over_frames = |k: &[ndarray::Array1<f64>]| {
+        k[..n_frames]
+            .iter()
+            .map(|k| k.mean().unwrap_or(f64::NAN))
+            .sum::<f64>()
+            / n_frames as f64
+    };
     // The temperature from the mid-step velocities (exact for harmonic modes, see the recorder).
-    let k_mean = kinetic.kinetic_mid[..n_frames]
-        .iter()
-        .map(|k| k.mean().unwrap_or(f64::NAN))
-        .sum::<f64>()
-        / n_frames as f64;
-    let k_end = kinetic.kinetic[..n_frames]
-        .iter()
-        .map(|k| k.mean().unwrap_or(f64::NAN))
-        .sum::<f64>()
-        / n_frames as f64;
+    let k_mean = mean_over_frames(&kinetic.kinetic_mid);
+    let k_end = mean_over_frames(&kinetic.kinetic);
     // kT per unit of --temperature: k_B for kelvin, 1 for reduced.
     let kb = thermo.kt() / thermo.temperature();
     // Time of each frame: ps for molecules, reported per ns.

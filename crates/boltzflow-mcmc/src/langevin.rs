@@ -298,16 +298,7 @@ impl Baoab {
     /// Instantaneous kinetic energy per chain, Σ ½ m v², `[n_chains]`.
     pub fn kinetic_energy(&self, state: &SamplerState) -> Option<ndarray::Array1<f64>> {
         let v = state.velocities.as_ref()?;
-        Some(
-            v.outer_iter()
-                .map(|r| {
-                    r.iter()
-                        .zip(&self.masses)
-                        .map(|(v, m)| 0.5 * m * v * v)
-                        .sum()
-                })
-                .collect(),
-        )
+        Some(crate::reporters::kinetic_energies(v, &self.masses, None))
     }
 
     fn run_block(

@@ -130,25 +130,35 @@ impl Reporter<SamplerState> for KineticEnergyRecorder {
             return Ok(());
         };
         self.steps.push(step);
-        let ke = |shift: Option<(f64, &ndarray::Array2<f64>)>| -> ndarray::Array1<f64> {
-            (0..v.nrows())
-                .map(|c| {
-                    let mut k = 0.0;
-                    for (d, m) in self.masses.iter().enumerate() {
-                        let mut vd = v[[c, d]];
-                        if let Some((h, f)) = shift {
-                            vd -= h * f[[c, d]] / m;
-                        }
-                        k += 0.5 * m * vd * vd;
-                    }
-                    k
-                })
-                .collect()
-        };
-        self.kinetic.push(ke(None));
+        self.kinetic.push(kinetic_energies(v, &self.masses, None));
         if let (Some(h), Some(f)) = (self.half_kick, &state.forces) {
-            self.kinetic_mid.push(ke(Some((h, f))));
+            self.kinetic_mid
+                .push(kinetic_energies(v, &self.masses, Some((h, f))));
         }
         Ok(())
     }
+}
+
+/// Kinetic energy Σ ½ m v² per chain (`[n_chains]`) of velocities `v` (`[n_chains, dim]`) with
+/// masses per coordinate; with `shift = (h, F)` of the velocities v − h F/m (a half kick undone).
+pub fn kinetic_energies(
+    v: &ndarray::Array2<f64>,
+    masses: &[f64],
+    shift: Option<(f64, &ndarray::Array2<f64>)>,
+) -> ndarray::Array1<f64> {
+    (0..v.nrows())
+        .map(|c| {
+            masses
+                .iter()
+                .enumerate()
+                .map(|(d, m)| {
+                    let vd = match shift {
+                        Some((h, f)) => v[[c, d]] - h * f[[c, d]] / m,
+                        None => v[[c, d]],
+                    };
+                    0.5 * m * vd * vd
+                })
+                .sum()
+        })
+        .collect()
 }
