@@ -1,0 +1,280 @@
+//! Coupling layers (Dinh et al. 2015, 2017; Durkan et al. 2019): the coordinates are split
+//! into a conditioning set A, passed through unchanged, and a transformed set B, each of whose
+//! coordinates goes through an invertible elementwise map whose parameters an MLP computes
+//! from the A coordinates.
+
+use boltzflow_core::ChainRng;
+
+use super::spline::{SplineParams, rq_spline, rq_spline_backward};
+use super::{Direction, FlowLayer, LayerCache};
+use crate::Real;
+use crate::linear::Activation;
+use crate::mlp::Mlp;
+use crate::params::ParamLayout;
+
+/// The elementwise map of a coupling layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Transformer {
+    /// NICE: x_B = z_B + t(z_A); volume preserving.
+    Additive,
+    /// RealNVP: x_B = z_B·e^{s(z_A)} + t(z_A) with the log-scale bounded as
+    /// s = c·tanh(ŝ/c), c = `scale_bound` (the paper's code uses a tanh scale network).
+    Affine {
+        /// Largest |log-scale| one layer applies.
+        scale_bound: f64,
+    },
+    /// Rational-quadratic spline with linear tails.
+    Spline(SplineParams),
+}
+
+impl Transformer {
+    /// Conditioner outputs per transformed coordinate.
+    pub fn n_params(&self) -> usize {
+        match self {
+            Self::Additive => 1,
+            Self::Affine { .. } => 2,
+            Self::Spline(sp) => sp.n_raw(),
+        }
+    }
+}
+
+/// A coupling layer over rows of width `dim`.
+#[derive(Debug, Clone)]
+pub struct Coupling {
+    dim: usize,
+    cond: Vec<usize>,
+    trans: Vec<usize>,
+    mlp: Mlp,
+    kind: Transformer,
+}
+
+impl Coupling {
+    /// A coupling that transforms the coordinates `transformed` (the others condition), with
+    /// conditioner widths `[n_cond, hidden…, n_trans·n_params]`; the conditioner's last layer
+    /// starts at zero so the new layer is the identity.
+    ///
+    /// # Panics
+    /// If `transformed` is empty, covers all coordinates, or has an index ≥ `dim`.
+    pub fn new(
+        layout: &mut ParamLayout,
+        prefix: &str,
+        dim: usize,
+        transformed: &[usize],
+        hidden: &[usize],
+        activation: Activation,
+        kind: Transformer,
+    ) -> Self {
+        let mut is_trans = vec![false; dim];
+        for &i in transformed {
+            assert!(i < dim, "coupling index {i} out of range for dimension {dim}");
+            is_trans[i] = true;
+        }
+        let trans: Vec<usize> = (0..dim).filter(|&i| is_trans[i]).collect();
+        let cond: Vec<usize> = (0..dim).filter(|&i| !is_trans[i]).collect();
+        assert!(!trans.is_empty() && !cond.is_empty(), "a coupling needs both sets non-empty");
+        let mut widths = vec![cond.len()];
+        widths.extend_from_slice(hidden);
+        widths.push(trans.len() * kind.n_params());
+        let mlp = Mlp::new(layout, &format!("{prefix}.net"), &widths, activation, Activation::Identity);
+        Self {
+            dim,
+            cond,
+            trans,
+            mlp,
+            kind,
+        }
+    }
+
+    /// Multiply–adds per row of the conditioner.
+    pub fn macs_per_row(&self) -> usize {
+        self.mlp.macs_per_row()
+    }
+
+    fn gather_cond<T: Real>(&self, input: &[T], rows: usize, cond: &mut Vec<T>) {
+        let nc = self.cond.len();
+        cond.resize(rows * nc, T::zero());
+        for (row, c) in input.chunks_exact(self.dim).zip(cond.chunks_exact_mut(nc)) {
+            for (ci, &src) in c.iter_mut().zip(&self.cond) {
+                *ci = row[src];
+            }
+        }
+    }
+}
+
+impl<T: Real> FlowLayer<T> for Coupling {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn init(&self, params: &mut [T], rng: &mut ChainRng) {
+        self.mlp.init(params, true, rng);
+    }
+
+    fn transform(
+        &self,
+        params: &[T],
+        input: &[T],
+        output: &mut [T],
+        log_det: &mut [T],
+        rows: usize,
+        dir: Direction,
+        cache: &mut LayerCache<T>,
+    ) {
+        self.gather_cond(input, rows, &mut cache.cond);
+        let h = self.mlp.forward(params, &cache.cond, rows, &mut cache.mlp);
+        output.copy_from_slice(input);
+        let nt = self.trans.len();
+        let np = self.kind.n_params();
+        let fwd = dir == Direction::Forward;
+        match self.kind {
+            Transformer::Additive => {
+                for (out, hr) in output.chunks_exact_mut(self.dim).zip(h.chunks_exact(nt)) {
+                    for (j, &i) in self.trans.iter().enumerate() {
+                        out[i] = if fwd { out[i] + hr[j] } else { out[i] - hr[j] };
+                    }
+                }
+            }
+            Transformer::Affine { scale_bound } => {
+                let c = T::of(scale_bound);
+                let s_all = &mut cache.aux;
+                s_all.resize(rows * nt, T::zero());
+                for (((out, hr), s_row), ld) in output
+                    .chunks_exact_mut(self.dim)
+                    .zip(h.chunks_exact(2 * nt))
+                    .zip(s_all.chunks_exact_mut(nt))
+                    .zip(log_det.iter_mut())
+                {
+                    let mut sum = T::zero();
+                    for (j, &i) in self.trans.iter().enumerate() {
+                        let s = c * (hr[j] / c).tanh();
+                        s_row[j] = s;
+                        sum += s;
+                        let t = hr[nt + j];
+                        out[i] = if fwd { out[i] * s.exp() + t } else { (out[i] - t) * (-s).exp() };
+                    }
+                    *ld += if fwd { sum } else { -sum };
+                }
+            }
+            Transformer::Spline(sp) => {
+                let mut raw = vec![0.0; np];
+                for ((out, hr), ld) in output
+                    .chunks_exact_mut(self.dim)
+                    .zip(h.chunks_exact(nt * np))
+                    .zip(log_det.iter_mut())
+                {
+                    let mut sum = 0.0;
+                    for (j, &i) in self.trans.iter().enumerate() {
+                        for (r, &v) in raw.iter_mut().zip(&hr[j * np..(j + 1) * np]) {
+                            *r = v.as_f64();
+                        }
+                        let (y, l) = rq_spline(&raw, out[i].as_f64(), dir, &sp);
+                        out[i] = T::of(y);
+                        sum += l;
+                    }
+                    *ld += T::of(sum);
+                }
+            }
+        }
+    }
+
+    fn backward(
+        &self,
+        params: &[T],
+        grads: &mut [T],
+        input: &[T],
+        output: &[T],
+        grad: &mut [T],
+        grad_log_det: &[T],
+        rows: usize,
+        dir: Direction,
+        cache: &mut LayerCache<T>,
+    ) {
+        let nt = self.trans.len();
+        let np = self.kind.n_params();
+        let fwd = dir == Direction::Forward;
+        let mut gh = std::mem::take(&mut cache.grad_h);
+        gh.resize(rows * nt * np, T::zero());
+        let h = cache.mlp.output();
+        match self.kind {
+            Transformer::Additive => {
+                for (g, ghr) in grad.chunks_exact(self.dim).zip(gh.chunks_exact_mut(nt)) {
+                    for (j, &i) in self.trans.iter().enumerate() {
+                        ghr[j] = if fwd { g[i] } else { -g[i] };
+                    }
+                }
+            }
+            Transformer::Affine { scale_bound } => {
+                let c = T::of(scale_bound);
+                for ((((g, ghr), s_row), (inp, out)), &gl) in grad
+                    .chunks_exact_mut(self.dim)
+                    .zip(gh.chunks_exact_mut(2 * nt))
+                    .zip(cache.aux.chunks_exact(nt))
+                    .zip(input.chunks_exact(self.dim).zip(output.chunks_exact(self.dim)))
+                    .zip(grad_log_det)
+                {
+                    for (j, &i) in self.trans.iter().enumerate() {
+                        let s = s_row[j];
+                        let (gt, gs) = if fwd {
+                            // out = in·e^s + t, log-det +s.
+                            let e = s.exp();
+                            let gs = g[i] * inp[i] * e + gl;
+                            let gt = g[i];
+                            g[i] *= e;
+                            (gt, gs)
+                        } else {
+                            // out = (in − t)·e^{−s}, log-det −s.
+                            let e = (-s).exp();
+                            let gs = -g[i] * out[i] - gl;
+                            let gt = -g[i] * e;
+                            g[i] *= e;
+                            (gt, gs)
+                        };
+                        let r = s / c;
+                        ghr[j] = gs * (T::one() - r * r);
+                        ghr[nt + j] = gt;
+                    }
+                }
+            }
+            Transformer::Spline(sp) => {
+                let mut raw = vec![0.0; np];
+                let mut g_raw = vec![0.0; np];
+                for (((g, ghr), inp), (&gl, hr)) in grad
+                    .chunks_exact_mut(self.dim)
+                    .zip(gh.chunks_exact_mut(nt * np))
+                    .zip(input.chunks_exact(self.dim))
+                    .zip(grad_log_det.iter().zip(h.chunks_exact(nt * np)))
+                {
+                    for (j, &i) in self.trans.iter().enumerate() {
+                        for (r, &v) in raw.iter_mut().zip(&hr[j * np..(j + 1) * np]) {
+                            *r = v.as_f64();
+                        }
+                        g_raw.fill(0.0);
+                        let gi = rq_spline_backward(
+                            &raw,
+                            inp[i].as_f64(),
+                            dir,
+                            &sp,
+                            g[i].as_f64(),
+                            gl.as_f64(),
+                            &mut g_raw,
+                        );
+                        g[i] = T::of(gi);
+                        for (d, &v) in ghr[j * np..(j + 1) * np].iter_mut().zip(&g_raw) {
+                            *d = T::of(v);
+                        }
+                    }
+                }
+            }
+        }
+        let mut gc = std::mem::take(&mut cache.grad_cond);
+        self.mlp.backward(params, grads, &cache.cond, &mut cache.mlp, &mut gh, Some(&mut gc));
+        let nc = self.cond.len();
+        for (g, gcr) in grad.chunks_exact_mut(self.dim).zip(gc.chunks_exact(nc)) {
+            for (&i, &v) in self.cond.iter().zip(gcr) {
+                g[i] += v;
+            }
+        }
+        cache.grad_h = gh;
+        cache.grad_cond = gc;
+    }
+}
