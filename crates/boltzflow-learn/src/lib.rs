@@ -1,1 +1,13 @@
-//! Boltzmann generators.
+//! The models of boltzflow on its own compute engine (`boltzflow-nn`): Boltzmann generators
+//! trained by example, by energy and with a reaction-coordinate loss; reweighting, effective
+//! sample sizes, free energies and flow-proposed Monte Carlo.
+
+pub mod config;
+pub mod coordinate;
+pub mod flow_spec;
+pub mod generator;
+pub mod reweight;
+pub mod trainer;
+
+pub use flow_spec::{FlowKind, FlowSpec};
+pub use generator::{BoltzmannGenerator, LinLogCut, StepStats};

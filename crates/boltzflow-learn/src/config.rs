@@ -1,0 +1,337 @@
+//! The TOML configuration of a Boltzmann-generator run (`boltzflow train CONFIG.toml`).
+//! Unknown keys are errors, so a typo never silently falls back to a default.
+
+use std::path::{Path, PathBuf};
+
+use boltzflow_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::flow_spec::FlowSpec;
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BgConfig {
+    /// The run seed: every random stream derives from it.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// `[system]`.
+    pub system: SystemConfig,
+    /// `[data]`: training data for J_ML (omit for energy-only training).
+    #[serde(default)]
+    pub data: Option<DataConfig>,
+    /// `[flow]`.
+    #[serde(default)]
+    pub flow: FlowSpec,
+    /// `[prior]`.
+    #[serde(default)]
+    pub prior: PriorConfig,
+    /// `[train]`: settings shared by all stages.
+    #[serde(default)]
+    pub train: TrainConfig,
+    /// `[[stage]]`: trained in order.
+    #[serde(rename = "stage")]
+    pub stages: Vec<StageConfig>,
+    /// `[evaluate]`.
+    #[serde(default)]
+    pub evaluate: EvaluateConfig,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// `[system]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemConfig {
+    /// A system specification (`boltzflow systems`), e.g. `double-well` or `openmm:ala2.xml`.
+    pub spec: String,
+    /// PDB with atom names and start positions (molecules).
+    #[serde(default)]
+    pub pdb: Option<PathBuf>,
+    /// Temperature in K (molecules; reduced energies are E/k_BT). Toy systems are in kT.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+}
+
+/// `[data]`: a file, or a simulation with the project's own sampler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// A `.npy` file `[n, dim]`.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// `[data.simulate]`: generate the data instead.
+    #[serde(default)]
+    pub simulate: Option<SimulateConfig>,
+    /// Fraction held out for the validation loss.
+    #[serde(default = "default_validation")]
+    pub validation_fraction: f64,
+}
+
+fn default_validation() -> f64 {
+    0.1
+}
+
+/// `[data.simulate]`: Metropolis chains (DESIGN: the project's own sampler).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulateConfig {
+    /// Independent chains.
+    pub chains: usize,
+    /// Steps per chain, burn-in included.
+    pub steps: u64,
+    /// Steps discarded.
+    pub burn_in: u64,
+    /// A frame every `stride` steps.
+    pub stride: u64,
+    /// Gaussian proposal width.
+    pub step_size: f64,
+    /// Start: `default` (the system's start configuration), `uniform` (in its reference box)
+    /// or `exact` (its exact sampler).
+    #[serde(default = "default_init")]
+    pub init: String,
+}
+
+fn default_init() -> String {
+    "default".into()
+}
+
+/// `[prior]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorConfig {
+    /// Latent standard deviation σ.
+    pub sigma: f64,
+}
+
+impl Default for PriorConfig {
+    fn default() -> Self {
+        Self { sigma: 1.0 }
+    }
+}
+
+/// `[train]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Rows per batch (data batch and generated batch alike).
+    pub batch_size: usize,
+    /// Optimizer steps per epoch (an epoch is one row of metrics.csv and one checkpoint).
+    pub steps_per_epoch: usize,
+    /// Clip the gradient's Euclidean norm to this value.
+    pub clip_grad_norm: Option<f64>,
+    /// linlogcut: energies above this (reduced units) grow logarithmically in J_KL.
+    pub high_energy: Option<f64>,
+    /// linlogcut: energies are capped here.
+    pub max_energy: Option<f64>,
+    /// Rows per parallel chunk.
+    pub chunk_rows: usize,
+    /// Generated samples for the per-epoch ESS column (0 to skip).
+    pub ess_samples: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 256,
+            steps_per_epoch: 100,
+            clip_grad_norm: None,
+            high_energy: None,
+            max_energy: None,
+            chunk_rows: boltzflow_nn::parallel::CHUNK_ROWS,
+            ess_samples: 2048,
+        }
+    }
+}
+
+/// `[[stage]]`: a training stage with its own loss weights and learning rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// Name (in metrics.csv).
+    pub name: String,
+    /// Epochs in this stage.
+    pub epochs: usize,
+    /// Learning rate at the start of the stage.
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Learning rate factor per epoch (1 = constant).
+    #[serde(default = "one")]
+    pub lr_decay: f64,
+    /// Weight of J_ML.
+    #[serde(default)]
+    pub w_ml: f64,
+    /// Weight of J_KL.
+    #[serde(default)]
+    pub w_kl: f64,
+    /// Weight of J_RC (needs `rc_coordinate`).
+    #[serde(default)]
+    pub w_rc: f64,
+    /// Temperatures (relative, τ) that the KL batch is split over.
+    #[serde(default = "default_temperatures")]
+    pub temperatures: Vec<f64>,
+}
+
+fn default_lr() -> f64 {
+    1e-3
+}
+fn one() -> f64 {
+    1.0
+}
+fn default_temperatures() -> Vec<f64> {
+    vec![1.0]
+}
+
+/// `[evaluate]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluateConfig {
+    /// Generated samples for the evaluation.
+    pub n_samples: usize,
+    /// Bootstrap resamples for error bars.
+    pub bootstrap: usize,
+    /// Reaction coordinate (`projection:…` or `distance:i,j`) for the profile and the states.
+    pub coordinate: Option<String>,
+    /// States: A is coordinate < threshold, B is coordinate ≥ threshold; ΔF = F_B − F_A.
+    pub threshold: Option<f64>,
+    /// Profile range along the coordinate.
+    pub profile_range: Option<[f64; 2]>,
+    /// Profile bins.
+    pub profile_bins: usize,
+    /// Reference profile bins below this probability are left out of `profile_rmse`.
+    pub min_probability: f64,
+}
+
+impl Default for EvaluateConfig {
+    fn default() -> Self {
+        Self {
+            n_samples: 100_000,
+            bootstrap: 100,
+            coordinate: None,
+            threshold: None,
+            profile_range: None,
+            profile_bins: 50,
+            min_probability: 1e-3,
+        }
+    }
+}
+
+impl BgConfig {
+    /// Reads and validates a configuration file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if unreadable, [`Error::BadFile`] with the TOML error (line, column and
+    /// field) if malformed, [`Error::InvalidParameter`] naming the field for bad values.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            action: "cannot read configuration",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let cfg = Self::from_toml(&text).map_err(|e| match e {
+            Error::BadFile { reason, .. } => Error::BadFile {
+                path: path.to_path_buf(),
+                reason,
+            },
+            other => other,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Parses and validates TOML text.
+    ///
+    /// # Errors
+    /// As [`BgConfig::from_file`].
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let cfg: Self = toml::from_str(text).map_err(|e| Error::BadFile {
+            path: PathBuf::from("<config>"),
+            reason: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The configuration as TOML (the run directory's resolved `config.toml`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Checks the values serde cannot.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.stages.is_empty() {
+            return Err(Error::invalid("stage", "at least one [[stage]] is needed"));
+        }
+        let has_data = self.data.as_ref().is_some_and(|d| d.file.is_some() || d.simulate.is_some());
+        for (k, s) in self.stages.iter().enumerate() {
+            let f = |name: &str| format!("stage[{k}].{name}");
+            if !(s.lr > 0.0 && s.lr.is_finite()) {
+                return Err(Error::invalid(f("lr"), format!("must be positive, got {}", s.lr)));
+            }
+            if !(s.lr_decay > 0.0 && s.lr_decay <= 1.0) {
+                return Err(Error::invalid(f("lr_decay"), format!("must be in (0, 1], got {}", s.lr_decay)));
+            }
+            for (n, w) in [("w_ml", s.w_ml), ("w_kl", s.w_kl), ("w_rc", s.w_rc)] {
+                if !(w >= 0.0 && w.is_finite()) {
+                    return Err(Error::invalid(f(n), format!("must be ≥ 0, got {w}")));
+                }
+            }
+            if s.w_ml + s.w_kl + s.w_rc == 0.0 {
+                return Err(Error::invalid(f("w_ml"), "all loss weights are zero; set w_ml, w_kl or w_rc"));
+            }
+            if s.w_ml > 0.0 && !has_data {
+                return Err(Error::invalid(f("w_ml"), "J_ML needs training data: add [data] with `file` or [data.simulate]"));
+            }
+            if s.w_rc > 0.0 {
+                return Err(Error::invalid(
+                    f("w_rc"),
+                    "the reaction-coordinate loss is not implemented yet; set w_rc = 0",
+                ));
+            }
+            if s.temperatures.is_empty() || s.temperatures.iter().any(|t| !(*t > 0.0 && t.is_finite())) {
+                return Err(Error::invalid(f("temperatures"), format!("need positive values, got {:?}", s.temperatures)));
+            }
+        }
+        if self.train.batch_size == 0 || self.train.steps_per_epoch == 0 {
+            return Err(Error::invalid("train.batch_size", "batch_size and steps_per_epoch must be positive"));
+        }
+        if let (Some(h), Some(m)) = (self.train.high_energy, self.train.max_energy)
+            && m <= h
+        {
+            return Err(Error::invalid("train.max_energy", format!("must exceed high_energy ({h}), got {m}")));
+        }
+        if let Some(d) = &self.data {
+            if d.file.is_some() == d.simulate.is_some() {
+                return Err(Error::invalid("data", "give exactly one of `file` and [data.simulate]"));
+            }
+            if !(0.0..0.9).contains(&d.validation_fraction) {
+                return Err(Error::invalid("data.validation_fraction", "must be in [0, 0.9)"));
+            }
+        }
+        if !(self.prior.sigma > 0.0 && self.prior.sigma.is_finite()) {
+            return Err(Error::invalid("prior.sigma", format!("must be positive, got {}", self.prior.sigma)));
+        }
+        Ok(())
+    }
+
+    /// Total epochs over all stages.
+    pub fn total_epochs(&self) -> usize {
+        self.stages.iter().map(|s| s.epochs).sum()
+    }
+
+    /// The stage of global epoch `e` and the epoch index within it.
+    pub fn stage_of(&self, e: usize) -> Option<(usize, usize)> {
+        let mut start = 0;
+        for (k, s) in self.stages.iter().enumerate() {
+            if e < start + s.epochs {
+                return Some((k, e - start));
+            }
+            start += s.epochs;
+        }
+        None
+    }
+}

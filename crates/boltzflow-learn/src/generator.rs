@@ -1,0 +1,394 @@
+//! The Boltzmann generator (Noé, Olsson, Köhler, Wu, Science 2019): x = F(z), z ~ N(0, σ²I),
+//! with its two training signals — maximum likelihood on data through x → z, and the energy
+//! through z → x (reverse KL) — and sampling with log-weights.
+//!
+//! Work is split over fixed chunks of rows ([`boltzflow_nn::parallel`]): each chunk runs the
+//! flow on its rows with its own workspace and gradient vector, and the energies (f64, with
+//! analytic forces) are evaluated for the whole batch in between. The forces become the gradient
+//! of J_KL with respect to the generated configurations: the energy bridge of DESIGN §2.
+
+use boltzflow_core::{ChainRng, Energy, Error, Result};
+use boltzflow_nn::parallel::{CHUNK_ROWS, for_each_chunk};
+use boltzflow_nn::{Direction, FlowWorkspace, NormalPrior, ParamLayout, Real, SequentialFlow};
+use ndarray::Array2;
+
+use crate::flow_spec::FlowSpec;
+
+/// Energy regularisation of the reverse-KL loss (`linlogcut` of the paper's code): energies
+/// above `high` grow only logarithmically and are cut at `max`, so that the first, wild samples
+/// of a new generator do not dominate the gradient.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinLogCut {
+    /// Start of the logarithmic regime (reduced units).
+    pub high: f64,
+    /// Cap (reduced units).
+    pub max: f64,
+}
+
+impl LinLogCut {
+    /// The regularised energy and its derivative with respect to the energy.
+    pub fn apply(&self, u: f64) -> (f64, f64) {
+        if u < self.high {
+            (u, 1.0)
+        } else {
+            let v = self.high + (1.0 + u - self.high).ln();
+            if v < self.max {
+                (v, 1.0 / (1.0 + u - self.high))
+            } else {
+                (self.max, 0.0)
+            }
+        }
+    }
+}
+
+/// What one training step measured (means over the batch, reduced units).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepStats {
+    /// J_ML: mean negative log-likelihood of the data batch (NaN without data).
+    pub nll: f64,
+    /// J_KL: mean of u(x)/τ − log|det J_zx| − (prior entropy constant omitted) over generated x
+    /// (NaN without a KL batch).
+    pub kl: f64,
+    /// Mean reduced energy of the generated batch (before regularisation).
+    pub energy: f64,
+    /// The weighted total that was minimised.
+    pub loss: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+}
+
+#[derive(Debug)]
+struct ChunkWs<T: Real> {
+    kl: FlowWorkspace<T>,
+    ml: FlowWorkspace<T>,
+    grads: Vec<T>,
+    gout: Vec<T>,
+    gld: Vec<T>,
+    used: bool,
+}
+
+impl<T: Real> Default for ChunkWs<T> {
+    fn default() -> Self {
+        Self {
+            kl: FlowWorkspace::new(),
+            ml: FlowWorkspace::new(),
+            grads: Vec::new(),
+            gout: Vec::new(),
+            gld: Vec::new(),
+            used: false,
+        }
+    }
+}
+
+/// A flow with a normal latent prior, its parameters and its workspaces.
+#[derive(Debug)]
+pub struct BoltzmannGenerator<T: Real = f32> {
+    spec: FlowSpec,
+    flow: SequentialFlow<T>,
+    layout: ParamLayout,
+    /// Parameter values (flat, laid out by [`BoltzmannGenerator::layout`]).
+    pub params: Vec<T>,
+    /// Gradient of the last training step.
+    pub grads: Vec<T>,
+    prior: NormalPrior,
+    chunk_rows: usize,
+    chunks: Vec<ChunkWs<T>>,
+    x64: Array2<f64>,
+    forces: Array2<f64>,
+    energies: ndarray::Array1<f64>,
+    z: Vec<T>,
+}
+
+impl<T: Real> BoltzmannGenerator<T> {
+    /// A new generator for `dim` coordinates: the flow of `spec`, initialised to the identity,
+    /// and the prior N(0, σ²I).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a bad spec or σ.
+    pub fn new(dim: usize, spec: &FlowSpec, sigma: f64, rng: &mut ChainRng) -> Result<Self> {
+        if !(sigma > 0.0 && sigma.is_finite()) {
+            return Err(Error::invalid("prior.sigma", format!("must be positive, got {sigma}")));
+        }
+        let (flow, layout) = spec.build(dim)?;
+        let mut params = vec![T::zero(); layout.len()];
+        flow.init(&mut params, rng);
+        let grads = vec![T::zero(); layout.len()];
+        Ok(Self {
+            spec: spec.clone(),
+            flow,
+            layout,
+            params,
+            grads,
+            prior: NormalPrior::new(dim, sigma),
+            chunk_rows: CHUNK_ROWS,
+            chunks: Vec::new(),
+            x64: Array2::zeros((0, dim)),
+            forces: Array2::zeros((0, dim)),
+            energies: ndarray::Array1::zeros(0),
+            z: Vec::new(),
+        })
+    }
+
+    /// Coordinates per configuration.
+    pub fn dim(&self) -> usize {
+        self.flow.dim()
+    }
+
+    /// The architecture.
+    pub fn spec(&self) -> &FlowSpec {
+        &self.spec
+    }
+
+    /// Names and ranges of the parameters (checkpoint keys).
+    pub fn layout(&self) -> &ParamLayout {
+        &self.layout
+    }
+
+    /// The latent prior.
+    pub fn prior(&self) -> NormalPrior {
+        self.prior
+    }
+
+    /// The flow.
+    pub fn flow(&self) -> &SequentialFlow<T> {
+        &self.flow
+    }
+
+    /// Rows per parallel chunk (default [`CHUNK_ROWS`]); results depend on it only through the
+    /// order of floating-point sums.
+    pub fn set_chunk_rows(&mut self, rows: usize) {
+        self.chunk_rows = rows.max(1);
+    }
+
+    /// ActNorm data initialisation from a batch of configurations `[rows, dim]`.
+    pub fn data_init(&mut self, x: &[T]) {
+        let rows = x.len() / self.dim();
+        self.flow.data_init(&mut self.params, x, rows);
+    }
+
+    /// Draws `n` latent samples at latent temperatures `taus` (row r uses τ = taus[r·k/n] for
+    /// k temperatures, i.e. the batch is split evenly) into `self.z`.
+    fn draw_latent(&mut self, n: usize, taus: &[f64], rng: &mut ChainRng) {
+        let d = self.dim();
+        self.z.resize(n * d, T::zero());
+        for (r, row) in self.z.chunks_exact_mut(d).enumerate() {
+            let tau = taus[r * taus.len() / n];
+            self.prior.at_temperature(tau).sample_into(rng, row);
+        }
+    }
+
+    /// One gradient evaluation of w_ml·J_ML(data) + w_kl·J_KL(n_kl samples): fills
+    /// [`BoltzmannGenerator::grads`] and returns the losses. `data` is `[rows, dim]` (may be
+    /// empty); `taus` are the temperatures the KL batch is split over (energies are divided by τ
+    /// and the prior widened by √τ).
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] naming the step when an energy is NaN (or +∞ without
+    /// regularisation), or when the loss is not finite.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gradient(
+        &mut self,
+        energy: &dyn Energy,
+        data: &[T],
+        w_ml: f64,
+        n_kl: usize,
+        w_kl: f64,
+        taus: &[f64],
+        reg: Option<LinLogCut>,
+        step: u64,
+        rng: &mut ChainRng,
+    ) -> Result<StepStats> {
+        let d = self.dim();
+        let np = self.params.len();
+        for c in &mut self.chunks {
+            c.used = false;
+        }
+        let mut stats = StepStats {
+            nll: f64::NAN,
+            kl: f64::NAN,
+            energy: f64::NAN,
+            ..StepStats::default()
+        };
+        let mut loss = 0.0;
+        let chunk_rows = self.chunk_rows;
+
+        if n_kl > 0 && w_kl != 0.0 {
+            if taus.is_empty() || taus.iter().any(|t| !(*t > 0.0 && t.is_finite())) {
+                return Err(Error::invalid("temperatures", format!("must be positive, got {taus:?}")));
+            }
+            self.draw_latent(n_kl, taus, rng);
+            let (flow, params, z) = (&self.flow, &self.params, &self.z);
+            for_each_chunk(n_kl, chunk_rows, &mut self.chunks, |r, ws| {
+                flow.run(params, &z[r.start * d..r.end * d], r.len(), Direction::Forward, &mut ws.kl);
+            });
+            if self.x64.nrows() != n_kl {
+                self.x64 = Array2::zeros((n_kl, d));
+                self.forces = Array2::zeros((n_kl, d));
+                self.energies = ndarray::Array1::zeros(n_kl);
+            }
+            let n_chunks = n_kl.div_ceil(chunk_rows);
+            let x_slice = self.x64.as_slice_mut().expect("standard layout");
+            for (c, ws) in self.chunks[..n_chunks].iter().enumerate() {
+                let start = c * chunk_rows * d;
+                for (o, &v) in x_slice[start..start + ws.kl.output().len()].iter_mut().zip(ws.kl.output()) {
+                    *o = v.as_f64();
+                }
+            }
+            energy.energy_and_forces_into(self.x64.view(), self.energies.view_mut(), self.forces.view_mut())?;
+            // Per-row loss terms, and dL/dx = w·(du_reg/du)·(−F/τ)/n, dL/d(log-det) = −w/n.
+            let scale = w_kl / n_kl as f64;
+            let mut sum_kl = 0.0;
+            let mut sum_u = 0.0;
+            let mut du = vec![0.0; n_kl];
+            for r in 0..n_kl {
+                let tau = taus[r * taus.len() / n_kl];
+                let e = self.energies[r];
+                if e.is_nan() || (e.is_infinite() && reg.is_none()) || e == f64::NEG_INFINITY {
+                    return Err(Error::NonFinite {
+                        what: "energy of a generated configuration".into(),
+                        location: format!("training step {step}, sample {r}"),
+                        value: e,
+                    });
+                }
+                let u = e / tau;
+                let (u_reg, g) = reg.map_or((u, 1.0), |c| c.apply(u));
+                let c = r / chunk_rows;
+                let ld = self.chunks[c].kl.log_det()[r - c * chunk_rows].as_f64();
+                sum_kl += u_reg - ld;
+                sum_u += u;
+                du[r] = g / tau;
+            }
+            stats.kl = sum_kl / n_kl as f64;
+            stats.energy = sum_u / n_kl as f64;
+            loss += w_kl * stats.kl;
+            let (flow, params, forces) = (&self.flow, &self.params, &self.forces);
+            let forces = forces.as_slice().expect("standard layout");
+            for_each_chunk(n_kl, chunk_rows, &mut self.chunks, |r, ws| {
+                ws.grads.clear();
+                ws.grads.resize(np, T::zero());
+                ws.used = true;
+                ws.gout.clear();
+                ws.gout.extend(
+                    forces[r.start * d..r.end * d]
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &f)| T::of(-scale * du[r.start + i / d] * f)),
+                );
+                ws.gld.clear();
+                ws.gld.resize(r.len(), T::of(-scale));
+                flow.backward(params, &mut ws.grads, &mut ws.kl, &ws.gout, &ws.gld);
+            });
+        }
+
+        let n_ml = data.len() / d;
+        if n_ml > 0 && w_ml != 0.0 {
+            let (flow, params, prior) = (&self.flow, &self.params, self.prior);
+            let scale = w_ml / n_ml as f64;
+            let factor = T::of(prior.precision() * scale);
+            let sums: Vec<f64> = {
+                for_each_chunk(n_ml, chunk_rows, &mut self.chunks, |r, ws| {
+                    flow.run(params, &data[r.start * d..r.end * d], r.len(), Direction::Inverse, &mut ws.ml);
+                    if !ws.used {
+                        ws.grads.clear();
+                        ws.grads.resize(np, T::zero());
+                        ws.used = true;
+                    }
+                    ws.gout.clear();
+                    ws.gout.extend(ws.ml.output().iter().map(|&z| factor * z));
+                    ws.gld.clear();
+                    ws.gld.resize(r.len(), T::of(-scale));
+                    flow.backward(params, &mut ws.grads, &mut ws.ml, &ws.gout, &ws.gld);
+                });
+                self.chunks[..n_ml.div_ceil(chunk_rows)]
+                    .iter()
+                    .map(|ws| {
+                        ws.ml
+                            .output()
+                            .chunks_exact(d)
+                            .zip(ws.ml.log_det())
+                            .map(|(z, &ld)| prior.energy(z) - ld.as_f64())
+                            .sum::<f64>()
+                    })
+                    .collect()
+            };
+            stats.nll = sums.iter().sum::<f64>() / n_ml as f64;
+            loss += w_ml * stats.nll;
+        }
+
+        if !loss.is_finite() {
+            return Err(Error::NonFinite {
+                what: "training loss".into(),
+                location: format!("step {step}"),
+                value: loss,
+            });
+        }
+        stats.loss = loss;
+        let parts: Vec<&[T]> = self.chunks.iter().filter(|c| c.used).map(|c| c.grads.as_slice()).collect();
+        if parts.is_empty() {
+            self.grads.fill(T::zero());
+        } else {
+            boltzflow_nn::parallel::sum_in_order(&mut self.grads, &parts);
+        }
+        Ok(stats)
+    }
+
+    /// Samples `n` configurations at latent temperature τ, in batches of `batch` rows.
+    /// Returns x `[n, dim]` (f64) and, per row, u_Z(z) + log|det J_zx(z)| — the generator's
+    /// −log q(x) — so that log w = −u(x)/τ_target − log q(x).
+    pub fn sample(&mut self, n: usize, tau: f64, batch: usize, rng: &mut ChainRng) -> (Array2<f64>, Vec<f64>) {
+        let d = self.dim();
+        let mut x = Array2::zeros((n, d));
+        let mut neg_log_q = Vec::with_capacity(n);
+        let prior = self.prior.at_temperature(tau);
+        let mut done = 0;
+        while done < n {
+            let m = batch.min(n - done);
+            self.draw_latent(m, &[tau], rng);
+            let (flow, params, z) = (&self.flow, &self.params, &self.z);
+            let chunk_rows = self.chunk_rows;
+            for_each_chunk(m, chunk_rows, &mut self.chunks, |r, ws| {
+                flow.run(params, &z[r.start * d..r.end * d], r.len(), Direction::Forward, &mut ws.kl);
+            });
+            for (c, ws) in self.chunks[..m.div_ceil(chunk_rows)].iter().enumerate() {
+                let row0 = done + c * chunk_rows;
+                for (k, (xr, &ld)) in ws.kl.output().chunks_exact(d).zip(ws.kl.log_det()).enumerate() {
+                    for (o, &v) in x.row_mut(row0 + k).iter_mut().zip(xr) {
+                        *o = v.as_f64();
+                    }
+                    let zr = &z[(c * chunk_rows + k) * d..(c * chunk_rows + k + 1) * d];
+                    neg_log_q.push(prior.energy(zr) + ld.as_f64());
+                }
+            }
+            done += m;
+        }
+        (x, neg_log_q)
+    }
+
+    /// log q(x) of configurations `[n, dim]` under the generator (prior at τ = 1), in batches
+    /// of `batch` rows.
+    pub fn log_density(&mut self, x: &Array2<f64>, batch: usize) -> Vec<f64> {
+        let d = self.dim();
+        let n = x.nrows();
+        let prior = self.prior;
+        let chunk_rows = self.chunk_rows;
+        let mut out = Vec::with_capacity(n);
+        let mut data: Vec<T> = Vec::new();
+        let mut done = 0;
+        while done < n {
+            let m = batch.max(1).min(n - done);
+            data.clear();
+            data.extend(x.slice(ndarray::s![done..done + m, ..]).iter().map(|&v| T::of(v)));
+            let (flow, params) = (&self.flow, &self.params);
+            for_each_chunk(m, chunk_rows, &mut self.chunks, |r, ws| {
+                flow.run(params, &data[r.start * d..r.end * d], r.len(), Direction::Inverse, &mut ws.ml);
+            });
+            for ws in &self.chunks[..m.div_ceil(chunk_rows)] {
+                for (z, &ld) in ws.ml.output().chunks_exact(d).zip(ws.ml.log_det()) {
+                    out.push(-prior.energy(z) + ld.as_f64());
+                }
+            }
+            done += m;
+        }
+        out
+    }
+}

@@ -1,0 +1,258 @@
+//! The training loop of a Boltzmann generator: stages of epochs, each epoch a fixed number of
+//! Adam steps on w_ml·J_ML + w_kl·J_KL, then a validation NLL and an ESS estimate.
+//!
+//! Reproducibility and resumption: every epoch draws its random numbers from its own named
+//! stream (`train.epoch.{e}`), so a run resumed from the checkpoint after epoch e continues
+//! with exactly the numbers an uninterrupted run would have used.
+
+use std::time::Instant;
+
+use boltzflow_core::{ChainRng, Energy, Error, RandomStreams, Result};
+use boltzflow_nn::{Adam, AdamConfig, clip_grad_norm};
+use ndarray::{Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+use rand::RngExt;
+
+use crate::config::BgConfig;
+use crate::generator::{BoltzmannGenerator, LinLogCut};
+use crate::reweight::ess_fraction;
+
+/// An energy in reduced units: u = β·E (β = 1/k_BT for molecules, 1 for the toy systems).
+pub struct Reduced<'a> {
+    /// The system's energy in its native unit.
+    pub inner: &'a dyn Energy,
+    /// The factor β.
+    pub beta: f64,
+}
+
+impl Energy for Reduced<'_> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn energy_into(&self, x: ArrayView2<f64>, mut out: ArrayViewMut1<f64>) -> Result<()> {
+        self.inner.energy_into(x, out.view_mut())?;
+        out.mapv_inplace(|e| e * self.beta);
+        Ok(())
+    }
+    fn energy_and_forces_into(
+        &self,
+        x: ArrayView2<f64>,
+        mut energy: ArrayViewMut1<f64>,
+        mut forces: ArrayViewMut2<f64>,
+    ) -> Result<()> {
+        self.inner.energy_and_forces_into(x, energy.view_mut(), forces.view_mut())?;
+        energy.mapv_inplace(|e| e * self.beta);
+        forces.mapv_inplace(|f| f * self.beta);
+        Ok(())
+    }
+}
+
+/// Training and validation rows, f32, row-major.
+#[derive(Debug, Clone)]
+pub struct TrainData {
+    /// Training rows `[n_train, dim]`.
+    pub train: Vec<f32>,
+    /// Held-out rows `[n_val, dim]`.
+    pub validation: Array2<f64>,
+    dim: usize,
+}
+
+impl TrainData {
+    /// Shuffles `x` with the run's `data.split` stream and holds out `validation_fraction`.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] naming the row of a NaN or infinite coordinate.
+    pub fn split(x: &Array2<f64>, validation_fraction: f64, streams: &RandomStreams) -> Result<Self> {
+        if let Some((i, v)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "training data".into(),
+                location: format!("row {}", i / x.ncols().max(1)),
+                value: *v,
+            });
+        }
+        let n = x.nrows();
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut rng = streams.stream("data.split");
+        for i in (1..n).rev() {
+            order.swap(i, rng.random_range(0..=i));
+        }
+        let n_val = ((n as f64) * validation_fraction).round() as usize;
+        let validation = x.select(ndarray::Axis(0), &order[..n_val]);
+        let train = order[n_val..]
+            .iter()
+            .flat_map(|&i| x.row(i).iter().map(|&v| v as f32).collect::<Vec<_>>())
+            .collect();
+        Ok(Self {
+            train,
+            validation,
+            dim: x.ncols(),
+        })
+    }
+
+    /// Training rows.
+    pub fn n_train(&self) -> usize {
+        self.train.len() / self.dim.max(1)
+    }
+}
+
+/// One row of metrics.csv.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochRecord {
+    /// Global epoch, counted from 1.
+    pub epoch: usize,
+    /// Stage name.
+    pub stage: String,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Mean J_ML over the epoch's steps (NaN if not trained).
+    pub nll: f64,
+    /// Mean J_KL (NaN if not trained).
+    pub kl: f64,
+    /// Mean reduced energy of generated samples (NaN if not trained).
+    pub energy: f64,
+    /// Mean total loss.
+    pub loss: f64,
+    /// Mean gradient norm before clipping.
+    pub grad_norm: f64,
+    /// NLL of the held-out data (NaN without).
+    pub val_nll: f64,
+    /// ESS fraction of `ess_samples` generated samples (NaN if 0).
+    pub ess_fraction: f64,
+    /// Wall time of the epoch in seconds.
+    pub seconds: f64,
+}
+
+impl EpochRecord {
+    /// The CSV header.
+    pub const HEADER: &'static str = "epoch,stage,lr,nll,kl,energy,loss,grad_norm,val_nll,ess_fraction,seconds";
+
+    /// The CSV row.
+    pub fn csv(&self) -> String {
+        format!(
+            "{},{},{:e},{},{},{},{},{},{},{},{:.3}",
+            self.epoch,
+            self.stage,
+            self.lr,
+            self.nll,
+            self.kl,
+            self.energy,
+            self.loss,
+            self.grad_norm,
+            self.val_nll,
+            self.ess_fraction,
+            self.seconds
+        )
+    }
+}
+
+/// Told about every finished epoch (writes checkpoints and metrics in the CLI).
+pub trait EpochObserver {
+    /// Called after epoch `rec.epoch` with the model and optimizer state.
+    ///
+    /// # Errors
+    /// Whatever the observer fails with (stops training).
+    fn epoch_end(&mut self, rec: &EpochRecord, bg: &BoltzmannGenerator, adam: &Adam<f32>) -> Result<()>;
+}
+
+/// Trains `bg` from global epoch `start_epoch` (0 for a new run) to the end of the last stage.
+///
+/// # Errors
+/// Non-finite energies or losses (naming the step), and observer errors.
+pub fn train(
+    cfg: &BgConfig,
+    energy: &dyn Energy,
+    data: Option<&TrainData>,
+    bg: &mut BoltzmannGenerator,
+    adam: &mut Adam<f32>,
+    start_epoch: usize,
+    observer: &mut dyn EpochObserver,
+) -> Result<()> {
+    let streams = RandomStreams::new(cfg.seed);
+    let t = &cfg.train;
+    bg.set_chunk_rows(t.chunk_rows);
+    if start_epoch == 0
+        && cfg.flow.actnorm
+        && let Some(d) = data
+    {
+        let rows = d.n_train().min(t.batch_size.max(256));
+        bg.data_init(&d.train[..rows * bg.dim()]);
+    }
+    let reg = t.high_energy.map(|high| LinLogCut {
+        high,
+        max: t.max_energy.unwrap_or(f64::INFINITY),
+    });
+    let dim = bg.dim();
+    let mut batch: Vec<f32> = Vec::with_capacity(t.batch_size * dim);
+    for e in start_epoch..cfg.total_epochs() {
+        let (k, j) = cfg.stage_of(e).expect("epoch within the stages");
+        let stage = &cfg.stages[k];
+        let lr = stage.lr * stage.lr_decay.powi(j as i32);
+        let adam_cfg = AdamConfig { lr, ..AdamConfig::default() };
+        let mut rng: ChainRng = streams.stream(&format!("train.epoch.{e}"));
+        let t0 = Instant::now();
+        let mut sums = [0.0f64; 5];
+        for s in 0..t.steps_per_epoch {
+            let step = (e * t.steps_per_epoch + s) as u64;
+            batch.clear();
+            if stage.w_ml > 0.0
+                && let Some(d) = data
+            {
+                let n = d.n_train();
+                for _ in 0..t.batch_size {
+                    let i = rng.random_range(0..n);
+                    batch.extend_from_slice(&d.train[i * dim..(i + 1) * dim]);
+                }
+            }
+            let n_kl = if stage.w_kl > 0.0 { t.batch_size } else { 0 };
+            let st = bg.gradient(energy, &batch, stage.w_ml, n_kl, stage.w_kl, &stage.temperatures, reg, step, &mut rng)?;
+            let norm = match t.clip_grad_norm {
+                Some(c) => clip_grad_norm(&mut bg.grads, c),
+                None => boltzflow_nn::params::squared_norm(&bg.grads).sqrt(),
+            };
+            if !norm.is_finite() {
+                return Err(Error::NonFinite {
+                    what: "gradient norm".into(),
+                    location: format!("step {step}"),
+                    value: norm,
+                });
+            }
+            let grads = std::mem::take(&mut bg.grads);
+            adam.step(&adam_cfg, lr, &mut bg.params, &grads);
+            bg.grads = grads;
+            for (acc, v) in sums.iter_mut().zip([st.nll, st.kl, st.energy, st.loss, norm]) {
+                *acc += v;
+            }
+        }
+        let m = t.steps_per_epoch as f64;
+        let val_nll = match data {
+            Some(d) if d.validation.nrows() > 0 => {
+                let lq = bg.log_density(&d.validation, 4096);
+                -lq.iter().sum::<f64>() / lq.len() as f64
+            }
+            _ => f64::NAN,
+        };
+        let ess = if t.ess_samples > 0 {
+            let mut r = streams.stream(&format!("train.ess.{e}"));
+            let (x, neg_log_q) = bg.sample(t.ess_samples, 1.0, 4096, &mut r);
+            let u = energy.energy(x.view())?;
+            let log_w: Vec<f64> = u.iter().zip(&neg_log_q).map(|(u, q)| -u + q).collect();
+            ess_fraction(&log_w).unwrap_or(f64::NAN)
+        } else {
+            f64::NAN
+        };
+        let rec = EpochRecord {
+            epoch: e + 1,
+            stage: stage.name.clone(),
+            lr,
+            nll: sums[0] / m,
+            kl: sums[1] / m,
+            energy: sums[2] / m,
+            loss: sums[3] / m,
+            grad_norm: sums[4] / m,
+            val_nll,
+            ess_fraction: ess,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        observer.epoch_end(&rec, bg, adam)?;
+    }
+    Ok(())
+}
