@@ -580,6 +580,7 @@ fn its(a: ItsArgs) -> Result<()> {
                 .collect(),
             markers_only: false,
             reference: false,
+            errors: Vec::new(),
         })
         .collect();
     line_chart(

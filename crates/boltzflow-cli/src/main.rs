@@ -2,6 +2,7 @@
 //! 2 for bad input (with one paragraph saying what to change), 1 for other failures.
 
 mod basins;
+mod bg;
 mod dihedrals;
 mod energy;
 mod kinetics;
@@ -24,9 +25,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a Boltzmann generator on the double well (ML, then ML + KL), reweight, and compare
+    /// ΔF with the exact value; writes a report.
+    Demo(bg::demo::DemoArgs),
     /// Sample `mueller` with the seed paper's Metropolis protocol and compare basin populations
     /// with the exact quadrature values.
-    Demo(simulate::DemoArgs),
+    MetropolisDemo(simulate::DemoArgs),
+    /// Train a Boltzmann generator from a TOML configuration into a run directory.
+    Train(bg::train::TrainArgs),
+    /// Draw configurations (and log-weights) from a trained generator.
+    Sample(bg::sample::SampleArgs),
+    /// Reweight generated samples: ESS, free energies and profiles vs. exact references.
+    Evaluate(bg::evaluate::EvaluateArgs),
+    /// Figures and an HTML page for a run directory.
+    Report(bg::report::ReportArgs),
     /// List the systems and their parameters.
     Systems,
     /// Evaluate energies (and forces) of configurations from a .npy file.
@@ -43,7 +55,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo(a) => simulate::demo(a),
+        Command::Demo(a) => bg::demo::run(&a),
+        Command::MetropolisDemo(a) => simulate::demo(a),
+        Command::Train(a) => bg::train::run(&a).map(|_| ()),
+        Command::Sample(a) => bg::sample::run(&a),
+        Command::Evaluate(a) => bg::evaluate::run(&a).map(|_| ()),
+        Command::Report(a) => bg::report::run(&a).map(|p| println!("report: {}", p.display())),
         Command::Systems => {
             print_systems();
             Ok(())

@@ -26,6 +26,29 @@ pub struct Series {
     pub markers_only: bool,
     /// Dashed style for references (drawn as a thinner line).
     pub reference: bool,
+    /// Symmetric error bars (one per point; empty for none).
+    pub errors: Vec<f64>,
+}
+
+impl Series {
+    /// A line with markers.
+    pub fn line(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            name: name.into(),
+            points,
+            markers_only: false,
+            reference: false,
+            errors: Vec::new(),
+        }
+    }
+
+    /// A thin reference line.
+    pub fn reference(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            reference: true,
+            ..Self::line(name, points)
+        }
+    }
 }
 
 fn color(i: usize) -> RGBColor {
@@ -136,6 +159,17 @@ pub fn line_chart(
                     if !s.reference {
                         chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
                     }
+                }
+                if !s.errors.is_empty() {
+                    chart.draw_series(
+                        s.points
+                            .iter()
+                            .zip(&s.errors)
+                            .filter(|(p, e)| p.0.is_finite() && p.1.is_finite() && e.is_finite())
+                            .map(|(&(x, y), &e)| {
+                                ErrorBar::new_vertical(x, y - e, y, y + e, c.stroke_width(1), 6)
+                            }),
+                    )?;
                 }
             }
             chart
@@ -271,4 +305,105 @@ pub fn panel_grid(
     root.present()
         .with_context(|| format!("cannot write the figure `{}`", path.display()))?;
     Ok(())
+}
+
+/// Samples (x, y) as dots over a map of the energy E(x, y) (greyscale, darker is lower, clipped
+/// `span` kT above the minimum), on `range = ([x0, x1], [y0, y1])`.
+pub fn samples_on_energy(
+    path: &Path,
+    title: &str,
+    energy: &dyn Fn(f64, f64) -> f64,
+    range: ([f64; 2], [f64; 2]),
+    span: f64,
+    points: &[(f64, f64)],
+) -> Result<()> {
+    fonts();
+    let ([x0, x1], [y0, y1]) = range;
+    let n = 160;
+    let (dx, dy) = ((x1 - x0) / n as f64, (y1 - y0) / n as f64);
+    let grid: Vec<f64> = (0..n * n)
+        .map(|k| {
+            energy(
+                x0 + (k / n) as f64 * dx + 0.5 * dx,
+                y0 + (k % n) as f64 * dy + 0.5 * dy,
+            )
+        })
+        .collect();
+    let emin = grid
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    let root = BitMapBackend::new(path, (720, 640)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    chart
+        .configure_mesh()
+        .x_desc("x₁")
+        .y_desc("x₂")
+        .label_style(("sans-serif", 15))
+        .disable_mesh()
+        .draw()?;
+    chart.draw_series((0..n * n).map(|k| {
+        let f = ((grid[k] - emin) / span).clamp(0.0, 1.0);
+        let f = if f.is_finite() { f } else { 1.0 };
+        let g = (120.0 + 135.0 * f) as u8;
+        let (i, j) = (k / n, k % n);
+        Rectangle::new(
+            [
+                (x0 + i as f64 * dx, y0 + j as f64 * dy),
+                (x0 + (i + 1) as f64 * dx, y0 + (j + 1) as f64 * dy),
+            ],
+            RGBColor(g, g, g).filled(),
+        )
+    }))?;
+    let c = color(0);
+    chart.draw_series(
+        points
+            .iter()
+            .filter(|p| p.0 >= x0 && p.0 <= x1 && p.1 >= y0 && p.1 <= y1)
+            .map(|&p| Circle::new(p, 1, c.mix(0.5).filled())),
+    )?;
+    root.present()
+        .with_context(|| format!("cannot write the figure `{}`", path.display()))?;
+    Ok(())
+}
+
+/// Normalised histogram of `values` (with optional log-weights) as points (bin centre, density)
+/// on [lo, hi] with `bins` bins.
+pub fn histogram_points(
+    values: &[f64],
+    log_w: Option<&[f64]>,
+    lo: f64,
+    hi: f64,
+    bins: usize,
+) -> Vec<(f64, f64)> {
+    let m = log_w.map_or(0.0, |l| l.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    let mut h = vec![0.0; bins];
+    let mut total = 0.0;
+    let width = (hi - lo) / bins as f64;
+    for (i, &v) in values.iter().enumerate() {
+        let w = log_w.map_or(1.0, |l| (l[i] - m).exp());
+        if !v.is_finite() || !w.is_finite() {
+            continue;
+        }
+        total += w;
+        if v >= lo && v < hi {
+            h[(((v - lo) / width) as usize).min(bins - 1)] += w;
+        }
+    }
+    h.iter()
+        .enumerate()
+        .map(|(b, &c)| {
+            (
+                lo + (b as f64 + 0.5) * width,
+                c / (total.max(f64::MIN_POSITIVE) * width),
+            )
+        })
+        .collect()
 }

@@ -135,7 +135,7 @@ struct DynamicsSummary {
     /// Time unit of the drift: `ns` for molecules, `time` (reduced) otherwise.
     drift_time_unit: &'static str,
 }
-fn initial_positions(
+pub(crate) fn initial_positions(
     system: &dyn System,
     init: &str,
     n: usize,

@@ -266,14 +266,23 @@ impl BgConfig {
         if self.stages.is_empty() {
             return Err(Error::invalid("stage", "at least one [[stage]] is needed"));
         }
-        let has_data = self.data.as_ref().is_some_and(|d| d.file.is_some() || d.simulate.is_some());
+        let has_data = self
+            .data
+            .as_ref()
+            .is_some_and(|d| d.file.is_some() || d.simulate.is_some());
         for (k, s) in self.stages.iter().enumerate() {
             let f = |name: &str| format!("stage[{k}].{name}");
             if !(s.lr > 0.0 && s.lr.is_finite()) {
-                return Err(Error::invalid(f("lr"), format!("must be positive, got {}", s.lr)));
+                return Err(Error::invalid(
+                    f("lr"),
+                    format!("must be positive, got {}", s.lr),
+                ));
             }
             if !(s.lr_decay > 0.0 && s.lr_decay <= 1.0) {
-                return Err(Error::invalid(f("lr_decay"), format!("must be in (0, 1], got {}", s.lr_decay)));
+                return Err(Error::invalid(
+                    f("lr_decay"),
+                    format!("must be in (0, 1], got {}", s.lr_decay),
+                ));
             }
             for (n, w) in [("w_ml", s.w_ml), ("w_kl", s.w_kl), ("w_rc", s.w_rc)] {
                 if !(w >= 0.0 && w.is_finite()) {
@@ -281,10 +290,16 @@ impl BgConfig {
                 }
             }
             if s.w_ml + s.w_kl + s.w_rc == 0.0 {
-                return Err(Error::invalid(f("w_ml"), "all loss weights are zero; set w_ml, w_kl or w_rc"));
+                return Err(Error::invalid(
+                    f("w_ml"),
+                    "all loss weights are zero; set w_ml, w_kl or w_rc",
+                ));
             }
             if s.w_ml > 0.0 && !has_data {
-                return Err(Error::invalid(f("w_ml"), "J_ML needs training data: add [data] with `file` or [data.simulate]"));
+                return Err(Error::invalid(
+                    f("w_ml"),
+                    "J_ML needs training data: add [data] with `file` or [data.simulate]",
+                ));
             }
             if s.w_rc > 0.0 {
                 return Err(Error::invalid(
@@ -292,28 +307,48 @@ impl BgConfig {
                     "the reaction-coordinate loss is not implemented yet; set w_rc = 0",
                 ));
             }
-            if s.temperatures.is_empty() || s.temperatures.iter().any(|t| !(*t > 0.0 && t.is_finite())) {
-                return Err(Error::invalid(f("temperatures"), format!("need positive values, got {:?}", s.temperatures)));
+            if s.temperatures.is_empty()
+                || s.temperatures.iter().any(|t| !(*t > 0.0 && t.is_finite()))
+            {
+                return Err(Error::invalid(
+                    f("temperatures"),
+                    format!("need positive values, got {:?}", s.temperatures),
+                ));
             }
         }
         if self.train.batch_size == 0 || self.train.steps_per_epoch == 0 {
-            return Err(Error::invalid("train.batch_size", "batch_size and steps_per_epoch must be positive"));
+            return Err(Error::invalid(
+                "train.batch_size",
+                "batch_size and steps_per_epoch must be positive",
+            ));
         }
         if let (Some(h), Some(m)) = (self.train.high_energy, self.train.max_energy)
             && m <= h
         {
-            return Err(Error::invalid("train.max_energy", format!("must exceed high_energy ({h}), got {m}")));
+            return Err(Error::invalid(
+                "train.max_energy",
+                format!("must exceed high_energy ({h}), got {m}"),
+            ));
         }
         if let Some(d) = &self.data {
             if d.file.is_some() == d.simulate.is_some() {
-                return Err(Error::invalid("data", "give exactly one of `file` and [data.simulate]"));
+                return Err(Error::invalid(
+                    "data",
+                    "give exactly one of `file` and [data.simulate]",
+                ));
             }
             if !(0.0..0.9).contains(&d.validation_fraction) {
-                return Err(Error::invalid("data.validation_fraction", "must be in [0, 0.9)"));
+                return Err(Error::invalid(
+                    "data.validation_fraction",
+                    "must be in [0, 0.9)",
+                ));
             }
         }
         if !(self.prior.sigma > 0.0 && self.prior.sigma.is_finite()) {
-            return Err(Error::invalid("prior.sigma", format!("must be positive, got {}", self.prior.sigma)));
+            return Err(Error::invalid(
+                "prior.sigma",
+                format!("must be positive, got {}", self.prior.sigma),
+            ));
         }
         Ok(())
     }

@@ -32,31 +32,48 @@ impl Coordinate {
         let bad = |why: String| {
             Error::invalid(
                 field,
-                format!("`{text}`: {why}; write `projection:w1,w2,…` (one weight per coordinate) or `distance:i,j` (particle indices)"),
+                format!(
+                    "`{text}`: {why}; write `projection:w1,w2,…` (one weight per coordinate) or `distance:i,j` (particle indices)"
+                ),
             )
         };
-        let (kind, rest) = text.split_once(':').ok_or_else(|| bad("no `kind:` prefix".into()))?;
+        let (kind, rest) = text
+            .split_once(':')
+            .ok_or_else(|| bad("no `kind:` prefix".into()))?;
         let nums: Vec<&str> = rest.split(',').map(str::trim).collect();
         match kind.trim() {
             "projection" => {
                 let w = nums
                     .iter()
-                    .map(|s| s.parse::<f64>().map_err(|_| bad(format!("`{s}` is not a number"))))
+                    .map(|s| {
+                        s.parse::<f64>()
+                            .map_err(|_| bad(format!("`{s}` is not a number")))
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 if w.len() != dim {
-                    return Err(bad(format!("{} weights for a system of {dim} coordinates", w.len())));
+                    return Err(bad(format!(
+                        "{} weights for a system of {dim} coordinates",
+                        w.len()
+                    )));
                 }
                 Ok(Self::Projection(w))
             }
             "distance" => {
                 let idx = nums
                     .iter()
-                    .map(|s| s.parse::<usize>().map_err(|_| bad(format!("`{s}` is not a particle index"))))
+                    .map(|s| {
+                        s.parse::<usize>()
+                            .map_err(|_| bad(format!("`{s}` is not a particle index")))
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 let n_particles = dim / particle_dim.max(1);
                 match idx[..] {
-                    [i, j] if i != j && i < n_particles && j < n_particles => Ok(Self::Distance { i, j, particle_dim }),
-                    _ => Err(bad(format!("need two different particle indices below {n_particles}"))),
+                    [i, j] if i != j && i < n_particles && j < n_particles => {
+                        Ok(Self::Distance { i, j, particle_dim })
+                    }
+                    _ => Err(bad(format!(
+                        "need two different particle indices below {n_particles}"
+                    ))),
                 }
             }
             other => Err(bad(format!("unknown kind `{other}`"))),
@@ -67,7 +84,11 @@ impl Coordinate {
     pub fn value(&self, x: ArrayView1<f64>) -> f64 {
         match self {
             Self::Projection(w) => w.iter().zip(x.iter()).map(|(a, b)| a * b).sum(),
-            Self::Distance { i, j, particle_dim: p } => (0..*p)
+            Self::Distance {
+                i,
+                j,
+                particle_dim: p,
+            } => (0..*p)
                 .map(|k| (x[i * p + k] - x[j * p + k]).powi(2))
                 .sum::<f64>()
                 .sqrt(),
@@ -79,7 +100,11 @@ impl Coordinate {
         out.fill(0.0);
         match self {
             Self::Projection(w) => out.copy_from_slice(w),
-            Self::Distance { i, j, particle_dim: p } => {
+            Self::Distance {
+                i,
+                j,
+                particle_dim: p,
+            } => {
                 let d = self.value(x).max(1e-12);
                 for k in 0..*p {
                     let g = (x[i * p + k] - x[j * p + k]) / d;

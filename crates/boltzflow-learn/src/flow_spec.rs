@@ -64,7 +64,10 @@ impl FlowSpec {
     /// [`Error::InvalidParameter`] naming the `flow.*` field.
     pub fn validate(&self, dim: usize) -> Result<()> {
         if dim < 2 {
-            return Err(Error::invalid("system", "a coupling flow needs at least 2 coordinates"));
+            return Err(Error::invalid(
+                "system",
+                "a coupling flow needs at least 2 coordinates",
+            ));
         }
         if self.couplings == 0 {
             return Err(Error::invalid("flow.couplings", "must be at least 1"));
@@ -73,14 +76,23 @@ impl FlowSpec {
             return Err(Error::invalid("flow.hidden", "widths must be positive"));
         }
         if !(self.scale_bound > 0.0 && self.scale_bound.is_finite()) {
-            return Err(Error::invalid("flow.scale_bound", format!("must be positive, got {}", self.scale_bound)));
+            return Err(Error::invalid(
+                "flow.scale_bound",
+                format!("must be positive, got {}", self.scale_bound),
+            ));
         }
         if self.kind == FlowKind::Spline {
             if self.bins < 2 {
-                return Err(Error::invalid("flow.bins", "a spline needs at least 2 bins"));
+                return Err(Error::invalid(
+                    "flow.bins",
+                    "a spline needs at least 2 bins",
+                ));
             }
             if !(self.bound > 0.0 && self.bound.is_finite()) {
-                return Err(Error::invalid("flow.bound", format!("must be positive, got {}", self.bound)));
+                return Err(Error::invalid(
+                    "flow.bound",
+                    format!("must be positive, got {}", self.bound),
+                ));
             }
         }
         Ok(())

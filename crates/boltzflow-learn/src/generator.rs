@@ -107,7 +107,10 @@ impl<T: Real> BoltzmannGenerator<T> {
     /// [`Error::InvalidParameter`] for a bad spec or σ.
     pub fn new(dim: usize, spec: &FlowSpec, sigma: f64, rng: &mut ChainRng) -> Result<Self> {
         if !(sigma > 0.0 && sigma.is_finite()) {
-            return Err(Error::invalid("prior.sigma", format!("must be positive, got {sigma}")));
+            return Err(Error::invalid(
+                "prior.sigma",
+                format!("must be positive, got {sigma}"),
+            ));
         }
         let (flow, layout) = spec.build(dim)?;
         let mut params = vec![T::zero(); layout.len()];
@@ -214,12 +217,21 @@ impl<T: Real> BoltzmannGenerator<T> {
 
         if n_kl > 0 && w_kl != 0.0 {
             if taus.is_empty() || taus.iter().any(|t| !(*t > 0.0 && t.is_finite())) {
-                return Err(Error::invalid("temperatures", format!("must be positive, got {taus:?}")));
+                return Err(Error::invalid(
+                    "temperatures",
+                    format!("must be positive, got {taus:?}"),
+                ));
             }
             self.draw_latent(n_kl, taus, rng);
             let (flow, params, z) = (&self.flow, &self.params, &self.z);
             for_each_chunk(n_kl, chunk_rows, &mut self.chunks, |r, ws| {
-                flow.run(params, &z[r.start * d..r.end * d], r.len(), Direction::Forward, &mut ws.kl);
+                flow.run(
+                    params,
+                    &z[r.start * d..r.end * d],
+                    r.len(),
+                    Direction::Forward,
+                    &mut ws.kl,
+                );
             });
             if self.x64.nrows() != n_kl {
                 self.x64 = Array2::zeros((n_kl, d));
@@ -230,11 +242,18 @@ impl<T: Real> BoltzmannGenerator<T> {
             let x_slice = self.x64.as_slice_mut().expect("standard layout");
             for (c, ws) in self.chunks[..n_chunks].iter().enumerate() {
                 let start = c * chunk_rows * d;
-                for (o, &v) in x_slice[start..start + ws.kl.output().len()].iter_mut().zip(ws.kl.output()) {
+                for (o, &v) in x_slice[start..start + ws.kl.output().len()]
+                    .iter_mut()
+                    .zip(ws.kl.output())
+                {
                     *o = v.as_f64();
                 }
             }
-            energy.energy_and_forces_into(self.x64.view(), self.energies.view_mut(), self.forces.view_mut())?;
+            energy.energy_and_forces_into(
+                self.x64.view(),
+                self.energies.view_mut(),
+                self.forces.view_mut(),
+            )?;
             // Per-row loss terms, and dL/dx = w·(du_reg/du)·(−F/τ)/n, dL/d(log-det) = −w/n.
             let scale = w_kl / n_kl as f64;
             let mut sum_kl = 0.0;
@@ -287,7 +306,13 @@ impl<T: Real> BoltzmannGenerator<T> {
             let factor = T::of(prior.precision() * scale);
             let sums: Vec<f64> = {
                 for_each_chunk(n_ml, chunk_rows, &mut self.chunks, |r, ws| {
-                    flow.run(params, &data[r.start * d..r.end * d], r.len(), Direction::Inverse, &mut ws.ml);
+                    flow.run(
+                        params,
+                        &data[r.start * d..r.end * d],
+                        r.len(),
+                        Direction::Inverse,
+                        &mut ws.ml,
+                    );
                     if !ws.used {
                         ws.grads.clear();
                         ws.grads.resize(np, T::zero());
@@ -323,7 +348,12 @@ impl<T: Real> BoltzmannGenerator<T> {
             });
         }
         stats.loss = loss;
-        let parts: Vec<&[T]> = self.chunks.iter().filter(|c| c.used).map(|c| c.grads.as_slice()).collect();
+        let parts: Vec<&[T]> = self
+            .chunks
+            .iter()
+            .filter(|c| c.used)
+            .map(|c| c.grads.as_slice())
+            .collect();
         if parts.is_empty() {
             self.grads.fill(T::zero());
         } else {
@@ -335,7 +365,13 @@ impl<T: Real> BoltzmannGenerator<T> {
     /// Samples `n` configurations at latent temperature τ, in batches of `batch` rows.
     /// Returns x `[n, dim]` (f64) and, per row, u_Z(z) + log|det J_zx(z)| — the generator's
     /// −log q(x) — so that log w = −u(x)/τ_target − log q(x).
-    pub fn sample(&mut self, n: usize, tau: f64, batch: usize, rng: &mut ChainRng) -> (Array2<f64>, Vec<f64>) {
+    pub fn sample(
+        &mut self,
+        n: usize,
+        tau: f64,
+        batch: usize,
+        rng: &mut ChainRng,
+    ) -> (Array2<f64>, Vec<f64>) {
         let d = self.dim();
         let mut x = Array2::zeros((n, d));
         let mut neg_log_q = Vec::with_capacity(n);
@@ -347,11 +383,23 @@ impl<T: Real> BoltzmannGenerator<T> {
             let (flow, params, z) = (&self.flow, &self.params, &self.z);
             let chunk_rows = self.chunk_rows;
             for_each_chunk(m, chunk_rows, &mut self.chunks, |r, ws| {
-                flow.run(params, &z[r.start * d..r.end * d], r.len(), Direction::Forward, &mut ws.kl);
+                flow.run(
+                    params,
+                    &z[r.start * d..r.end * d],
+                    r.len(),
+                    Direction::Forward,
+                    &mut ws.kl,
+                );
             });
             for (c, ws) in self.chunks[..m.div_ceil(chunk_rows)].iter().enumerate() {
                 let row0 = done + c * chunk_rows;
-                for (k, (xr, &ld)) in ws.kl.output().chunks_exact(d).zip(ws.kl.log_det()).enumerate() {
+                for (k, (xr, &ld)) in ws
+                    .kl
+                    .output()
+                    .chunks_exact(d)
+                    .zip(ws.kl.log_det())
+                    .enumerate()
+                {
                     for (o, &v) in x.row_mut(row0 + k).iter_mut().zip(xr) {
                         *o = v.as_f64();
                     }
@@ -377,10 +425,20 @@ impl<T: Real> BoltzmannGenerator<T> {
         while done < n {
             let m = batch.max(1).min(n - done);
             data.clear();
-            data.extend(x.slice(ndarray::s![done..done + m, ..]).iter().map(|&v| T::of(v)));
+            data.extend(
+                x.slice(ndarray::s![done..done + m, ..])
+                    .iter()
+                    .map(|&v| T::of(v)),
+            );
             let (flow, params) = (&self.flow, &self.params);
             for_each_chunk(m, chunk_rows, &mut self.chunks, |r, ws| {
-                flow.run(params, &data[r.start * d..r.end * d], r.len(), Direction::Inverse, &mut ws.ml);
+                flow.run(
+                    params,
+                    &data[r.start * d..r.end * d],
+                    r.len(),
+                    Direction::Inverse,
+                    &mut ws.ml,
+                );
             });
             for ws in &self.chunks[..m.div_ceil(chunk_rows)] {
                 for (z, &ld) in ws.ml.output().chunks_exact(d).zip(ws.ml.log_det()) {

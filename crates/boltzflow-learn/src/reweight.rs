@@ -53,11 +53,17 @@ pub struct Estimate {
     pub std_error: f64,
 }
 
-fn bootstrap(n_samples: usize, n_boot: usize, rng: &mut ChainRng, mut f: impl FnMut(&[usize]) -> f64) -> f64 {
+fn bootstrap(
+    n_samples: usize,
+    n_boot: usize,
+    rng: &mut ChainRng,
+    mut f: impl FnMut(&[usize]) -> f64,
+) -> f64 {
     let mut idx = vec![0; n_samples];
     let vals: Vec<f64> = (0..n_boot)
         .map(|_| {
-            idx.iter_mut().for_each(|i| *i = rng.random_range(0..n_samples));
+            idx.iter_mut()
+                .for_each(|i| *i = rng.random_range(0..n_samples));
             f(&idx)
         })
         .filter(|v| v.is_finite())
@@ -74,7 +80,12 @@ fn bootstrap(n_samples: usize, n_boot: usize, rng: &mut ChainRng, mut f: impl Fn
 ///
 /// # Errors
 /// As [`normalised_weights`]; [`Error::Numerical`] if a state holds no weight.
-pub fn delta_f(log_w: &[f64], state: &[Option<bool>], n_boot: usize, rng: &mut ChainRng) -> Result<Estimate> {
+pub fn delta_f(
+    log_w: &[f64],
+    state: &[Option<bool>],
+    n_boot: usize,
+    rng: &mut ChainRng,
+) -> Result<Estimate> {
     let w = normalised_weights(log_w)?;
     let df = |idx: &mut dyn Iterator<Item = usize>| {
         let (mut pa, mut pb) = (0.0, 0.0);
@@ -91,7 +102,9 @@ pub fn delta_f(log_w: &[f64], state: &[Option<bool>], n_boot: usize, rng: &mut C
     if !value.is_finite() {
         return Err(Error::Numerical {
             what: "free-energy difference".into(),
-            reason: "one of the states holds no (weighted) sample; sample more or check the thresholds".into(),
+            reason:
+                "one of the states holds no (weighted) sample; sample more or check the thresholds"
+                    .into(),
         });
     }
     let std_error = bootstrap(w.len(), n_boot, rng, |idx| df(&mut idx.iter().copied()));
@@ -111,7 +124,12 @@ pub struct WeightedProfile {
     pub std_error: Vec<f64>,
 }
 
-fn histogram(values: &[f64], w: &[f64], edges: &[f64], idx: &mut dyn Iterator<Item = usize>) -> Vec<f64> {
+fn histogram(
+    values: &[f64],
+    w: &[f64],
+    edges: &[f64],
+    idx: &mut dyn Iterator<Item = usize>,
+) -> Vec<f64> {
     let n = edges.len() - 1;
     let (lo, hi) = (edges[0], edges[n]);
     let mut p = vec![0.0; n];
@@ -134,29 +152,52 @@ fn histogram(values: &[f64], w: &[f64], edges: &[f64], idx: &mut dyn Iterator<It
 
 /// Uniform bin edges on [lo, hi].
 pub fn uniform_edges(lo: f64, hi: f64, bins: usize) -> Vec<f64> {
-    (0..=bins).map(|i| lo + (hi - lo) * i as f64 / bins as f64).collect()
+    (0..=bins)
+        .map(|i| lo + (hi - lo) * i as f64 / bins as f64)
+        .collect()
 }
 
 /// Profile of `values` (one per sample) with log-weights `log_w` over uniform `edges`.
 ///
 /// # Errors
 /// As [`normalised_weights`].
-pub fn profile(values: &[f64], log_w: &[f64], edges: &[f64], n_boot: usize, rng: &mut ChainRng) -> Result<WeightedProfile> {
+pub fn profile(
+    values: &[f64],
+    log_w: &[f64],
+    edges: &[f64],
+    n_boot: usize,
+    rng: &mut ChainRng,
+) -> Result<WeightedProfile> {
     let w = normalised_weights(log_w)?;
     let n = edges.len() - 1;
     let widths: Vec<f64> = edges.windows(2).map(|e| e[1] - e[0]).collect();
-    let to_f = |p: &[f64]| -> Vec<f64> { p.iter().zip(&widths).map(|(p, wd)| -(p / wd).ln()).collect() };
+    let to_f = |p: &[f64]| -> Vec<f64> {
+        p.iter()
+            .zip(&widths)
+            .map(|(p, wd)| -(p / wd).ln())
+            .collect()
+    };
     let probabilities = histogram(values, &w, edges, &mut (0..w.len()));
     let free_energy = to_f(&probabilities);
     let mut reps: Vec<Vec<f64>> = Vec::with_capacity(n_boot);
     let mut idx = vec![0; w.len()];
     for _ in 0..n_boot {
-        idx.iter_mut().for_each(|i| *i = rng.random_range(0..w.len()));
-        reps.push(to_f(&histogram(values, &w, edges, &mut idx.iter().copied())));
+        idx.iter_mut()
+            .for_each(|i| *i = rng.random_range(0..w.len()));
+        reps.push(to_f(&histogram(
+            values,
+            &w,
+            edges,
+            &mut idx.iter().copied(),
+        )));
     }
     let std_error = (0..n)
         .map(|b| {
-            let v: Vec<f64> = reps.iter().map(|r| r[b]).filter(|x| x.is_finite()).collect();
+            let v: Vec<f64> = reps
+                .iter()
+                .map(|r| r[b])
+                .filter(|x| x.is_finite())
+                .collect();
             if v.len() < 2 {
                 return f64::NAN;
             }
@@ -175,13 +216,24 @@ pub fn profile(values: &[f64], log_w: &[f64], edges: &[f64], n_boot: usize, rng:
 /// RMSE between two profiles over the bins where the reference holds more than
 /// `min_probability`, after removing the mean offset (free energies are defined up to a
 /// constant). Returns NaN if no bin qualifies or the estimate is infinite in one of them.
-pub fn profile_rmse(estimate: &[f64], reference: &[f64], reference_prob: &[f64], min_probability: f64) -> f64 {
-    let sel: Vec<usize> = (0..reference.len()).filter(|&i| reference_prob[i] > min_probability).collect();
+pub fn profile_rmse(
+    estimate: &[f64],
+    reference: &[f64],
+    reference_prob: &[f64],
+    min_probability: f64,
+) -> f64 {
+    let sel: Vec<usize> = (0..reference.len())
+        .filter(|&i| reference_prob[i] > min_probability)
+        .collect();
     if sel.is_empty() {
         return f64::NAN;
     }
     let off = sel.iter().map(|&i| estimate[i] - reference[i]).sum::<f64>() / sel.len() as f64;
-    (sel.iter().map(|&i| (estimate[i] - reference[i] - off).powi(2)).sum::<f64>() / sel.len() as f64).sqrt()
+    (sel.iter()
+        .map(|&i| (estimate[i] - reference[i] - off).powi(2))
+        .sum::<f64>()
+        / sel.len() as f64)
+        .sqrt()
 }
 
 /// Independence Metropolis with the generator as proposal (Noé et al. 2019, flow-proposed MC):

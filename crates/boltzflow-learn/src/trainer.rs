@@ -39,7 +39,8 @@ impl Energy for Reduced<'_> {
         mut energy: ArrayViewMut1<f64>,
         mut forces: ArrayViewMut2<f64>,
     ) -> Result<()> {
-        self.inner.energy_and_forces_into(x, energy.view_mut(), forces.view_mut())?;
+        self.inner
+            .energy_and_forces_into(x, energy.view_mut(), forces.view_mut())?;
         energy.mapv_inplace(|e| e * self.beta);
         forces.mapv_inplace(|f| f * self.beta);
         Ok(())
@@ -61,7 +62,11 @@ impl TrainData {
     ///
     /// # Errors
     /// [`Error::NonFinite`] naming the row of a NaN or infinite coordinate.
-    pub fn split(x: &Array2<f64>, validation_fraction: f64, streams: &RandomStreams) -> Result<Self> {
+    pub fn split(
+        x: &Array2<f64>,
+        validation_fraction: f64,
+        streams: &RandomStreams,
+    ) -> Result<Self> {
         if let Some((i, v)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(Error::NonFinite {
                 what: "training data".into(),
@@ -123,7 +128,8 @@ pub struct EpochRecord {
 
 impl EpochRecord {
     /// The CSV header.
-    pub const HEADER: &'static str = "epoch,stage,lr,nll,kl,energy,loss,grad_norm,val_nll,ess_fraction,seconds";
+    pub const HEADER: &'static str =
+        "epoch,stage,lr,nll,kl,energy,loss,grad_norm,val_nll,ess_fraction,seconds";
 
     /// The CSV row.
     pub fn csv(&self) -> String {
@@ -150,10 +156,16 @@ pub trait EpochObserver {
     ///
     /// # Errors
     /// Whatever the observer fails with (stops training).
-    fn epoch_end(&mut self, rec: &EpochRecord, bg: &BoltzmannGenerator, adam: &Adam<f32>) -> Result<()>;
+    fn epoch_end(
+        &mut self,
+        rec: &EpochRecord,
+        bg: &BoltzmannGenerator,
+        adam: &Adam<f32>,
+    ) -> Result<()>;
 }
 
-/// Trains `bg` from global epoch `start_epoch` (0 for a new run) to the end of the last stage.
+/// Trains `bg` over the global epochs `epochs` (`0..cfg.total_epochs()` for a whole new run;
+/// a resumed run starts at the epoch of its checkpoint).
 ///
 /// # Errors
 /// Non-finite energies or losses (naming the step), and observer errors.
@@ -163,9 +175,10 @@ pub fn train(
     data: Option<&TrainData>,
     bg: &mut BoltzmannGenerator,
     adam: &mut Adam<f32>,
-    start_epoch: usize,
+    epochs: std::ops::Range<usize>,
     observer: &mut dyn EpochObserver,
 ) -> Result<()> {
+    let start_epoch = epochs.start;
     let streams = RandomStreams::new(cfg.seed);
     let t = &cfg.train;
     bg.set_chunk_rows(t.chunk_rows);
@@ -182,11 +195,14 @@ pub fn train(
     });
     let dim = bg.dim();
     let mut batch: Vec<f32> = Vec::with_capacity(t.batch_size * dim);
-    for e in start_epoch..cfg.total_epochs() {
+    for e in epochs.start..epochs.end.min(cfg.total_epochs()) {
         let (k, j) = cfg.stage_of(e).expect("epoch within the stages");
         let stage = &cfg.stages[k];
         let lr = stage.lr * stage.lr_decay.powi(j as i32);
-        let adam_cfg = AdamConfig { lr, ..AdamConfig::default() };
+        let adam_cfg = AdamConfig {
+            lr,
+            ..AdamConfig::default()
+        };
         let mut rng: ChainRng = streams.stream(&format!("train.epoch.{e}"));
         let t0 = Instant::now();
         let mut sums = [0.0f64; 5];
@@ -203,7 +219,17 @@ pub fn train(
                 }
             }
             let n_kl = if stage.w_kl > 0.0 { t.batch_size } else { 0 };
-            let st = bg.gradient(energy, &batch, stage.w_ml, n_kl, stage.w_kl, &stage.temperatures, reg, step, &mut rng)?;
+            let st = bg.gradient(
+                energy,
+                &batch,
+                stage.w_ml,
+                n_kl,
+                stage.w_kl,
+                &stage.temperatures,
+                reg,
+                step,
+                &mut rng,
+            )?;
             let norm = match t.clip_grad_norm {
                 Some(c) => clip_grad_norm(&mut bg.grads, c),
                 None => boltzflow_nn::params::squared_norm(&bg.grads).sqrt(),
@@ -218,7 +244,10 @@ pub fn train(
             let grads = std::mem::take(&mut bg.grads);
             adam.step(&adam_cfg, lr, &mut bg.params, &grads);
             bg.grads = grads;
-            for (acc, v) in sums.iter_mut().zip([st.nll, st.kl, st.energy, st.loss, norm]) {
+            for (acc, v) in sums
+                .iter_mut()
+                .zip([st.nll, st.kl, st.energy, st.loss, norm])
+            {
                 *acc += v;
             }
         }

@@ -44,14 +44,29 @@ fn check(system: &str, kind: FlowKind, w_ml: f64, w_kl: f64, taus: &[f64], reg: 
     let loss_at = |bg: &mut BoltzmannGenerator<f64>, p: &[f64]| {
         bg.params.copy_from_slice(p);
         let mut rng = streams.stream("latent");
-        bg.gradient(sys.as_ref(), &data, w_ml, n_kl, w_kl, taus, reg, 0, &mut rng).unwrap().loss
+        bg.gradient(
+            sys.as_ref(),
+            &data,
+            w_ml,
+            n_kl,
+            w_kl,
+            taus,
+            reg,
+            0,
+            &mut rng,
+        )
+        .unwrap()
+        .loss
     };
     let p0 = bg.params.clone();
     loss_at(&mut bg, &p0);
     let analytic = bg.grads.clone();
     let numeric = numeric_gradient(&p0, 1e-5, |p| loss_at(&mut bg, p));
     let rep = compare(&analytic, &numeric);
-    println!("{system} {kind:?} w_ml={w_ml} w_kl={w_kl} τ={taus:?}: {rep:?} (relative {:.2e})", rep.relative());
+    println!(
+        "{system} {kind:?} w_ml={w_ml} w_kl={w_kl} τ={taus:?}: {rep:?} (relative {:.2e})",
+        rep.relative()
+    );
     assert!(rep.relative() < 1e-6, "{system} {kind:?}: {rep:?}");
 }
 
@@ -61,7 +76,17 @@ fn reverse_kl_gradient_through_the_forces_equals_finite_differences() {
     check("mueller", FlowKind::Nice, 0.0, 1.0, &[1.0, 2.0], None);
     check("double-well", FlowKind::Spline, 0.0, 1.0, &[1.0], None);
     // linlogcut active for some samples (the double well's energy grows as x⁴).
-    check("double-well", FlowKind::Realnvp, 0.0, 1.0, &[1.0], Some(LinLogCut { high: 0.0, max: 3.0 }));
+    check(
+        "double-well",
+        FlowKind::Realnvp,
+        0.0,
+        1.0,
+        &[1.0],
+        Some(LinLogCut {
+            high: 0.0,
+            max: 3.0,
+        }),
+    );
 }
 
 #[test]

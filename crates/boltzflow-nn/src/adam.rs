@@ -63,7 +63,12 @@ impl<T: Real> Adam<T> {
         let inv_sqrt_c2 = T::of(1.0 / c2.sqrt());
         let eps = T::of(cfg.eps);
         let one = T::one();
-        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
+        for (((p, &g), m), v) in params
+            .iter_mut()
+            .zip(grads)
+            .zip(&mut self.m)
+            .zip(&mut self.v)
+        {
             *m = b1 * *m + (one - b1) * g;
             *v = b2 * *v + (one - b2) * g * g;
             *p -= step * *m / (v.sqrt() * inv_sqrt_c2 + eps);

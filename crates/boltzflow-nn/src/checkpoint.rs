@@ -5,7 +5,6 @@
 //! `safetensors.numpy.load_file`; the metadata is a string map.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use boltzflow_core::{Error, Result};
@@ -53,7 +52,11 @@ impl<T: Real> TensorFile<T> {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let dtype = if T::DTYPE == "F32" { Dtype::F32 } else { Dtype::F64 };
+        let dtype = if T::DTYPE == "F32" {
+            Dtype::F32
+        } else {
+            Dtype::F64
+        };
         let bytes: Vec<Vec<u8>> = self
             .tensors
             .iter()
@@ -76,7 +79,7 @@ impl<T: Real> TensorFile<T> {
         let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
         let data = safetensors::serialize(views, Some(meta))
             .map_err(|e| Error::invalid("checkpoint", format!("cannot serialise: {e}")))?;
-        write_atomic(path, &data)
+        boltzflow_io::write_atomic(path, |w| w.write_all(&data))
     }
 
     /// Reads a file written by [`TensorFile::write`] (or by Python's safetensors, same dtype).
@@ -94,9 +97,15 @@ impl<T: Real> TensorFile<T> {
             path: path.to_path_buf(),
             reason,
         };
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-        let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("bad header: {e}")))?;
-        let want = if T::DTYPE == "F32" { Dtype::F32 } else { Dtype::F64 };
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let (_, meta) =
+            SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("bad header: {e}")))?;
+        let want = if T::DTYPE == "F32" {
+            Dtype::F32
+        } else {
+            Dtype::F64
+        };
         let mut tensors = Vec::new();
         for (name, view) in st.tensors() {
             if view.dtype() != want {
@@ -113,25 +122,12 @@ impl<T: Real> TensorFile<T> {
             });
         }
         tensors.sort_by(|a, b| a.name.cmp(&b.name));
-        let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
+        let metadata = meta
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         Ok(Self { tensors, metadata })
     }
-}
-
-/// Writes `data` to `path` through a temporary file in the same directory and a rename.
-///
-/// # Errors
-/// [`Error::Io`] naming the file.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let io = |source| Error::Io {
-        action: "cannot write",
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(data).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
 }

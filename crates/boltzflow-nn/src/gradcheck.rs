@@ -83,10 +83,15 @@ pub struct FlowReport {
 impl FlowReport {
     /// The largest relative gradient error.
     pub fn worst_gradient(&self) -> f64 {
-        [self.params_forward, self.params_inverse, self.input_forward, self.input_inverse]
-            .iter()
-            .map(GradientReport::relative)
-            .fold(0.0, f64::max)
+        [
+            self.params_forward,
+            self.params_inverse,
+            self.input_forward,
+            self.input_inverse,
+        ]
+        .iter()
+        .map(GradientReport::relative)
+        .fold(0.0, f64::max)
     }
 }
 
@@ -122,8 +127,18 @@ pub fn check_flow(
     let x = ws.output().to_vec();
     let ld_f = ws.log_det().to_vec();
     flow.run(params, &x, rows, Direction::Inverse, &mut ws);
-    let round_trip = ws.output().iter().zip(&z).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    let log_det_sum = ws.log_det().iter().zip(&ld_f).map(|(a, b)| (a + b).abs()).fold(0.0, f64::max);
+    let round_trip = ws
+        .output()
+        .iter()
+        .zip(&z)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let log_det_sum = ws
+        .log_det()
+        .iter()
+        .zip(&ld_f)
+        .map(|(a, b)| (a + b).abs())
+        .fold(0.0, f64::max);
 
     // Brute-force Jacobian of the forward map, row by row.
     let mut jacobian_log_det: f64 = 0.0;

@@ -5,9 +5,9 @@ use std::ops::Range;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::Real;
 use crate::gemm::{Layout, matmul};
 use crate::params::{ParamLayout, init_uniform};
-use crate::Real;
 
 /// Elementwise nonlinearity after a linear map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -162,11 +162,28 @@ impl Linear {
 
     /// Forward pass: writes y `[rows, fan_out]` (resized), and the pre-activation into `pre`
     /// when the activation's derivative needs it.
-    pub fn forward<T: Real>(&self, params: &[T], x: &[T], rows: usize, y: &mut Vec<T>, pre: &mut Vec<T>) {
+    pub fn forward<T: Real>(
+        &self,
+        params: &[T],
+        x: &[T],
+        rows: usize,
+        y: &mut Vec<T>,
+        pre: &mut Vec<T>,
+    ) {
         y.resize(rows * self.fan_out, T::zero());
         let w = &params[self.weight.clone()];
         let b = &params[self.bias.clone()];
-        matmul(y, x, Layout::Plain, w, Layout::Plain, rows, self.fan_in, self.fan_out, false);
+        matmul(
+            y,
+            x,
+            Layout::Plain,
+            w,
+            Layout::Plain,
+            rows,
+            self.fan_in,
+            self.fan_out,
+            false,
+        );
         for row in y.chunks_exact_mut(self.fan_out) {
             for (v, &bb) in row.iter_mut().zip(b) {
                 *v += bb;

@@ -2,9 +2,9 @@
 
 use rand::Rng;
 
+use crate::Real;
 use crate::linear::{Activation, Linear};
 use crate::params::ParamLayout;
-use crate::Real;
 
 /// A stack of [`Linear`] layers: widths `[in, h₁, …, out]`, the hidden activation after every
 /// layer but the last, and `output_activation` after the last.
@@ -43,12 +43,25 @@ impl Mlp {
         activation: Activation,
         output_activation: Activation,
     ) -> Self {
-        assert!(widths.len() >= 2, "an MLP needs an input and an output width");
+        assert!(
+            widths.len() >= 2,
+            "an MLP needs an input and an output width"
+        );
         let n = widths.len() - 1;
         let layers = (0..n)
             .map(|i| {
-                let act = if i + 1 == n { output_activation } else { activation };
-                Linear::new(layout, &format!("{prefix}.{i}"), widths[i], widths[i + 1], act)
+                let act = if i + 1 == n {
+                    output_activation
+                } else {
+                    activation
+                };
+                Linear::new(
+                    layout,
+                    &format!("{prefix}.{i}"),
+                    widths[i],
+                    widths[i + 1],
+                    act,
+                )
             })
             .collect();
         Self { layers }
@@ -117,7 +130,11 @@ impl Mlp {
         for i in (0..n).rev() {
             let input: &[T] = if i == 0 { x } else { &cache.outputs[i - 1] };
             let dy: &mut [T] = if i + 1 == n { &mut *dout } else { &mut grad_a };
-            let target = if i == 0 { dx.as_deref_mut() } else { Some(&mut grad_b) };
+            let target = if i == 0 {
+                dx.as_deref_mut()
+            } else {
+                Some(&mut grad_b)
+            };
             self.layers[i].backward(
                 params,
                 grads,

@@ -34,14 +34,25 @@ fn mlp_gradients_match_finite_differences_for_every_activation() {
         let a = noise(rows * 2, 1.0, 3);
         let loss = |p: &[f64], x: &[f64]| {
             let mut c = MlpCache::default();
-            mlp.forward(p, x, rows, &mut c).iter().zip(&a).map(|(o, a)| o * a).sum::<f64>()
+            mlp.forward(p, x, rows, &mut c)
+                .iter()
+                .zip(&a)
+                .map(|(o, a)| o * a)
+                .sum::<f64>()
         };
         let mut cache = MlpCache::default();
         mlp.forward(&params, &x, rows, &mut cache);
         let mut grads = vec![0.0; params.len()];
         let mut dout = a.clone();
         let mut dx = Vec::new();
-        mlp.backward(&params, &mut grads, &x, &mut cache, &mut dout, Some(&mut dx));
+        mlp.backward(
+            &params,
+            &mut grads,
+            &x,
+            &mut cache,
+            &mut dout,
+            Some(&mut dx),
+        );
         let gp = compare(&grads, &numeric_gradient(&params, 1e-6, |p| loss(p, &x)));
         let gx = compare(&dx, &numeric_gradient(&x, 1e-6, |xx| loss(&params, xx)));
         // ReLU has kinks; random inputs almost surely stay away from them by more than h.
@@ -50,7 +61,11 @@ fn mlp_gradients_match_finite_differences_for_every_activation() {
     }
 }
 
-fn coupling_flow(dim: usize, kind: Transformer, actnorm: bool) -> (SequentialFlow<f64>, ParamLayout) {
+fn coupling_flow(
+    dim: usize,
+    kind: Transformer,
+    actnorm: bool,
+) -> (SequentialFlow<f64>, ParamLayout) {
     let mut layout = ParamLayout::new();
     let mut flow = SequentialFlow::new(dim);
     let half: Vec<usize> = (dim / 2..dim).collect();
@@ -60,7 +75,15 @@ fn coupling_flow(dim: usize, kind: Transformer, actnorm: bool) -> (SequentialFlo
         if actnorm {
             flow.push(ActNorm::new(&mut layout, &format!("{i}.actnorm"), dim));
         }
-        flow.push(Coupling::new(&mut layout, &format!("{i}.coupling"), dim, trans, &[8, 8], Activation::Tanh, kind));
+        flow.push(Coupling::new(
+            &mut layout,
+            &format!("{i}.coupling"),
+            dim,
+            trans,
+            &[8, 8],
+            Activation::Tanh,
+            kind,
+        ));
         flow.push(Permutation::new((0..dim).map(|j| (j + 1) % dim).collect()));
     }
     (flow, layout)
@@ -68,13 +91,33 @@ fn coupling_flow(dim: usize, kind: Transformer, actnorm: bool) -> (SequentialFlo
 
 fn assert_flow_ok(name: &str, flow: &SequentialFlow<f64>, params: &[f64], input_scale: f64) {
     let mut rng = RandomStreams::new(7).stream("check");
-    let h = if name.starts_with("spline") { 1e-6 } else { 1e-4 };
+    let h = if name.starts_with("spline") {
+        1e-6
+    } else {
+        1e-4
+    };
     let rep = check_flow(flow, params, 5, input_scale, h, &mut rng);
     println!("{name}: {rep:?}");
-    assert!(rep.round_trip < 1e-9, "{name}: round trip {}", rep.round_trip);
-    assert!(rep.log_det_sum < 1e-9, "{name}: log-det sum {}", rep.log_det_sum);
-    assert!(rep.jacobian_log_det < 1e-5, "{name}: Jacobian {}", rep.jacobian_log_det);
-    assert!(rep.worst_gradient() < 1e-6, "{name}: gradient {}", rep.worst_gradient());
+    assert!(
+        rep.round_trip < 1e-9,
+        "{name}: round trip {}",
+        rep.round_trip
+    );
+    assert!(
+        rep.log_det_sum < 1e-9,
+        "{name}: log-det sum {}",
+        rep.log_det_sum
+    );
+    assert!(
+        rep.jacobian_log_det < 1e-5,
+        "{name}: Jacobian {}",
+        rep.jacobian_log_det
+    );
+    assert!(
+        rep.worst_gradient() < 1e-6,
+        "{name}: gradient {}",
+        rep.worst_gradient()
+    );
 }
 
 #[test]
@@ -93,7 +136,12 @@ fn every_flow_type_passes_the_generic_flow_test() {
                 // finite differences (not the analytic gradient) lose accuracy.
                 let scale = if name == "spline" { 0.3 } else { 0.5 };
                 let params = noise(layout.len(), scale, 11);
-                assert_flow_ok(&format!("{name} d={dim} actnorm={actnorm}"), &flow, &params, 1.2);
+                assert_flow_ok(
+                    &format!("{name} d={dim} actnorm={actnorm}"),
+                    &flow,
+                    &params,
+                    1.2,
+                );
             }
         }
     }
@@ -133,8 +181,24 @@ fn spline_tails_and_inverted_layers() {
     let mut layout = ParamLayout::new();
     let mut flow = SequentialFlow::new(dim);
     let sp = Transformer::Spline(SplineParams::new(5, 1.0));
-    flow.push(Coupling::new(&mut layout, "a", dim, &[2], &[6], Activation::Silu, sp));
-    flow.push(Inverted(Coupling::new(&mut layout, "b", dim, &[0, 1], &[6], Activation::Tanh, sp)));
+    flow.push(Coupling::new(
+        &mut layout,
+        "a",
+        dim,
+        &[2],
+        &[6],
+        Activation::Silu,
+        sp,
+    ));
+    flow.push(Inverted(Coupling::new(
+        &mut layout,
+        "b",
+        dim,
+        &[0, 1],
+        &[6],
+        Activation::Tanh,
+        sp,
+    )));
     let params = noise(layout.len(), 0.3, 5);
     assert_flow_ok("spline tails + inverted", &flow, &params, 1.5);
 }
@@ -159,6 +223,9 @@ fn actnorm_data_init_standardises_the_batch() {
         let col: Vec<f64> = ws.output().iter().skip(j).step_by(dim).copied().collect();
         let mean = col.iter().sum::<f64>() / rows as f64;
         let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / rows as f64;
-        assert!(mean.abs() < 1e-10 && (var - 1.0).abs() < 1e-10, "column {j}: {mean} {var}");
+        assert!(
+            mean.abs() < 1e-10 && (var - 1.0).abs() < 1e-10,
+            "column {j}: {mean} {var}"
+        );
     }
 }

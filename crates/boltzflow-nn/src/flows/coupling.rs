@@ -66,16 +66,28 @@ impl Coupling {
     ) -> Self {
         let mut is_trans = vec![false; dim];
         for &i in transformed {
-            assert!(i < dim, "coupling index {i} out of range for dimension {dim}");
+            assert!(
+                i < dim,
+                "coupling index {i} out of range for dimension {dim}"
+            );
             is_trans[i] = true;
         }
         let trans: Vec<usize> = (0..dim).filter(|&i| is_trans[i]).collect();
         let cond: Vec<usize> = (0..dim).filter(|&i| !is_trans[i]).collect();
-        assert!(!trans.is_empty() && !cond.is_empty(), "a coupling needs both sets non-empty");
+        assert!(
+            !trans.is_empty() && !cond.is_empty(),
+            "a coupling needs both sets non-empty"
+        );
         let mut widths = vec![cond.len()];
         widths.extend_from_slice(hidden);
         widths.push(trans.len() * kind.n_params());
-        let mlp = Mlp::new(layout, &format!("{prefix}.net"), &widths, activation, Activation::Identity);
+        let mlp = Mlp::new(
+            layout,
+            &format!("{prefix}.net"),
+            &widths,
+            activation,
+            Activation::Identity,
+        );
         Self {
             dim,
             cond,
@@ -150,7 +162,11 @@ impl<T: Real> FlowLayer<T> for Coupling {
                         s_row[j] = s;
                         sum += s;
                         let t = hr[nt + j];
-                        out[i] = if fwd { out[i] * s.exp() + t } else { (out[i] - t) * (-s).exp() };
+                        out[i] = if fwd {
+                            out[i] * s.exp() + t
+                        } else {
+                            (out[i] - t) * (-s).exp()
+                        };
                     }
                     *ld += if fwd { sum } else { -sum };
                 }
@@ -209,7 +225,11 @@ impl<T: Real> FlowLayer<T> for Coupling {
                     .chunks_exact_mut(self.dim)
                     .zip(gh.chunks_exact_mut(2 * nt))
                     .zip(cache.aux.chunks_exact(nt))
-                    .zip(input.chunks_exact(self.dim).zip(output.chunks_exact(self.dim)))
+                    .zip(
+                        input
+                            .chunks_exact(self.dim)
+                            .zip(output.chunks_exact(self.dim)),
+                    )
                     .zip(grad_log_det)
                 {
                     for (j, &i) in self.trans.iter().enumerate() {
@@ -267,7 +287,14 @@ impl<T: Real> FlowLayer<T> for Coupling {
             }
         }
         let mut gc = std::mem::take(&mut cache.grad_cond);
-        self.mlp.backward(params, grads, &cache.cond, &mut cache.mlp, &mut gh, Some(&mut gc));
+        self.mlp.backward(
+            params,
+            grads,
+            &cache.cond,
+            &mut cache.mlp,
+            &mut gh,
+            Some(&mut gc),
+        );
         let nc = self.cond.len();
         for (g, gcr) in grad.chunks_exact_mut(self.dim).zip(gc.chunks_exact(nc)) {
             for (&i, &v) in self.cond.iter().zip(gcr) {

@@ -53,7 +53,10 @@ impl<T: Real> FlowLayer<T> for ActNorm {
         let s = &params[self.log_scale.clone()];
         let b = &params[self.shift.clone()];
         let sum_s: T = s.iter().copied().sum();
-        for (inp, out) in input.chunks_exact(self.dim).zip(output.chunks_exact_mut(self.dim)) {
+        for (inp, out) in input
+            .chunks_exact(self.dim)
+            .zip(output.chunks_exact_mut(self.dim))
+        {
             for j in 0..self.dim {
                 out[j] = match dir {
                     Direction::Forward => inp[j] * s[j].exp() + b[j],
@@ -61,7 +64,11 @@ impl<T: Real> FlowLayer<T> for ActNorm {
                 };
             }
         }
-        let ld = if dir == Direction::Forward { sum_s } else { -sum_s };
+        let ld = if dir == Direction::Forward {
+            sum_s
+        } else {
+            -sum_s
+        };
         log_det.iter_mut().for_each(|l| *l += ld);
     }
 
@@ -83,7 +90,10 @@ impl<T: Real> FlowLayer<T> for ActNorm {
         let (ls, sh) = (self.log_scale.start, self.shift.start);
         for j in 0..self.dim {
             let (mut gs, mut gb) = (T::zero(), T::zero());
-            for (g, out) in grad.chunks_exact_mut(self.dim).zip(output.chunks_exact(self.dim)) {
+            for (g, out) in grad
+                .chunks_exact_mut(self.dim)
+                .zip(output.chunks_exact(self.dim))
+            {
                 match dir {
                     Direction::Forward => {
                         // out = in·e^s + b.
@@ -100,7 +110,11 @@ impl<T: Real> FlowLayer<T> for ActNorm {
                     }
                 }
             }
-            let sign = if dir == Direction::Forward { T::one() } else { -T::one() };
+            let sign = if dir == Direction::Forward {
+                T::one()
+            } else {
+                -T::one()
+            };
             grads[ls + j] += gs + sign * gl_sum;
             grads[sh + j] += gb;
         }
@@ -141,7 +155,10 @@ impl Permutation {
     pub fn new(perm: Vec<usize>) -> Self {
         let mut inverse = vec![usize::MAX; perm.len()];
         for (i, &p) in perm.iter().enumerate() {
-            assert!(p < perm.len() && inverse[p] == usize::MAX, "not a permutation");
+            assert!(
+                p < perm.len() && inverse[p] == usize::MAX,
+                "not a permutation"
+            );
             inverse[p] = i;
         }
         Self { perm, inverse }

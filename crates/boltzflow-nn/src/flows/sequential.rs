@@ -97,12 +97,25 @@ impl<T: Real> SequentialFlow<T> {
 
     fn order(&self, dir: Direction) -> impl Iterator<Item = usize> + '_ {
         let n = self.layers.len();
-        (0..n).map(move |i| if dir == Direction::Forward { i } else { n - 1 - i })
+        (0..n).map(move |i| {
+            if dir == Direction::Forward {
+                i
+            } else {
+                n - 1 - i
+            }
+        })
     }
 
     /// Runs `input` `[rows, dim]` through the flow in direction `dir`; the output and log-dets
     /// are in the workspace ([`FlowWorkspace::output`], [`FlowWorkspace::log_det`]).
-    pub fn run(&self, params: &[T], input: &[T], rows: usize, dir: Direction, ws: &mut FlowWorkspace<T>) {
+    pub fn run(
+        &self,
+        params: &[T],
+        input: &[T],
+        rows: usize,
+        dir: Direction,
+        ws: &mut FlowWorkspace<T>,
+    ) {
         let n = self.layers.len();
         let len = rows * self.dim;
         debug_assert_eq!(input.len(), len);
@@ -173,7 +186,15 @@ impl<T: Real> SequentialFlow<T> {
         let mut cache = LayerCache::default();
         for l in self.layers.iter().rev() {
             l.data_init(params, &cur, rows);
-            l.transform(params, &cur, &mut next, &mut ld, rows, Direction::Inverse, &mut cache);
+            l.transform(
+                params,
+                &cur,
+                &mut next,
+                &mut ld,
+                rows,
+                Direction::Inverse,
+                &mut cache,
+            );
             std::mem::swap(&mut cur, &mut next);
         }
     }
@@ -200,7 +221,8 @@ impl<T: Real, L: FlowLayer<T>> FlowLayer<T> for Inverted<L> {
         dir: Direction,
         cache: &mut LayerCache<T>,
     ) {
-        self.0.transform(params, input, output, log_det, rows, dir.flip(), cache);
+        self.0
+            .transform(params, input, output, log_det, rows, dir.flip(), cache);
     }
     fn backward(
         &self,
@@ -214,7 +236,16 @@ impl<T: Real, L: FlowLayer<T>> FlowLayer<T> for Inverted<L> {
         dir: Direction,
         cache: &mut LayerCache<T>,
     ) {
-        self.0
-            .backward(params, grads, input, output, grad, grad_log_det, rows, dir.flip(), cache);
+        self.0.backward(
+            params,
+            grads,
+            input,
+            output,
+            grad,
+            grad_log_det,
+            rows,
+            dir.flip(),
+            cache,
+        );
     }
 }

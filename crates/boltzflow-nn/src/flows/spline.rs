@@ -171,7 +171,11 @@ impl Knots {
         let shift = derivative_shift(sp.min_derivative);
         let mut ds = Vec::with_capacity(k + 1);
         ds.push(1.0);
-        ds.extend(raw[2 * k..].iter().map(|&r| sp.min_derivative + softplus(r + shift)));
+        ds.extend(
+            raw[2 * k..]
+                .iter()
+                .map(|&r| sp.min_derivative + softplus(r + shift)),
+        );
         ds.push(1.0);
         Self { xs, ys, ds, pw, ph }
     }
@@ -290,14 +294,22 @@ pub fn rq_spline_backward(
 }
 
 /// Chains local gradients (x_k, W, y_k, H, δ_k, δ_{k+1}) back to the raw parameters.
-fn chain_to_raw(raw: &[f64], kn: &Knots, k: usize, gl: &[f64; NV], sp: &SplineParams, g_raw: &mut [f64]) {
+fn chain_to_raw(
+    raw: &[f64],
+    kn: &Knots,
+    k: usize,
+    gl: &[f64; NV],
+    sp: &SplineParams,
+    g_raw: &mut [f64],
+) {
     let bins = sp.bins;
     let span = 2.0 * sp.bound;
     let a = 1.0 - sp.min_bin * bins as f64;
     // x_k = −B + 2B Σ_{i<k} w_i and W = 2B w_k (for the last bin too, since Σ w = 1).
     let softmax_back = |p: &[f64], g_pos: f64, g_size: f64, out: &mut [f64]| {
         // dL/dw_i for the normalised widths, then through w = m + a·softmax(raw).
-        let gw = |i: usize| span * (if i < k { g_pos } else { 0.0 } + if i == k { g_size } else { 0.0 });
+        let gw =
+            |i: usize| span * (if i < k { g_pos } else { 0.0 } + if i == k { g_size } else { 0.0 });
         let dot: f64 = (0..bins).map(|i| p[i] * gw(i)).sum();
         for i in 0..bins {
             out[i] += a * p[i] * (gw(i) - dot);

@@ -1,0 +1,8 @@
+//! Boltzmann-generator commands: `train`, `sample`, `evaluate`, `report`, and the `demo`.
+
+pub mod demo;
+pub mod evaluate;
+pub mod report;
+pub mod run_dir;
+pub mod sample;
+pub mod train;

@@ -1,0 +1,270 @@
+//! `boltzflow report RUN_DIR`: figures and an HTML page from a run's metrics, evaluation and
+//! samples (`report/index.html` + PNGs).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use boltzflow_core::{Energy, Error};
+use boltzflow_learn::trainer::Reduced;
+use ndarray::Array2;
+
+use super::evaluate::{EvaluateArgs, ProfileFile};
+use super::run_dir::Run;
+use crate::plot::{Series, histogram_points, line_chart, samples_on_energy};
+
+/// Arguments of `boltzflow report`.
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// A run directory made by `boltzflow train`.
+    pub run_dir: PathBuf,
+}
+
+fn quantile_range(v: &[f64], pad: f64) -> [f64; 2] {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if s.is_empty() {
+        return [-1.0, 1.0];
+    }
+    s.sort_by(f64::total_cmp);
+    let lo = s[s.len() / 200];
+    let hi = s[s.len() - 1 - s.len() / 200];
+    let w = (hi - lo).max(1e-6);
+    [lo - pad * w, hi + pad * w]
+}
+
+fn read_metrics_csv(path: &Path) -> Result<Vec<Vec<String>>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect())
+}
+
+/// Runs `boltzflow report`; returns the path of index.html.
+pub fn run(a: &ReportArgs) -> Result<PathBuf> {
+    let run = Run::open(&a.run_dir)?;
+    let dir = run.dir.join("report");
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        action: "cannot create",
+        path: dir.clone(),
+        source,
+    })?;
+    if !run.dir.join("metrics.json").exists() || !run.dir.join("samples.npy").exists() {
+        super::evaluate::run(&EvaluateArgs {
+            run_dir: run.dir.clone(),
+            data: None,
+            n_samples: None,
+            quiet: true,
+        })?;
+    }
+    let mut figures: Vec<(String, String)> = Vec::new();
+
+    // Loss curves and ESS per epoch.
+    let rows = read_metrics_csv(&run.dir.join("metrics.csv"))?;
+    let col = |k: usize| -> Vec<(f64, f64)> {
+        rows.iter()
+            .filter_map(|r| Some((r[0].parse().ok()?, r.get(k)?.parse().ok()?)))
+            .collect()
+    };
+    let series = vec![
+        Series::line("J_ML (train)", col(3)),
+        Series::line("J_KL", col(4)),
+        Series::line("NLL (validation)", col(8)),
+    ];
+    line_chart(
+        &dir.join("loss.png"),
+        "Training losses",
+        "epoch",
+        "loss (kT)",
+        &series,
+        false,
+        false,
+    )?;
+    figures.push(("loss.png".into(), "Losses per epoch: J_ML on training batches, J_KL on generated batches, NLL of held-out data.".into()));
+    line_chart(
+        &dir.join("ess.png"),
+        "Effective sample size",
+        "epoch",
+        "ESS / N",
+        &[Series::line("ESS fraction", col(9))],
+        false,
+        false,
+    )?;
+    figures.push((
+        "ess.png".into(),
+        "Kish effective sample size fraction of generated samples after each epoch.".into(),
+    ));
+
+    // Samples, weights, energies.
+    let x = boltzflow_io::read_npy_2d(&run.dir.join("samples.npy"))?;
+    let log_w = boltzflow_io::read_npy_1d(&run.dir.join("log_weights.npy"))?.to_vec();
+    let energy = Reduced {
+        inner: run.system.as_ref(),
+        beta: run.beta,
+    };
+    let u_gen = energy.energy(x.view())?.to_vec();
+    let m = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let lw: Vec<f64> = log_w.iter().map(|l| l - m).collect();
+    let r = quantile_range(&lw, 0.05);
+    line_chart(
+        &dir.join("log_weights.png"),
+        "Log-weights of generated samples",
+        "log w − max log w",
+        "density",
+        &[Series::line(
+            "generated",
+            histogram_points(&lw, None, r[0], 0.0, 60),
+        )],
+        false,
+        false,
+    )?;
+    figures.push(("log_weights.png".into(), "Histogram of the importance log-weights log w = −u(x) − log q(x) (shifted by the maximum); a narrow histogram means a high ESS.".into()));
+
+    let data = run.dir.join("data.npy");
+    let x_data: Option<Array2<f64>> = if data.exists() {
+        Some(boltzflow_io::read_npy_2d(&data)?)
+    } else {
+        None
+    };
+    let u_data = match &x_data {
+        Some(xd) => Some(energy.energy(xd.view())?.to_vec()),
+        None => None,
+    };
+    let mut all_u = u_gen.clone();
+    if let Some(u) = &u_data {
+        all_u.extend_from_slice(u);
+    }
+    let er = quantile_range(&all_u, 0.05);
+    let mut es = vec![
+        Series::line(
+            "generated",
+            histogram_points(&u_gen, None, er[0], er[1], 60),
+        ),
+        Series::line(
+            "generated, reweighted",
+            histogram_points(&u_gen, Some(&log_w), er[0], er[1], 60),
+        ),
+    ];
+    if let Some(u) = &u_data {
+        es.push(Series::reference(
+            "data (MCMC)",
+            histogram_points(u, None, er[0], er[1], 60),
+        ));
+    }
+    line_chart(
+        &dir.join("energies.png"),
+        "Energies",
+        "reduced energy u (kT)",
+        "density",
+        &es,
+        false,
+        false,
+    )?;
+    figures.push((
+        "energies.png".into(),
+        "Energy histograms of the training data and of generated samples, raw and reweighted."
+            .into(),
+    ));
+
+    if run.system.dim() == 2 {
+        let xs: Vec<f64> = x.column(0).to_vec();
+        let ys: Vec<f64> = x.column(1).to_vec();
+        let range = match &x_data {
+            Some(xd) => (
+                quantile_range(&xd.column(0).to_vec(), 0.3),
+                quantile_range(&xd.column(1).to_vec(), 0.3),
+            ),
+            None => (quantile_range(&xs, 0.1), quantile_range(&ys, 0.1)),
+        };
+        let e = |a: f64, b: f64| {
+            energy
+                .energy(ndarray::array![[a, b]].view())
+                .map_or(f64::INFINITY, |v| v[0])
+        };
+        let pts: Vec<(f64, f64)> = xs
+            .iter()
+            .zip(&ys)
+            .take(5000)
+            .map(|(&a, &b)| (a, b))
+            .collect();
+        samples_on_energy(
+            &dir.join("samples.png"),
+            "Generated samples over the energy",
+            &e,
+            range,
+            12.0,
+            &pts,
+        )?;
+        figures.push(("samples.png".into(), "5000 generated samples (dots) over the energy landscape (grey: darker is lower, 12 kT range).".into()));
+    }
+
+    let prof_path = run.dir.join("profile.json");
+    if prof_path.exists() {
+        let p: ProfileFile =
+            serde_json::from_str(&std::fs::read_to_string(&prof_path)?).context("profile.json")?;
+        let pts = |f: &[f64]| {
+            p.centres
+                .iter()
+                .zip(f)
+                .map(|(&c, &v)| (c, v))
+                .collect::<Vec<_>>()
+        };
+        let mut s = vec![
+            Series {
+                errors: p.std_error.clone(),
+                ..Series::line("generator, reweighted", pts(&p.free_energy))
+            },
+            Series::line("generator, raw", pts(&p.unweighted)),
+        ];
+        if let Some(r) = &p.reference {
+            s.push(Series::reference(
+                p.reference_kind
+                    .clone()
+                    .unwrap_or_else(|| "reference".into()),
+                pts(r),
+            ));
+        }
+        line_chart(
+            &dir.join("profile.png"),
+            "Free-energy profile",
+            &p.coordinate,
+            "F (kT)",
+            &s,
+            false,
+            false,
+        )?;
+        figures.push(("profile.png".into(), format!("Free energy along {} from reweighted generator samples (bootstrap error bars), the raw generator, and the reference.", p.coordinate)));
+    }
+
+    let metrics: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(run.dir.join("metrics.json"))?)
+            .context("metrics.json")?;
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>boltzflow report: {0}</title>\
+         <style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}}td{{padding:2px 12px}}img{{max-width:100%}}</style></head><body>\
+         <h1>Boltzmann generator: {0}</h1><p>system <code>{1}</code>, {2:?} flow with {3} couplings, hidden {4:?}</p><h2>Evaluation</h2><table>",
+        run.dir.display(),
+        run.cfg.system.spec,
+        run.cfg.flow.kind,
+        run.cfg.flow.couplings,
+        run.cfg.flow.hidden
+    );
+    for (k, v) in &metrics {
+        let _ = write!(html, "<tr><td>{k}</td><td>{v}</td></tr>");
+    }
+    html.push_str("</table>");
+    for (f, cap) in &figures {
+        let _ = write!(
+            html,
+            "<figure><img src=\"{f}\"><figcaption>{cap}</figcaption></figure>"
+        );
+    }
+    html.push_str("</body></html>\n");
+    let index = dir.join("index.html");
+    boltzflow_io::write_atomic(&index, |w| w.write_all(html.as_bytes()))?;
+    Ok(index)
+}

@@ -1,0 +1,220 @@
+//! A Boltzmann-generator run directory (DESIGN §7): the resolved `config.toml`,
+//! `checkpoint.safetensors` (parameters and optimizer state in one atomically written file),
+//! `metrics.csv`, `metrics.json`, `log.txt`, `data.npy` and `report/`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use boltzflow_core::{Error, KB_KJ_PER_MOL_K, RandomStreams};
+use boltzflow_learn::BoltzmannGenerator;
+use boltzflow_learn::config::BgConfig;
+use boltzflow_nn::{Adam, TensorFile};
+use boltzflow_systems::System;
+
+/// Checkpoint format tag (metadata `format`).
+const FORMAT: &str = "boltzflow-bg-1";
+
+/// A run directory with its configuration and system.
+pub struct Run {
+    pub dir: PathBuf,
+    pub cfg: BgConfig,
+    pub system: Box<dyn System>,
+    /// β that turns the system's energies into reduced units (1 for toy systems).
+    pub beta: f64,
+}
+
+impl Run {
+    /// Builds the system of a configuration (paths relative to `base`).
+    pub fn new(dir: PathBuf, cfg: BgConfig) -> Result<Self> {
+        let system = boltzflow_systems::build_with_pdb(&cfg.system.spec, cfg.system.pdb.as_deref())
+            .context("in [system] of the configuration")?;
+        let beta = if system.atom_masses().is_some() {
+            let t = cfg.system.temperature.unwrap_or(300.0);
+            if !(t > 0.0 && t.is_finite()) {
+                bail!(Error::invalid(
+                    "system.temperature",
+                    format!("must be positive kelvin, got {t}")
+                ));
+            }
+            1.0 / (KB_KJ_PER_MOL_K * t)
+        } else {
+            if let Some(t) = cfg.system.temperature
+                && t != 1.0
+            {
+                bail!(Error::invalid(
+                    "system.temperature",
+                    format!(
+                        "{} is in reduced units (kT = 1); temperatures of the toy systems are set per stage with `temperatures`, got {t}",
+                        cfg.system.spec
+                    )
+                ));
+            }
+            1.0
+        };
+        Ok(Self {
+            dir,
+            cfg,
+            system,
+            beta,
+        })
+    }
+
+    /// Opens an existing run directory.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join("config.toml");
+        if !path.exists() {
+            bail!(Error::invalid(
+                "RUN_DIR",
+                format!(
+                    "`{}` has no config.toml; is it a run directory made by `boltzflow train`?",
+                    dir.display()
+                )
+            ));
+        }
+        let cfg = BgConfig::from_file(&path)?;
+        Self::new(dir.to_path_buf(), cfg)
+    }
+
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.dir.join("checkpoint.safetensors")
+    }
+
+    /// A generator with the run's architecture (identity initialisation).
+    pub fn new_generator(&self) -> Result<BoltzmannGenerator> {
+        let mut rng = RandomStreams::new(self.cfg.seed).stream("init");
+        let mut bg = BoltzmannGenerator::new(
+            self.system.dim(),
+            &self.cfg.flow,
+            self.cfg.prior.sigma,
+            &mut rng,
+        )?;
+        bg.set_chunk_rows(self.cfg.train.chunk_rows);
+        Ok(bg)
+    }
+
+    /// The trained generator and the epoch its checkpoint was written after.
+    pub fn load_generator(&self) -> Result<(BoltzmannGenerator, usize)> {
+        let mut bg = self.new_generator()?;
+        let epoch = load_checkpoint(&self.checkpoint_path(), &mut bg, None)?;
+        Ok((bg, epoch))
+    }
+
+    /// Appends a line to log.txt.
+    pub fn log(&self, line: &str) -> Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("log.txt"))
+            .with_context(|| format!("cannot write {}", self.dir.join("log.txt").display()))?;
+        writeln!(f, "{line}")?;
+        Ok(())
+    }
+}
+
+/// Writes parameters, optimizer moments and the epoch atomically.
+pub fn save_checkpoint(
+    path: &Path,
+    bg: &BoltzmannGenerator,
+    adam: &Adam<f32>,
+    epoch: usize,
+    seed: u64,
+) -> Result<()> {
+    let mut f = TensorFile::<f32>::default();
+    for e in bg.layout().entries() {
+        f.push(&e.name, &e.shape, &bg.params[e.range.clone()]);
+    }
+    for e in bg.layout().entries() {
+        f.push(
+            format!("optimizer.m.{}", e.name),
+            &e.shape,
+            &adam.m[e.range.clone()],
+        );
+        f.push(
+            format!("optimizer.v.{}", e.name),
+            &e.shape,
+            &adam.v[e.range.clone()],
+        );
+    }
+    f.metadata = BTreeMap::from([
+        ("format".to_string(), FORMAT.to_string()),
+        ("epoch".to_string(), epoch.to_string()),
+        ("optimizer_steps".to_string(), adam.t.to_string()),
+        ("seed".to_string(), seed.to_string()),
+    ]);
+    f.write(path)?;
+    Ok(())
+}
+
+/// Reads a checkpoint into `bg` (and `adam`); returns its epoch.
+pub fn load_checkpoint(
+    path: &Path,
+    bg: &mut BoltzmannGenerator,
+    adam: Option<&mut Adam<f32>>,
+) -> Result<usize> {
+    if !path.exists() {
+        bail!(Error::invalid(
+            "RUN_DIR",
+            format!(
+                "no checkpoint at `{}`: train first (`boltzflow train CONFIG.toml --out DIR`)",
+                path.display()
+            )
+        ));
+    }
+    let f = TensorFile::<f32>::read(path)?;
+    let bad = |reason: String| Error::BadFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if f.metadata.get("format").map(String::as_str) != Some(FORMAT) {
+        bail!(bad(format!(
+            "not a boltzflow generator checkpoint (format {:?}, expected {FORMAT})",
+            f.metadata.get("format")
+        )));
+    }
+    let epoch: usize = f
+        .metadata
+        .get("epoch")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no epoch in the metadata".into()))?;
+    let layout = bg.layout().clone();
+    let fill = |name: &str, shape: &[usize], out: &mut [f32]| -> Result<()> {
+        let t = f.get(name).ok_or_else(|| {
+            bad(format!(
+                "tensor `{name}` is missing: the checkpoint is from a different [flow]"
+            ))
+        })?;
+        if t.shape != shape {
+            bail!(bad(format!(
+                "tensor `{name}` has shape {:?}, the configured flow needs {shape:?}",
+                t.shape
+            )));
+        }
+        out.copy_from_slice(&t.data);
+        Ok(())
+    };
+    for e in layout.entries() {
+        fill(&e.name, &e.shape, &mut bg.params[e.range.clone()])?;
+    }
+    if let Some(adam) = adam {
+        for e in layout.entries() {
+            fill(
+                &format!("optimizer.m.{}", e.name),
+                &e.shape,
+                &mut adam.m[e.range.clone()],
+            )?;
+            fill(
+                &format!("optimizer.v.{}", e.name),
+                &e.shape,
+                &mut adam.v[e.range.clone()],
+            )?;
+        }
+        adam.t = f
+            .metadata
+            .get("optimizer_steps")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+    }
+    Ok(epoch)
+}
