@@ -31,16 +31,31 @@ pub struct EvaluateArgs {
     pub quiet: bool,
 }
 
-/// The profile written to profile.json (and drawn by `report`).
+/// The profile written to profile.json (and drawn by `report`). Undefined values (empty bins)
+/// are JSON `null`, read back as NaN.
 #[derive(Serialize, serde::Deserialize, Debug, Clone)]
 pub struct ProfileFile {
     pub coordinate: String,
     pub centres: Vec<f64>,
+    #[serde(deserialize_with = "nan_for_null")]
     pub free_energy: Vec<f64>,
+    #[serde(deserialize_with = "nan_for_null")]
     pub std_error: Vec<f64>,
+    #[serde(default, deserialize_with = "nan_for_null_opt")]
     pub reference: Option<Vec<f64>>,
     pub reference_kind: Option<String>,
+    #[serde(deserialize_with = "nan_for_null")]
     pub unweighted: Vec<f64>,
+}
+
+fn nan_for_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let v: Vec<Option<f64>> = serde::Deserialize::deserialize(d)?;
+    Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+}
+
+fn nan_for_null_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<f64>>, D::Error> {
+    let v: Option<Vec<Option<f64>>> = serde::Deserialize::deserialize(d)?;
+    Ok(v.map(|v| v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect()))
 }
 
 fn finite_or_null(v: f64) -> Value {
