@@ -291,7 +291,11 @@ impl<T: Real> BoltzmannGenerator<T> {
                     forces[r.start * d..r.end * d]
                         .iter()
                         .enumerate()
-                        .map(|(i, &f)| T::of(-scale * du[r.start + i / d] * f)),
+                        .map(|(i, &f)| {
+                            // A cut energy (du = 0) contributes nothing, even with infinite forces.
+                            let g = du[r.start + i / d];
+                            T::of(if g == 0.0 { 0.0 } else { -scale * g * f })
+                        }),
                 );
                 ws.gld.clear();
                 ws.gld.resize(r.len(), T::of(-scale));
