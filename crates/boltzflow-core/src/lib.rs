@@ -5,6 +5,7 @@
 //! Conventions (DESIGN §5): a batch of configurations is a row-major `[n, dim]` array, energies are
 //! `[n]`, forces are −∇E with the shape of the configurations, all in f64.
 
+pub mod coordinate;
 pub mod energy;
 pub mod error;
 pub mod geometry;
@@ -13,6 +14,7 @@ pub mod rng;
 pub mod sampler;
 pub mod units;
 
+pub use coordinate::Coordinate;
 pub use energy::{Energy, check_finite_rows};
 pub use error::{Error, Result};
 pub use rng::{ChainRng, RandomStreams};

@@ -13,8 +13,8 @@
 
 use std::time::Instant;
 
-use boltzflow_core::{Energy, RandomStreams};
-use boltzflow_learn::{BoltzmannGenerator, FlowSpec, LinLogCut};
+use boltzflow_core::{Energy as _, RandomStreams};
+use boltzflow_learn::{BoltzmannGenerator, FlowSpec, LinLogCut, Objective};
 use boltzflow_nn::gemm::{Layout, matmul};
 use boltzflow_nn::{Adam, AdamConfig};
 
@@ -38,7 +38,8 @@ fn model(system: &str, hidden: usize, seconds: f64) {
         ..FlowSpec::default()
     };
     let streams = RandomStreams::new(1);
-    let mut bg: BoltzmannGenerator = BoltzmannGenerator::new(d, &spec, 1.0, &mut streams.stream("init")).unwrap();
+    let mut bg: BoltzmannGenerator =
+        BoltzmannGenerator::new(d, &spec, 1.0, &mut streams.stream("init")).unwrap();
     if let Ok(rows) = std::env::var("CHUNK_ROWS") {
         bg.set_chunk_rows(rows.parse().unwrap());
     }
@@ -54,8 +55,21 @@ fn model(system: &str, hidden: usize, seconds: f64) {
     let mut step = 0u64;
     let steps = measure(seconds, || {
         // linlogcut as in training (a fresh dimer generator overlaps particles).
-        let reg = Some(LinLogCut { high: 1e3, max: 1e6 });
-        bg.gradient(sys.as_ref(), &[], 0.0, batch, 1.0, &[1.0], reg, step, &mut rng).unwrap();
+        let reg = Some(LinLogCut {
+            high: 1e3,
+            max: 1e6,
+        });
+        let objective = Objective {
+            w_ml: 0.0,
+            w_kl: 1.0,
+            w_rc: 0.0,
+            n_gen: batch,
+            taus: &[1.0],
+            reg,
+            rc: None,
+        };
+        bg.gradient(sys.as_ref(), &[], &objective, step, &mut rng)
+            .unwrap();
         let g = std::mem::take(&mut bg.grads);
         adam.step(&cfg, 1e-4, &mut bg.params, &g);
         bg.grads = g;
@@ -106,7 +120,10 @@ fn gemm_peak(seconds: f64) {
 }
 
 fn main() {
-    let seconds: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5.0);
+    let seconds: f64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
     println!("threads: {}", rayon::current_num_threads());
     let only = std::env::var("ONLY").unwrap_or_default();
     if only.is_empty() {

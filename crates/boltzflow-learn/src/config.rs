@@ -130,6 +130,14 @@ pub struct TrainConfig {
     pub chunk_rows: usize,
     /// Generated samples for the per-epoch ESS column (0 to skip).
     pub ess_samples: usize,
+    /// J_RC: the reaction coordinate (`projection:…` or `distance:i,j`).
+    pub rc_coordinate: Option<String>,
+    /// J_RC: bounds of the kernel grid.
+    pub rc_bounds: Option<[f64; 2]>,
+    /// J_RC: number of kernels.
+    pub rc_grid: usize,
+    /// J_RC: kernel width (default: the grid spacing).
+    pub rc_width: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -142,6 +150,10 @@ impl Default for TrainConfig {
             max_energy: None,
             chunk_rows: boltzflow_nn::parallel::CHUNK_ROWS,
             ess_samples: 2048,
+            rc_coordinate: None,
+            rc_bounds: None,
+            rc_grid: 50,
+            rc_width: None,
         }
     }
 }
@@ -202,6 +214,9 @@ pub struct EvaluateConfig {
     pub profile_bins: usize,
     /// Reference profile bins below this probability are left out of `profile_rmse`.
     pub min_probability: f64,
+    /// A reference JSON (`edges`, `free_energy` in kT, optionally `delta_f`) for systems without
+    /// quadrature, e.g. the umbrella-sampling fixture of the dimer.
+    pub reference: Option<std::path::PathBuf>,
 }
 
 impl Default for EvaluateConfig {
@@ -214,6 +229,7 @@ impl Default for EvaluateConfig {
             profile_range: None,
             profile_bins: 50,
             min_probability: 1e-3,
+            reference: None,
         }
     }
 }
@@ -301,10 +317,12 @@ impl BgConfig {
                     "J_ML needs training data: add [data] with `file` or [data.simulate]",
                 ));
             }
-            if s.w_rc > 0.0 {
+            if s.w_rc > 0.0
+                && (self.train.rc_coordinate.is_none() || self.train.rc_bounds.is_none())
+            {
                 return Err(Error::invalid(
                     f("w_rc"),
-                    "the reaction-coordinate loss is not implemented yet; set w_rc = 0",
+                    "J_RC needs [train] rc_coordinate (e.g. \"distance:0,1\") and rc_bounds = [lo, hi]",
                 ));
             }
             if s.temperatures.is_empty()

@@ -13,6 +13,7 @@ use boltzflow_nn::{Direction, FlowWorkspace, NormalPrior, ParamLayout, Real, Seq
 use ndarray::Array2;
 
 use crate::flow_spec::FlowSpec;
+use crate::rc::RcEntropy;
 
 /// Energy regularisation of the reverse-KL loss (`linlogcut` of the paper's code): energies
 /// above `high` grow only logarithmically and are cut at `max`, so that the first, wild samples
@@ -51,10 +52,31 @@ pub struct StepStats {
     pub kl: f64,
     /// Mean reduced energy of the generated batch (before regularisation).
     pub energy: f64,
+    /// J_RC of the generated batch (NaN when not used).
+    pub rc: f64,
     /// The weighted total that was minimised.
     pub loss: f64,
     /// Gradient norm before clipping.
     pub grad_norm: f64,
+}
+
+/// What one gradient evaluation optimises.
+#[derive(Debug, Clone, Copy)]
+pub struct Objective<'a> {
+    /// Weight of J_ML on the data batch.
+    pub w_ml: f64,
+    /// Weight of J_KL on the generated batch.
+    pub w_kl: f64,
+    /// Weight of J_RC on the generated batch (needs `rc`).
+    pub w_rc: f64,
+    /// Rows of the generated batch.
+    pub n_gen: usize,
+    /// Temperatures τ the generated batch is split over (energies /τ, prior σ√τ).
+    pub taus: &'a [f64],
+    /// Energy regularisation of J_KL.
+    pub reg: Option<LinLogCut>,
+    /// The reaction-coordinate loss.
+    pub rc: Option<&'a RcEntropy>,
 }
 
 #[derive(Debug)]
@@ -95,6 +117,7 @@ pub struct BoltzmannGenerator<T: Real = f32> {
     chunks: Vec<ChunkWs<T>>,
     x64: Array2<f64>,
     forces: Array2<f64>,
+    gx: Array2<f64>,
     energies: ndarray::Array1<f64>,
     z: Vec<T>,
 }
@@ -127,6 +150,7 @@ impl<T: Real> BoltzmannGenerator<T> {
             chunks: Vec::new(),
             x64: Array2::zeros((0, dim)),
             forces: Array2::zeros((0, dim)),
+            gx: Array2::zeros((0, dim)),
             energies: ndarray::Array1::zeros(0),
             z: Vec::new(),
         })
@@ -180,27 +204,30 @@ impl<T: Real> BoltzmannGenerator<T> {
         }
     }
 
-    /// One gradient evaluation of w_ml·J_ML(data) + w_kl·J_KL(n_kl samples): fills
-    /// [`BoltzmannGenerator::grads`] and returns the losses. `data` is `[rows, dim]` (may be
-    /// empty); `taus` are the temperatures the KL batch is split over (energies are divided by τ
-    /// and the prior widened by √τ).
+    /// One gradient evaluation of w_ml·J_ML(data) + w_kl·J_KL + w_rc·J_RC (the last two on a
+    /// generated batch of `objective.n_gen` rows): fills [`BoltzmannGenerator::grads`] and
+    /// returns the losses. `data` is `[rows, dim]` (may be empty).
     ///
     /// # Errors
     /// [`Error::NonFinite`] naming the step when an energy is NaN (or +∞ without
     /// regularisation), or when the loss is not finite.
-    #[allow(clippy::too_many_arguments)]
     pub fn gradient(
         &mut self,
         energy: &dyn Energy,
         data: &[T],
-        w_ml: f64,
-        n_kl: usize,
-        w_kl: f64,
-        taus: &[f64],
-        reg: Option<LinLogCut>,
+        objective: &Objective<'_>,
         step: u64,
         rng: &mut ChainRng,
     ) -> Result<StepStats> {
+        let Objective {
+            w_ml,
+            w_kl,
+            w_rc,
+            n_gen,
+            taus,
+            reg,
+            rc,
+        } = *objective;
         let d = self.dim();
         let np = self.params.len();
         for c in &mut self.chunks {
@@ -210,21 +237,23 @@ impl<T: Real> BoltzmannGenerator<T> {
             nll: f64::NAN,
             kl: f64::NAN,
             energy: f64::NAN,
+            rc: f64::NAN,
             ..StepStats::default()
         };
         let mut loss = 0.0;
         let chunk_rows = self.chunk_rows;
+        let use_rc = w_rc != 0.0 && rc.is_some();
 
-        if n_kl > 0 && w_kl != 0.0 {
+        if n_gen > 0 && (w_kl != 0.0 || use_rc) {
             if taus.is_empty() || taus.iter().any(|t| !(*t > 0.0 && t.is_finite())) {
                 return Err(Error::invalid(
                     "temperatures",
                     format!("must be positive, got {taus:?}"),
                 ));
             }
-            self.draw_latent(n_kl, taus, rng);
+            self.draw_latent(n_gen, taus, rng);
             let (flow, params, z) = (&self.flow, &self.params, &self.z);
-            for_each_chunk(n_kl, chunk_rows, &mut self.chunks, |r, ws| {
+            for_each_chunk(n_gen, chunk_rows, &mut self.chunks, |r, ws| {
                 flow.run(
                     params,
                     &z[r.start * d..r.end * d],
@@ -233,12 +262,13 @@ impl<T: Real> BoltzmannGenerator<T> {
                     &mut ws.kl,
                 );
             });
-            if self.x64.nrows() != n_kl {
-                self.x64 = Array2::zeros((n_kl, d));
-                self.forces = Array2::zeros((n_kl, d));
-                self.energies = ndarray::Array1::zeros(n_kl);
+            if self.x64.nrows() != n_gen {
+                self.x64 = Array2::zeros((n_gen, d));
+                self.forces = Array2::zeros((n_gen, d));
+                self.gx = Array2::zeros((n_gen, d));
+                self.energies = ndarray::Array1::zeros(n_gen);
             }
-            let n_chunks = n_kl.div_ceil(chunk_rows);
+            let n_chunks = n_gen.div_ceil(chunk_rows);
             let x_slice = self.x64.as_slice_mut().expect("standard layout");
             for (c, ws) in self.chunks[..n_chunks].iter().enumerate() {
                 let start = c * chunk_rows * d;
@@ -254,13 +284,12 @@ impl<T: Real> BoltzmannGenerator<T> {
                 self.energies.view_mut(),
                 self.forces.view_mut(),
             )?;
-            // Per-row loss terms, and dL/dx = w·(du_reg/du)·(−F/τ)/n, dL/d(log-det) = −w/n.
-            let scale = w_kl / n_kl as f64;
+            // dL/dx = w_kl·(du_reg/du)·(−F/τ)/n (+ w_rc ∂J_RC/∂x); dL/d(log-det) = −w_kl/n.
+            let scale = w_kl / n_gen as f64;
             let mut sum_kl = 0.0;
             let mut sum_u = 0.0;
-            let mut du = vec![0.0; n_kl];
-            for r in 0..n_kl {
-                let tau = taus[r * taus.len() / n_kl];
+            for r in 0..n_gen {
+                let tau = taus[r * taus.len() / n_gen];
                 let e = self.energies[r];
                 if e.is_nan() || (e.is_infinite() && reg.is_none()) || e == f64::NEG_INFINITY {
                     return Err(Error::NonFinite {
@@ -275,28 +304,34 @@ impl<T: Real> BoltzmannGenerator<T> {
                 let ld = self.chunks[c].kl.log_det()[r - c * chunk_rows].as_f64();
                 sum_kl += u_reg - ld;
                 sum_u += u;
-                du[r] = g / tau;
+                // A cut energy (g = 0) contributes nothing, even with infinite forces.
+                let du = g / tau;
+                for (o, &f) in self.gx.row_mut(r).iter_mut().zip(self.forces.row(r)) {
+                    *o = if du == 0.0 || scale == 0.0 {
+                        0.0
+                    } else {
+                        -scale * du * f
+                    };
+                }
             }
-            stats.kl = sum_kl / n_kl as f64;
-            stats.energy = sum_u / n_kl as f64;
-            loss += w_kl * stats.kl;
-            let (flow, params, forces) = (&self.flow, &self.params, &self.forces);
-            let forces = forces.as_slice().expect("standard layout");
-            for_each_chunk(n_kl, chunk_rows, &mut self.chunks, |r, ws| {
+            stats.kl = sum_kl / n_gen as f64;
+            stats.energy = sum_u / n_gen as f64;
+            if w_kl != 0.0 {
+                loss += w_kl * stats.kl;
+            }
+            if use_rc && let Some(rc) = rc {
+                stats.rc = rc.loss_and_gradient(&self.x64, w_rc, &mut self.gx);
+                loss += w_rc * stats.rc;
+            }
+            let (flow, params, gx) = (&self.flow, &self.params, &self.gx);
+            let gx = gx.as_slice().expect("standard layout");
+            for_each_chunk(n_gen, chunk_rows, &mut self.chunks, |r, ws| {
                 ws.grads.clear();
                 ws.grads.resize(np, T::zero());
                 ws.used = true;
                 ws.gout.clear();
-                ws.gout.extend(
-                    forces[r.start * d..r.end * d]
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &f)| {
-                            // A cut energy (du = 0) contributes nothing, even with infinite forces.
-                            let g = du[r.start + i / d];
-                            T::of(if g == 0.0 { 0.0 } else { -scale * g * f })
-                        }),
-                );
+                ws.gout
+                    .extend(gx[r.start * d..r.end * d].iter().map(|&g| T::of(g)));
                 ws.gld.clear();
                 ws.gld.resize(r.len(), T::of(-scale));
                 flow.backward(params, &mut ws.grads, &mut ws.kl, &ws.gout, &ws.gld);

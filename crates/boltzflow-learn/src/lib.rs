@@ -3,11 +3,13 @@
 //! sample sizes, free energies and flow-proposed Monte Carlo.
 
 pub mod config;
-pub mod coordinate;
 pub mod flow_spec;
 pub mod generator;
+pub mod rc;
 pub mod reweight;
 pub mod trainer;
 
+pub use boltzflow_core::Coordinate;
 pub use flow_spec::{FlowKind, FlowSpec};
-pub use generator::{BoltzmannGenerator, LinLogCut, StepStats};
+pub use generator::{BoltzmannGenerator, LinLogCut, Objective, StepStats};
+pub use rc::RcEntropy;

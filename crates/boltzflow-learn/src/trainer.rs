@@ -13,7 +13,8 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use rand::RngExt;
 
 use crate::config::BgConfig;
-use crate::generator::{BoltzmannGenerator, LinLogCut};
+use crate::generator::{BoltzmannGenerator, LinLogCut, Objective};
+use crate::rc::RcEntropy;
 use crate::reweight::ess_fraction;
 
 /// An energy in reduced units: u = β·E (β = 1/k_BT for molecules, 1 for the toy systems).
@@ -118,6 +119,8 @@ pub struct EpochRecord {
     pub loss: f64,
     /// Mean gradient norm before clipping.
     pub grad_norm: f64,
+    /// Mean J_RC (NaN if not trained).
+    pub rc: f64,
     /// NLL of the held-out data (NaN without).
     pub val_nll: f64,
     /// ESS fraction of `ess_samples` generated samples (NaN if 0).
@@ -134,7 +137,7 @@ impl EpochRecord {
     /// The CSV row.
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{:e},{},{},{},{},{},{},{},{:.3}",
+            "{},{},{:e},{},{},{},{},{},{},{},{},{:.3}",
             self.epoch,
             self.stage,
             self.lr,
@@ -145,6 +148,7 @@ impl EpochRecord {
             self.grad_norm,
             self.val_nll,
             self.ess_fraction,
+            self.rc,
             self.seconds
         )
     }
@@ -176,6 +180,7 @@ pub fn train(
     bg: &mut BoltzmannGenerator,
     adam: &mut Adam<f32>,
     epochs: std::ops::Range<usize>,
+    rc: Option<&RcEntropy>,
     observer: &mut dyn EpochObserver,
 ) -> Result<()> {
     let start_epoch = epochs.start;
@@ -205,7 +210,7 @@ pub fn train(
         };
         let mut rng: ChainRng = streams.stream(&format!("train.epoch.{e}"));
         let t0 = Instant::now();
-        let mut sums = [0.0f64; 5];
+        let mut sums = [0.0f64; 6];
         for s in 0..t.steps_per_epoch {
             let step = (e * t.steps_per_epoch + s) as u64;
             batch.clear();
@@ -218,18 +223,20 @@ pub fn train(
                     batch.extend_from_slice(&d.train[i * dim..(i + 1) * dim]);
                 }
             }
-            let n_kl = if stage.w_kl > 0.0 { t.batch_size } else { 0 };
-            let st = bg.gradient(
-                energy,
-                &batch,
-                stage.w_ml,
-                n_kl,
-                stage.w_kl,
-                &stage.temperatures,
+            let objective = Objective {
+                w_ml: stage.w_ml,
+                w_kl: stage.w_kl,
+                w_rc: stage.w_rc,
+                n_gen: if stage.w_kl > 0.0 || stage.w_rc > 0.0 {
+                    t.batch_size
+                } else {
+                    0
+                },
+                taus: &stage.temperatures,
                 reg,
-                step,
-                &mut rng,
-            )?;
+                rc,
+            };
+            let st = bg.gradient(energy, &batch, &objective, step, &mut rng)?;
             let norm = match t.clip_grad_norm {
                 Some(c) => clip_grad_norm(&mut bg.grads, c),
                 None => boltzflow_nn::params::squared_norm(&bg.grads).sqrt(),
@@ -246,7 +253,7 @@ pub fn train(
             bg.grads = grads;
             for (acc, v) in sums
                 .iter_mut()
-                .zip([st.nll, st.kl, st.energy, st.loss, norm])
+                .zip([st.nll, st.kl, st.energy, st.loss, norm, st.rc])
             {
                 *acc += v;
             }
@@ -277,6 +284,7 @@ pub fn train(
             energy: sums[2] / m,
             loss: sums[3] / m,
             grad_norm: sums[4] / m,
+            rc: sums[5] / m,
             val_nll,
             ess_fraction: ess,
             seconds: t0.elapsed().as_secs_f64(),

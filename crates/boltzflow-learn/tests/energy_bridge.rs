@@ -1,8 +1,9 @@
 //! The full Boltzmann-generator loss gradient — through the flow and, for J_KL, through the
 //! system's analytic forces (the energy bridge) — equals f64 finite differences.
 
+use boltzflow_core::Coordinate;
 use boltzflow_core::RandomStreams;
-use boltzflow_learn::{BoltzmannGenerator, FlowKind, FlowSpec, LinLogCut};
+use boltzflow_learn::{BoltzmannGenerator, FlowKind, FlowSpec, LinLogCut, Objective, RcEntropy};
 use boltzflow_nn::gradcheck::{compare, numeric_gradient};
 use rand_distr::{Distribution, StandardNormal};
 
@@ -29,6 +30,20 @@ fn generator(kind: FlowKind, dim: usize) -> BoltzmannGenerator<f64> {
 }
 
 fn check(system: &str, kind: FlowKind, w_ml: f64, w_kl: f64, taus: &[f64], reg: Option<LinLogCut>) {
+    check_with_rc(system, kind, w_ml, w_kl, taus, reg, 0.0, None);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_with_rc(
+    system: &str,
+    kind: FlowKind,
+    w_ml: f64,
+    w_kl: f64,
+    taus: &[f64],
+    reg: Option<LinLogCut>,
+    w_rc: f64,
+    rc: Option<&RcEntropy>,
+) {
     let sys = boltzflow_systems::build(system).unwrap();
     let dim = sys.dim();
     let mut bg = generator(kind, dim);
@@ -44,19 +59,18 @@ fn check(system: &str, kind: FlowKind, w_ml: f64, w_kl: f64, taus: &[f64], reg: 
     let loss_at = |bg: &mut BoltzmannGenerator<f64>, p: &[f64]| {
         bg.params.copy_from_slice(p);
         let mut rng = streams.stream("latent");
-        bg.gradient(
-            sys.as_ref(),
-            &data,
+        let objective = Objective {
             w_ml,
-            n_kl,
             w_kl,
+            w_rc,
+            n_gen: n_kl,
             taus,
             reg,
-            0,
-            &mut rng,
-        )
-        .unwrap()
-        .loss
+            rc,
+        };
+        bg.gradient(sys.as_ref(), &data, &objective, 0, &mut rng)
+            .unwrap()
+            .loss
     };
     let p0 = bg.params.clone();
     loss_at(&mut bg, &p0);
@@ -92,6 +106,61 @@ fn reverse_kl_gradient_through_the_forces_equals_finite_differences() {
 #[test]
 fn mixed_ml_and_kl_gradient_equals_finite_differences() {
     check("double-well", FlowKind::Realnvp, 1.0, 0.5, &[1.0], None);
+}
+
+#[test]
+fn reaction_coordinate_loss_gradient_equals_finite_differences() {
+    // J_RC alone (its gradient goes only through the generated x), and mixed with J_KL.
+    let rc = RcEntropy::new(
+        Coordinate::Projection(vec![1.0, 0.0]),
+        -2.0,
+        2.0,
+        12,
+        Some(0.5),
+    )
+    .unwrap();
+    check_with_rc(
+        "double-well",
+        FlowKind::Realnvp,
+        0.0,
+        0.0,
+        &[1.0],
+        None,
+        1.0,
+        Some(&rc),
+    );
+    check_with_rc(
+        "double-well",
+        FlowKind::Spline,
+        0.5,
+        1.0,
+        &[1.0],
+        None,
+        2.0,
+        Some(&rc),
+    );
+    let rc = RcEntropy::new(
+        Coordinate::Distance {
+            i: 0,
+            j: 1,
+            particle_dim: 2,
+        },
+        0.5,
+        2.5,
+        20,
+        None,
+    )
+    .unwrap();
+    check_with_rc(
+        "dimer-bath",
+        FlowKind::Realnvp,
+        0.0,
+        0.0,
+        &[1.0],
+        None,
+        1.0,
+        Some(&rc),
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub mod langevin;
 pub mod metropolis;
 pub mod reporters;
 pub mod simulation;
+pub mod umbrella;
 
 pub use boltzflow_core::{Move, MoveStats, Reporter, SamplerState};
 pub use langevin::{Baoab, OverdampedLangevin};

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use boltzflow_core::Coordinate;
 use boltzflow_core::{Energy, Error, RandomStreams};
-use boltzflow_learn::coordinate::Coordinate;
 use boltzflow_learn::reweight::{self, Estimate};
 use boltzflow_learn::trainer::Reduced;
 use boltzflow_systems::quadrature::GridQuadrature;
@@ -143,6 +143,10 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
     out.insert("flow_mc_acceptance".into(), json!(acc));
 
     let quad = quadrature(&run)?;
+    let reference = match &ev.reference {
+        Some(p) => Some(ReferenceFile::read(p)?),
+        None => None,
+    };
     if let Some(text) = &ev.coordinate {
         let pdim = if run.system.atom_masses().is_some() {
             3
@@ -173,6 +177,12 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
                 reweight::delta_f(&ones, &chain_state, 0, &mut streams.stream("evaluate.mc"))
             {
                 out.insert("delta_f_flow_mc".into(), json!(mc.value));
+            }
+            if let Some(r) = &reference
+                && let Some(v) = r.delta_f
+            {
+                out.insert("delta_f_reference".into(), json!(v));
+                out.insert("delta_f_error_kt".into(), json!((df.value - v).abs()));
             }
             if let (Some(q), Some(w)) = (&quad, coord.projection_2d()) {
                 let pb = q.threshold_probability(w, thr);
@@ -228,6 +238,45 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
                 align(&mut file.unweighted, &exact.free_energy, &mask);
                 file.reference = Some(exact.free_energy);
                 file.reference_kind = Some("exact (quadrature)".into());
+            } else if let Some(r) = &reference {
+                if r.edges.len() != edges.len()
+                    || r.edges
+                        .iter()
+                        .zip(&edges)
+                        .any(|(a, b)| (a - b).abs() > 1e-9)
+                {
+                    bail!(Error::invalid(
+                        "evaluate.reference",
+                        format!(
+                            "its bins ({} edges from {} to {}) differ from profile_range/profile_bins",
+                            r.edges.len(),
+                            r.edges[0],
+                            r.edges[r.edges.len() - 1]
+                        )
+                    ));
+                }
+                // Reference probabilities from its free energies, for the bin selection.
+                let widths: Vec<f64> = edges.windows(2).map(|e| e[1] - e[0]).collect();
+                let w: Vec<f64> = r
+                    .free_energy
+                    .iter()
+                    .zip(&widths)
+                    .map(|(f, wd)| (-f).exp() * wd)
+                    .collect();
+                let total: f64 = w.iter().filter(|v| v.is_finite()).sum();
+                let probs: Vec<f64> = w.iter().map(|v| v / total).collect();
+                let rmse = reweight::profile_rmse(
+                    &prof.free_energy,
+                    &r.free_energy,
+                    &probs,
+                    ev.min_probability,
+                );
+                out.insert("profile_rmse".into(), finite_or_null(rmse));
+                let mask: Vec<bool> = probs.iter().map(|&p| p > ev.min_probability).collect();
+                align(&mut file.free_energy, &r.free_energy, &mask);
+                align(&mut file.unweighted, &r.free_energy, &mask);
+                file.reference = Some(r.free_energy.clone());
+                file.reference_kind = Some("reference (umbrella sampling + MBAR)".into());
             }
             write_json(&run.dir.join("profile.json"), &file)?;
         }
@@ -244,6 +293,55 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
     }
     let _ = x_for_report(&run.dir, &x, &log_w);
     Ok(out)
+}
+
+/// A reference profile (and ΔF) from a JSON file.
+struct ReferenceFile {
+    edges: Vec<f64>,
+    free_energy: Vec<f64>,
+    delta_f: Option<f64>,
+}
+
+impl ReferenceFile {
+    fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            action: "cannot read reference",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| Error::BadFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let nums = |k: &str| -> Result<Vec<f64>> {
+            v.get(k)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect())
+                .ok_or_else(|| {
+                    anyhow::Error::from(Error::BadFile {
+                        path: path.to_path_buf(),
+                        reason: format!("no array `{k}`"),
+                    })
+                })
+        };
+        let edges = nums("edges")?;
+        let free_energy = nums("free_energy")?;
+        if edges.len() != free_energy.len() + 1 {
+            bail!(Error::BadFile {
+                path: path.to_path_buf(),
+                reason: "`edges` must have one more entry than `free_energy`".into()
+            });
+        }
+        let delta_f = v
+            .get("delta_f")
+            .or_else(|| v.get("delta_f_open_closed"))
+            .and_then(Value::as_f64);
+        Ok(Self {
+            edges,
+            free_energy,
+            delta_f,
+        })
+    }
 }
 
 fn insert_estimate(out: &mut Map<String, Value>, name: &str, e: Estimate) {

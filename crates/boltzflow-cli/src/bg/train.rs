@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use boltzflow_core::Coordinate;
 use boltzflow_core::SamplerState;
 use boltzflow_core::{Error, RandomStreams, ThermodynamicState};
-use boltzflow_learn::BoltzmannGenerator;
 use boltzflow_learn::config::{BgConfig, SimulateConfig};
 use boltzflow_learn::trainer::{EpochObserver, EpochRecord, Reduced, TrainData, train};
+use boltzflow_learn::{BoltzmannGenerator, RcEntropy};
 use boltzflow_mcmc::{Metropolis, Protocol, Simulation};
 use boltzflow_nn::Adam;
 use boltzflow_systems::System;
@@ -51,10 +52,18 @@ fn resolve_paths(cfg: &mut BgConfig) -> Result<()> {
     if let Some(p) = &cfg.system.pdb {
         cfg.system.pdb = Some(abs(p)?);
     }
-    if let Some(d) = &mut cfg.data
-        && let Some(f) = &d.file
-    {
-        d.file = Some(abs(f)?);
+    if let Some(d) = &mut cfg.data {
+        if let Some(f) = &d.file {
+            d.file = Some(abs(f)?);
+        }
+        if let Some(sim) = &mut d.simulate
+            && !["default", "uniform", "exact"].contains(&sim.init.as_str())
+        {
+            sim.init = abs(Path::new(&sim.init))?.display().to_string();
+        }
+    }
+    if let Some(r) = &cfg.evaluate.reference {
+        cfg.evaluate.reference = Some(abs(r)?);
     }
     Ok(())
 }
@@ -255,6 +264,24 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
             out.display()
         );
     }
+    let rc = match (&run.cfg.train.rc_coordinate, run.cfg.train.rc_bounds) {
+        (Some(text), Some([lo, hi])) => {
+            let pdim = if run.system.atom_masses().is_some() {
+                3
+            } else {
+                2
+            };
+            let coord = Coordinate::parse(text, "train.rc_coordinate", run.system.dim(), pdim)?;
+            Some(RcEntropy::new(
+                coord,
+                lo,
+                hi,
+                run.cfg.train.rc_grid,
+                run.cfg.train.rc_width,
+            )?)
+        }
+        _ => None,
+    };
     let mut rec = Recorder {
         run: &run,
         rows,
@@ -268,6 +295,7 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
         &mut bg,
         &mut adam,
         start..end,
+        rc.as_ref(),
         &mut rec,
     )
     .map_err(|e| {

@@ -3,7 +3,7 @@
 //! (distance between particles 0 and 1; the particle dimension is 2 for the 2D particle
 //! systems and 3 for molecules, given by `particle_dim`).
 
-use boltzflow_core::{Error, Result};
+use crate::{Error, Result};
 use ndarray::{Array2, ArrayView1};
 
 /// A scalar function of a configuration.
