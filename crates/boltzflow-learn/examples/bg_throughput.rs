@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use boltzflow_core::{Energy as _, RandomStreams};
+use boltzflow_core::RandomStreams;
 use boltzflow_learn::{BoltzmannGenerator, FlowSpec, LinLogCut, Objective};
 use boltzflow_nn::gemm::{Layout, matmul};
 use boltzflow_nn::{Adam, AdamConfig};

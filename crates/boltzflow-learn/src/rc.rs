@@ -30,7 +30,7 @@ impl RcEntropy {
         n_grid: usize,
         width: Option<f64>,
     ) -> Result<Self> {
-        if !(hi > lo) || n_grid < 2 {
+        if lo.is_nan() || hi.is_nan() || hi <= lo || n_grid < 2 {
             return Err(Error::invalid(
                 "train.rc_bounds",
                 format!("need lo < hi and ≥ 2 grid points, got [{lo}, {hi}] with {n_grid}"),

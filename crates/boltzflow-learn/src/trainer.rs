@@ -154,6 +154,18 @@ impl EpochRecord {
     }
 }
 
+/// What a generator is trained on: the reduced energy, the data (for J_ML) and the
+/// reaction-coordinate loss (for J_RC).
+#[derive(Clone, Copy)]
+pub struct Problem<'a> {
+    /// Reduced energy u(x) (see [`Reduced`]).
+    pub energy: &'a dyn Energy,
+    /// Training and validation data.
+    pub data: Option<&'a TrainData>,
+    /// J_RC, when a stage weights it.
+    pub rc: Option<&'a RcEntropy>,
+}
+
 /// Told about every finished epoch (writes checkpoints and metrics in the CLI).
 pub trait EpochObserver {
     /// Called after epoch `rec.epoch` with the model and optimizer state.
@@ -175,14 +187,13 @@ pub trait EpochObserver {
 /// Non-finite energies or losses (naming the step), and observer errors.
 pub fn train(
     cfg: &BgConfig,
-    energy: &dyn Energy,
-    data: Option<&TrainData>,
+    problem: &Problem<'_>,
     bg: &mut BoltzmannGenerator,
     adam: &mut Adam<f32>,
     epochs: std::ops::Range<usize>,
-    rc: Option<&RcEntropy>,
     observer: &mut dyn EpochObserver,
 ) -> Result<()> {
+    let Problem { energy, data, rc } = *problem;
     let start_epoch = epochs.start;
     let streams = RandomStreams::new(cfg.seed);
     let t = &cfg.train;

@@ -9,7 +9,7 @@ use boltzflow_core::Coordinate;
 use boltzflow_core::SamplerState;
 use boltzflow_core::{Error, RandomStreams, ThermodynamicState};
 use boltzflow_learn::config::{BgConfig, SimulateConfig};
-use boltzflow_learn::trainer::{EpochObserver, EpochRecord, Reduced, TrainData, train};
+use boltzflow_learn::trainer::{EpochObserver, EpochRecord, Problem, Reduced, TrainData, train};
 use boltzflow_learn::{BoltzmannGenerator, RcEntropy};
 use boltzflow_mcmc::{Metropolis, Protocol, Simulation};
 use boltzflow_nn::Adam;
@@ -288,17 +288,12 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
         quiet: a.quiet,
     };
     let t0 = Instant::now();
-    train(
-        &run.cfg,
-        &energy,
-        data.as_ref(),
-        &mut bg,
-        &mut adam,
-        start..end,
-        rc.as_ref(),
-        &mut rec,
-    )
-    .map_err(|e| {
+    let problem = Problem {
+        energy: &energy,
+        data: data.as_ref(),
+        rc: rc.as_ref(),
+    };
+    train(&run.cfg, &problem, &mut bg, &mut adam, start..end, &mut rec).map_err(|e| {
         anyhow::Error::from(e).context(format!(
             "training stopped; the last good checkpoint is `{}`",
             checkpoint.display()

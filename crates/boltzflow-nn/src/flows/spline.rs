@@ -102,6 +102,8 @@ impl Sub for Dual {
 }
 impl Mul for Dual {
     type Output = Self;
+    // The product rule: the tangent of a·b is a′b + ab′.
+    #[allow(clippy::suspicious_arithmetic_impl)]
     fn mul(self, o: Self) -> Self {
         Self {
             v: self.v * o.v,
@@ -111,6 +113,8 @@ impl Mul for Dual {
 }
 impl Div for Dual {
     type Output = Self;
+    // The quotient rule.
+    #[allow(clippy::suspicious_arithmetic_impl)]
     fn div(self, o: Self) -> Self {
         let inv = 1.0 / o.v;
         let q = self.v * inv;
