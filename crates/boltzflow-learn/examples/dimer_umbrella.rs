@@ -2,7 +2,7 @@
 //! [0.5, 2.5] and ΔF(open − closed), from umbrella sampling with the project's own Metropolis
 //! sampler, combined by MBAR. Writes `scripts/fixtures/dimer/umbrella_reference.json` (the
 //! fixture `evaluate` compares the dimer generator with) and `examples/dimer_bath_start.npy`
-//! (start configurations for the generator's training data: half closed, half open).
+//! (1000 start configurations for the generator's training data: half closed, half open).
 //!
 //! Protocol: 41 windows at d₀ = 0.5, 0.55, …, 2.5 with k = 400 kT per unit²; in each, 48
 //! Metropolis chains (all coordinates moved, σ = 0.02) of 50 000 steps from the lattice
@@ -145,11 +145,11 @@ fn main() {
     let path = std::path::Path::new("scripts/fixtures/dimer/umbrella_reference.json");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
-    // Start configurations for the generator's data: 100 closed (d = 1), 100 open (d = 2).
+    // Start configurations for the generator's data: 500 closed (d = 1), 500 open (d = 2).
     let closed = dimer.lattice_configuration(1.0);
     let open = dimer.lattice_configuration(2.0);
-    let x0 = Array2::from_shape_fn((200, closed.len()), |(r, j)| {
-        if r < 100 { closed[j] } else { open[j] }
+    let x0 = Array2::from_shape_fn((1000, closed.len()), |(r, j)| {
+        if r < 500 { closed[j] } else { open[j] }
     });
     boltzflow_io::write_npy_2d(
         std::path::Path::new("examples/dimer_bath_start.npy"),

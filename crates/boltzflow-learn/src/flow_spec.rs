@@ -82,10 +82,10 @@ impl FlowSpec {
             ));
         }
         if self.kind == FlowKind::Spline {
-            if self.bins < 2 {
+            if self.bins < 2 || self.bins > boltzflow_nn::flows::MAX_BINS {
                 return Err(Error::invalid(
                     "flow.bins",
-                    "a spline needs at least 2 bins",
+                    format!("need 2 to {} bins, got {}", boltzflow_nn::flows::MAX_BINS, self.bins),
                 ));
             }
             if !(self.bound > 0.0 && self.bound.is_finite()) {

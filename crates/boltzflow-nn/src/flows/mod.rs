@@ -14,7 +14,7 @@ mod spline;
 pub use coupling::{Coupling, Transformer};
 pub use elementwise::{ActNorm, Permutation};
 pub use sequential::{FlowWorkspace, Inverted, SequentialFlow};
-pub use spline::{SplineParams, rq_spline, rq_spline_backward};
+pub use spline::{MAX_BINS, SplineParams, rq_spline, rq_spline_backward};
 
 use boltzflow_core::ChainRng;
 

@@ -32,7 +32,11 @@ pub struct SplineParams {
 
 impl SplineParams {
     /// K bins on [−B, B] with the usual minima (10⁻³).
+    ///
+    /// # Panics
+    /// Unless 2 ≤ K ≤ [`MAX_BINS`] and B > 0 (configurations are validated before).
     pub fn new(bins: usize, bound: f64) -> Self {
+        assert!((2..=MAX_BINS).contains(&bins) && bound > 0.0, "spline needs 2..={MAX_BINS} bins and a positive bound");
         Self {
             bins,
             bound,
@@ -125,21 +129,27 @@ impl Div for Dual {
     }
 }
 
-/// Knots of one spline from its raw parameters.
+/// Largest number of bins (knots live on the stack: no allocation per element).
+pub const MAX_BINS: usize = 64;
+
+/// Knots of one spline from its raw parameters (the first K + 1 / K entries are used).
 struct Knots {
-    xs: Vec<f64>,
-    ys: Vec<f64>,
-    ds: Vec<f64>,
-    pw: Vec<f64>,
-    ph: Vec<f64>,
+    xs: [f64; MAX_BINS + 1],
+    ys: [f64; MAX_BINS + 1],
+    ds: [f64; MAX_BINS + 1],
+    pw: [f64; MAX_BINS],
+    ph: [f64; MAX_BINS],
+    k: usize,
 }
 
-fn softmax_into(raw: &[f64], out: &mut Vec<f64>) {
+fn softmax_into(raw: &[f64], out: &mut [f64]) {
     let m = raw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    out.clear();
-    out.extend(raw.iter().map(|&r| (r - m).exp()));
-    let s: f64 = out.iter().sum();
-    out.iter_mut().for_each(|p| *p /= s);
+    let mut s = 0.0;
+    for (o, &r) in out.iter_mut().zip(raw) {
+        *o = (r - m).exp();
+        s += *o;
+    }
+    out[..raw.len()].iter_mut().for_each(|p| *p /= s);
 }
 
 fn softplus(x: f64) -> f64 {
@@ -153,40 +163,41 @@ fn sigmoid(x: f64) -> f64 {
 impl Knots {
     fn new(raw: &[f64], sp: &SplineParams) -> Self {
         let k = sp.bins;
-        let mut pw = Vec::with_capacity(k);
-        let mut ph = Vec::with_capacity(k);
-        softmax_into(&raw[..k], &mut pw);
-        softmax_into(&raw[k..2 * k], &mut ph);
+        debug_assert!(k <= MAX_BINS);
+        let mut kn = Self {
+            xs: [0.0; MAX_BINS + 1],
+            ys: [0.0; MAX_BINS + 1],
+            ds: [1.0; MAX_BINS + 1],
+            pw: [0.0; MAX_BINS],
+            ph: [0.0; MAX_BINS],
+            k,
+        };
+        softmax_into(&raw[..k], &mut kn.pw);
+        softmax_into(&raw[k..2 * k], &mut kn.ph);
         let span = 2.0 * sp.bound;
         let a = 1.0 - sp.min_bin * k as f64;
-        let cum = |p: &[f64]| {
-            let mut v = Vec::with_capacity(k + 1);
+        let cum = |p: &[f64], out: &mut [f64]| {
             let mut acc = -sp.bound;
-            v.push(acc);
-            for &pi in &p[..k - 1] {
-                acc += span * (sp.min_bin + a * pi);
-                v.push(acc);
+            out[0] = acc;
+            for i in 0..k - 1 {
+                acc += span * (sp.min_bin + a * p[i]);
+                out[i + 1] = acc;
             }
-            v.push(sp.bound);
-            v
+            out[k] = sp.bound;
         };
-        let xs = cum(&pw);
-        let ys = cum(&ph);
+        cum(&kn.pw, &mut kn.xs);
+        cum(&kn.ph, &mut kn.ys);
         let shift = derivative_shift(sp.min_derivative);
-        let mut ds = Vec::with_capacity(k + 1);
-        ds.push(1.0);
-        ds.extend(
-            raw[2 * k..]
-                .iter()
-                .map(|&r| sp.min_derivative + softplus(r + shift)),
-        );
-        ds.push(1.0);
-        Self { xs, ys, ds, pw, ph }
+        for (j, &r) in raw[2 * k..3 * k - 1].iter().enumerate() {
+            kn.ds[j + 1] = sp.min_derivative + softplus(r + shift);
+        }
+        kn.ds[0] = 1.0;
+        kn.ds[k] = 1.0;
+        kn
     }
 
-    fn bin_of(knots: &[f64], v: f64) -> usize {
-        let k = knots.len() - 1;
-        knots[1..k].iter().take_while(|&&t| t <= v).count()
+    fn bin_of(&self, knots: &[f64], v: f64) -> usize {
+        knots[1..self.k].iter().take_while(|&&t| t <= v).count()
     }
 }
 
@@ -241,12 +252,12 @@ pub fn rq_spline(raw: &[f64], v: f64, dir: Direction, sp: &SplineParams) -> (f64
     let kn = Knots::new(raw, sp);
     match dir {
         Direction::Forward => {
-            let k = Knots::bin_of(&kn.xs, v);
+            let k = kn.bin_of(&kn.xs, v);
             let (g, ld) = eval_local(v, &kn, k);
             (g.v, ld.v)
         }
         Direction::Inverse => {
-            let k = Knots::bin_of(&kn.ys, v);
+            let k = kn.bin_of(&kn.ys, v);
             let x = solve_bin(v, &kn, k);
             let (_, ld) = eval_local(x, &kn, k);
             (x, -ld.v)
@@ -273,7 +284,7 @@ pub fn rq_spline_backward(
     let mut gl = [0.0; NV];
     let (k, g_in) = match dir {
         Direction::Forward => {
-            let k = Knots::bin_of(&kn.xs, v);
+            let k = kn.bin_of(&kn.xs, v);
             let (g, ld) = eval_local(v, &kn, k);
             for i in 1..NV {
                 gl[i] = g_out * g.d[i] + g_ld * ld.d[i];
@@ -281,7 +292,7 @@ pub fn rq_spline_backward(
             (k, g_out * g.d[0] + g_ld * ld.d[0])
         }
         Direction::Inverse => {
-            let k = Knots::bin_of(&kn.ys, v);
+            let k = kn.bin_of(&kn.ys, v);
             let x = solve_bin(v, &kn, k);
             let (g, ld) = eval_local(x, &kn, k);
             let gx = g.d[0];
