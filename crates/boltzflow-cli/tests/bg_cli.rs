@@ -60,6 +60,7 @@ fn double_well_generator_reweights_to_the_exact_free_energy_difference() {
     assert!((get("delta_f_unweighted") - exact).abs() > (df - exact).abs());
     // Flow-proposed Metropolis (independence sampler) is exact as well.
     assert!((get("delta_f_flow_mc") - exact).abs() < 0.15, "{m:?}");
+    assert!((get("delta_f_latent_mc") - exact).abs() < 0.2, "{m:?}");
     assert!(get("profile_rmse") < 0.3, "{m:?}");
     // sample and report work on the run.
     let o = boltzflow(

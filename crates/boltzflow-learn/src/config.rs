@@ -217,6 +217,12 @@ pub struct EvaluateConfig {
     /// A reference JSON (`edges`, `free_energy` in kT, optionally `delta_f`) for systems without
     /// quadrature, e.g. the umbrella-sampling fixture of the dimer.
     pub reference: Option<std::path::PathBuf>,
+    /// Latent-space Metropolis: chains (0 to skip).
+    pub latent_mc_chains: usize,
+    /// Latent-space Metropolis: steps per chain (a quarter is burn-in; a frame every 10 steps).
+    pub latent_mc_steps: usize,
+    /// Latent-space Metropolis: Gaussian step width in z.
+    pub latent_mc_step: f64,
 }
 
 impl Default for EvaluateConfig {
@@ -230,6 +236,9 @@ impl Default for EvaluateConfig {
             profile_bins: 50,
             min_probability: 1e-3,
             reference: None,
+            latent_mc_chains: 256,
+            latent_mc_steps: 2000,
+            latent_mc_step: 0.2,
         }
     }
 }

@@ -85,7 +85,11 @@ impl FlowSpec {
             if self.bins < 2 || self.bins > boltzflow_nn::flows::MAX_BINS {
                 return Err(Error::invalid(
                     "flow.bins",
-                    format!("need 2 to {} bins, got {}", boltzflow_nn::flows::MAX_BINS, self.bins),
+                    format!(
+                        "need 2 to {} bins, got {}",
+                        boltzflow_nn::flows::MAX_BINS,
+                        self.bins
+                    ),
                 ));
             }
             if !(self.bound > 0.0 && self.bound.is_finite()) {

@@ -252,33 +252,32 @@ impl<T: Real> BoltzmannGenerator<T> {
                 ));
             }
             self.draw_latent(n_gen, taus, rng);
-            let (flow, params, z) = (&self.flow, &self.params, &self.z);
-            for_each_chunk(n_gen, chunk_rows, &mut self.chunks, |r, ws| {
-                flow.run(
-                    params,
-                    &z[r.start * d..r.end * d],
-                    r.len(),
-                    Direction::Forward,
-                    &mut ws.kl,
-                );
-            });
+            run_chunks(
+                &self.flow,
+                &self.params,
+                &mut self.chunks,
+                chunk_rows,
+                &self.z,
+                Direction::Forward,
+            );
             if self.x64.nrows() != n_gen {
                 self.x64 = Array2::zeros((n_gen, d));
                 self.forces = Array2::zeros((n_gen, d));
                 self.gx = Array2::zeros((n_gen, d));
                 self.energies = ndarray::Array1::zeros(n_gen);
             }
-            let n_chunks = n_gen.div_ceil(chunk_rows);
-            let x_slice = self.x64.as_slice_mut().expect("standard layout");
-            for (c, ws) in self.chunks[..n_chunks].iter().enumerate() {
-                let start = c * chunk_rows * d;
-                for (o, &v) in x_slice[start..start + ws.kl.output().len()]
-                    .iter_mut()
-                    .zip(ws.kl.output())
-                {
-                    *o = v.as_f64();
-                }
-            }
+            let x64 = &mut self.x64;
+            visit_rows(
+                &self.chunks,
+                n_gen,
+                chunk_rows,
+                Direction::Forward,
+                |i, xr, _| {
+                    for (o, &v) in x64.row_mut(i).iter_mut().zip(xr) {
+                        *o = v.as_f64();
+                    }
+                },
+            );
             energy.energy_and_forces_into(
                 self.x64.view(),
                 self.energies.view_mut(),
@@ -401,6 +400,37 @@ impl<T: Real> BoltzmannGenerator<T> {
         Ok(stats)
     }
 
+    /// Pushes latent points `z` `[n, dim]` through the flow: x `[n, dim]` (f64) and
+    /// log|det J_zx| per row.
+    pub fn push_forward(&mut self, z: &[T]) -> (Array2<f64>, Vec<f64>) {
+        let d = self.dim();
+        let n = z.len() / d;
+        let chunk_rows = self.chunk_rows;
+        run_chunks(
+            &self.flow,
+            &self.params,
+            &mut self.chunks,
+            chunk_rows,
+            z,
+            Direction::Forward,
+        );
+        let mut x = Array2::zeros((n, d));
+        let mut ld = Vec::with_capacity(n);
+        visit_rows(
+            &self.chunks,
+            n,
+            chunk_rows,
+            Direction::Forward,
+            |i, xr, l| {
+                for (o, &v) in x.row_mut(i).iter_mut().zip(xr) {
+                    *o = v.as_f64();
+                }
+                ld.push(l.as_f64());
+            },
+        );
+        (x, ld)
+    }
+
     /// Samples `n` configurations at latent temperature τ, in batches of `batch` rows.
     /// Returns x `[n, dim]` (f64) and, per row, u_Z(z) + log|det J_zx(z)| — the generator's
     /// −log q(x) — so that log w = −u(x)/τ_target − log q(x).
@@ -415,37 +445,32 @@ impl<T: Real> BoltzmannGenerator<T> {
         let mut x = Array2::zeros((n, d));
         let mut neg_log_q = Vec::with_capacity(n);
         let prior = self.prior.at_temperature(tau);
+        let chunk_rows = self.chunk_rows;
         let mut done = 0;
         while done < n {
-            let m = batch.min(n - done);
+            let m = batch.max(1).min(n - done);
             self.draw_latent(m, &[tau], rng);
-            let (flow, params, z) = (&self.flow, &self.params, &self.z);
-            let chunk_rows = self.chunk_rows;
-            for_each_chunk(m, chunk_rows, &mut self.chunks, |r, ws| {
-                flow.run(
-                    params,
-                    &z[r.start * d..r.end * d],
-                    r.len(),
-                    Direction::Forward,
-                    &mut ws.kl,
-                );
-            });
-            for (c, ws) in self.chunks[..m.div_ceil(chunk_rows)].iter().enumerate() {
-                let row0 = done + c * chunk_rows;
-                for (k, (xr, &ld)) in ws
-                    .kl
-                    .output()
-                    .chunks_exact(d)
-                    .zip(ws.kl.log_det())
-                    .enumerate()
-                {
-                    for (o, &v) in x.row_mut(row0 + k).iter_mut().zip(xr) {
+            run_chunks(
+                &self.flow,
+                &self.params,
+                &mut self.chunks,
+                chunk_rows,
+                &self.z,
+                Direction::Forward,
+            );
+            let z = &self.z;
+            visit_rows(
+                &self.chunks,
+                m,
+                chunk_rows,
+                Direction::Forward,
+                |i, xr, ld| {
+                    for (o, &v) in x.row_mut(done + i).iter_mut().zip(xr) {
                         *o = v.as_f64();
                     }
-                    let zr = &z[(c * chunk_rows + k) * d..(c * chunk_rows + k + 1) * d];
-                    neg_log_q.push(prior.energy(zr) + ld.as_f64());
-                }
-            }
+                    neg_log_q.push(prior.energy(&z[i * d..(i + 1) * d]) + ld.as_f64());
+                },
+            );
             done += m;
         }
         (x, neg_log_q)
@@ -454,7 +479,6 @@ impl<T: Real> BoltzmannGenerator<T> {
     /// log q(x) of configurations `[n, dim]` under the generator (prior at τ = 1), in batches
     /// of `batch` rows.
     pub fn log_density(&mut self, x: &Array2<f64>, batch: usize) -> Vec<f64> {
-        let d = self.dim();
         let n = x.nrows();
         let prior = self.prior;
         let chunk_rows = self.chunk_rows;
@@ -469,23 +493,71 @@ impl<T: Real> BoltzmannGenerator<T> {
                     .iter()
                     .map(|&v| T::of(v)),
             );
-            let (flow, params) = (&self.flow, &self.params);
-            for_each_chunk(m, chunk_rows, &mut self.chunks, |r, ws| {
-                flow.run(
-                    params,
-                    &data[r.start * d..r.end * d],
-                    r.len(),
-                    Direction::Inverse,
-                    &mut ws.ml,
-                );
-            });
-            for ws in &self.chunks[..m.div_ceil(chunk_rows)] {
-                for (z, &ld) in ws.ml.output().chunks_exact(d).zip(ws.ml.log_det()) {
+            run_chunks(
+                &self.flow,
+                &self.params,
+                &mut self.chunks,
+                chunk_rows,
+                &data,
+                Direction::Inverse,
+            );
+            visit_rows(
+                &self.chunks,
+                m,
+                chunk_rows,
+                Direction::Inverse,
+                |_, z, ld| {
                     out.push(-prior.energy(z) + ld.as_f64());
-                }
-            }
+                },
+            );
             done += m;
         }
         out
+    }
+}
+
+/// Runs `input` `[n, dim]` through the flow in direction `dir`, chunk-parallel; the results are
+/// in the chunks' `kl` (forward) or `ml` (inverse) workspaces.
+fn run_chunks<T: Real>(
+    flow: &SequentialFlow<T>,
+    params: &[T],
+    chunks: &mut Vec<ChunkWs<T>>,
+    chunk_rows: usize,
+    input: &[T],
+    dir: Direction,
+) {
+    let d = flow.dim();
+    for_each_chunk(input.len() / d, chunk_rows, chunks, |r, ws| {
+        let w = if dir == Direction::Forward {
+            &mut ws.kl
+        } else {
+            &mut ws.ml
+        };
+        flow.run(params, &input[r.start * d..r.end * d], r.len(), dir, w);
+    });
+}
+
+/// Visits the `n` rows of the last [`run_chunks`] in order: (row, output row, log-det).
+fn visit_rows<T: Real>(
+    chunks: &[ChunkWs<T>],
+    n: usize,
+    chunk_rows: usize,
+    dir: Direction,
+    mut f: impl FnMut(usize, &[T], T),
+) {
+    for (c, ws) in chunks[..n.div_ceil(chunk_rows)].iter().enumerate() {
+        let w = if dir == Direction::Forward {
+            &ws.kl
+        } else {
+            &ws.ml
+        };
+        let d = if w.rows() == 0 {
+            1
+        } else {
+            w.output().len() / w.rows()
+        };
+        for (k, (row, &ld)) in w.output().chunks_exact(d).zip(w.log_det()).enumerate() {
+            f(c * chunk_rows + k, row, ld);
+        }
     }
 }

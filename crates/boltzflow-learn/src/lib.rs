@@ -3,6 +3,7 @@
 //! sample sizes, free energies and flow-proposed Monte Carlo.
 
 pub mod config;
+pub mod flow_mc;
 pub mod flow_spec;
 pub mod generator;
 pub mod rc;

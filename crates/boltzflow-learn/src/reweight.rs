@@ -66,13 +66,18 @@ fn bootstrap(
                 .for_each(|i| *i = rng.random_range(0..n_samples));
             f(&idx)
         })
-        .filter(|v| v.is_finite())
         .collect();
-    if vals.len() < 2 {
+    finite_std(&vals)
+}
+
+/// Sample standard deviation of the finite values (NaN with fewer than 2).
+fn finite_std(values: &[f64]) -> f64 {
+    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.len() < 2 {
         return f64::NAN;
     }
-    let mean = vals.iter().sum::<f64>() / vals.len() as f64;
-    (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (vals.len() - 1) as f64).sqrt()
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
 }
 
 /// ΔF = F_B − F_A = −ln(P_B / P_A) in kT from weighted samples; `state[i]` is `Some(false)`
@@ -192,18 +197,7 @@ pub fn profile(
         )));
     }
     let std_error = (0..n)
-        .map(|b| {
-            let v: Vec<f64> = reps
-                .iter()
-                .map(|r| r[b])
-                .filter(|x| x.is_finite())
-                .collect();
-            if v.len() < 2 {
-                return f64::NAN;
-            }
-            let m = v.iter().sum::<f64>() / v.len() as f64;
-            (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
-        })
+        .map(|b| finite_std(&reps.iter().map(|r| r[b]).collect::<Vec<_>>()))
         .collect();
     Ok(WeightedProfile {
         edges: edges.to_vec(),
@@ -234,36 +228,4 @@ pub fn profile_rmse(
         .sum::<f64>()
         / sel.len() as f64)
         .sqrt()
-}
-
-/// Independence Metropolis with the generator as proposal (Noé et al. 2019, flow-proposed MC):
-/// the chain moves from sample i to proposal j with probability min(1, w_j / w_i), which leaves
-/// the Boltzmann distribution invariant however biased q is. Proposals are the samples in order
-/// (they are independent draws from q). Returns the visited sample index at every step and the
-/// acceptance rate.
-///
-/// # Errors
-/// [`Error::NonFinite`] for a NaN or +∞ log-weight.
-pub fn independence_metropolis(log_w: &[f64], rng: &mut ChainRng) -> Result<(Vec<usize>, f64)> {
-    if let Some(i) = log_w.iter().position(|v| v.is_nan() || *v == f64::INFINITY) {
-        return Err(Error::NonFinite {
-            what: "log-weight".into(),
-            location: format!("sample {i}"),
-            value: log_w[i],
-        });
-    }
-    let mut cur = 0;
-    let mut accepted = 0usize;
-    let mut chain = Vec::with_capacity(log_w.len());
-    chain.push(0);
-    for j in 1..log_w.len() {
-        let log_a = log_w[j] - log_w[cur];
-        if log_a >= 0.0 || rng.random::<f64>().ln() < log_a {
-            cur = j;
-            accepted += 1;
-        }
-        chain.push(cur);
-    }
-    let rate = accepted as f64 / (log_w.len().max(2) - 1) as f64;
-    Ok((chain, rate))
 }

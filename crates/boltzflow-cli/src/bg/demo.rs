@@ -81,6 +81,11 @@ pub fn run(d: &DemoArgs) -> Result<()> {
         get("delta_f_flow_mc"),
         get("flow_mc_acceptance")
     );
+    println!(
+        "  latent-space Metropolis     {:>8.3}  (acceptance {:.2})",
+        get("delta_f_latent_mc"),
+        get("latent_mc_acceptance")
+    );
     println!("  ESS fraction                {:>8.3}", get("ess_fraction"));
     let index = report::run(&report::ReportArgs {
         run_dir: d.out.clone(),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use boltzflow_core::Coordinate;
 use boltzflow_core::{Energy, Error, RandomStreams};
+use boltzflow_learn::flow_mc;
 use boltzflow_learn::reweight::{self, Estimate};
 use boltzflow_learn::trainer::Reduced;
 use boltzflow_systems::quadrature::GridQuadrature;
@@ -139,8 +140,26 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
     }
 
     let (chain, acc) =
-        reweight::independence_metropolis(&log_w, &mut streams.stream("evaluate.flow_mc"))?;
+        flow_mc::independence_metropolis(&log_w, &mut streams.stream("evaluate.flow_mc"))?;
     out.insert("flow_mc_acceptance".into(), json!(acc));
+    // Metropolis in latent space: exact samples from the pulled-back Boltzmann distribution.
+    let latent = if ev.latent_mc_chains > 0 && ev.latent_mc_steps >= 20 {
+        let (xl, acc_l) = flow_mc::latent_metropolis(
+            &mut bg,
+            &energy,
+            ev.latent_mc_chains,
+            ev.latent_mc_steps,
+            ev.latent_mc_steps / 4,
+            10,
+            ev.latent_mc_step,
+            &mut streams.stream("evaluate.latent_mc"),
+        )?;
+        out.insert("latent_mc_acceptance".into(), json!(acc_l));
+        out.insert("latent_mc_samples".into(), json!(xl.nrows()));
+        Some(xl)
+    } else {
+        None
+    };
 
     let quad = quadrature(&run)?;
     let reference = match &ev.reference {
@@ -171,12 +190,22 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
             {
                 out.insert("delta_f_unweighted".into(), json!(raw.value));
             }
-            let ones: Vec<f64> = chain.iter().map(|_| 0.0).collect();
+            let ones = vec![0.0; chain.len()];
             let chain_state: Vec<Option<bool>> = chain.iter().map(|&i| state[i]).collect();
             if let Ok(mc) =
                 reweight::delta_f(&ones, &chain_state, 0, &mut streams.stream("evaluate.mc"))
             {
                 out.insert("delta_f_flow_mc".into(), json!(mc.value));
+            }
+            if let Some(xl) = &latent {
+                let sl: Vec<Option<bool>> =
+                    coord.values(xl).iter().map(|&v| Some(v >= thr)).collect();
+                let zeros = vec![0.0; sl.len()];
+                if let Ok(mc) =
+                    reweight::delta_f(&zeros, &sl, 0, &mut streams.stream("evaluate.latent"))
+                {
+                    out.insert("delta_f_latent_mc".into(), json!(mc.value));
+                }
             }
             if let Some(r) = &reference
                 && let Some(v) = r.delta_f

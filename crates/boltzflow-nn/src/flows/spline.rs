@@ -36,7 +36,10 @@ impl SplineParams {
     /// # Panics
     /// Unless 2 ≤ K ≤ [`MAX_BINS`] and B > 0 (configurations are validated before).
     pub fn new(bins: usize, bound: f64) -> Self {
-        assert!((2..=MAX_BINS).contains(&bins) && bound > 0.0, "spline needs 2..={MAX_BINS} bins and a positive bound");
+        assert!(
+            (2..=MAX_BINS).contains(&bins) && bound > 0.0,
+            "spline needs 2..={MAX_BINS} bins and a positive bound"
+        );
         Self {
             bins,
             bound,
