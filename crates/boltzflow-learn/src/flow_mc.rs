@@ -107,7 +107,7 @@ pub fn latent_metropolis(
         }
         if s > burn_in {
             proposed += chains;
-            if (s - burn_in) % stride == 0 {
+            if (s - burn_in).is_multiple_of(stride) {
                 let f = (s - burn_in) / stride - 1;
                 out.slice_mut(ndarray::s![f * chains..(f + 1) * chains, ..])
                     .assign(&x);
