@@ -320,7 +320,7 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
             println!("  {k:<24} {v}");
         }
     }
-    let _ = x_for_report(&run.dir, &x, &log_w);
+    save_samples_for_report(&run.dir, &x, &log_w)?;
     Ok(out)
 }
 
@@ -395,7 +395,7 @@ fn quadrature(run: &Run) -> Result<Option<GridQuadrature>> {
 }
 
 /// Keeps a subsample of the generated configurations and their log-weights for `report`.
-fn x_for_report(dir: &Path, x: &Array2<f64>, log_w: &[f64]) -> Result<()> {
+fn save_samples_for_report(dir: &Path, x: &Array2<f64>, log_w: &[f64]) -> Result<()> {
     let keep = x.nrows().min(20_000);
     boltzflow_io::write_npy_2d(&dir.join("samples.npy"), x.slice(ndarray::s![..keep, ..]))?;
     boltzflow_io::write_npy_1d(

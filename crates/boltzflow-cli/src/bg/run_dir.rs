@@ -26,7 +26,8 @@ pub struct Run {
 }
 
 impl Run {
-    /// Builds the system of a configuration (paths relative to `base`).
+    /// Builds the system of a configuration (relative paths are relative to the working
+    /// directory; `train` stores them resolved).
     pub fn new(dir: PathBuf, cfg: BgConfig) -> Result<Self> {
         let system = boltzflow_systems::build_with_pdb(&cfg.system.spec, cfg.system.pdb.as_deref())
             .context("in [system] of the configuration")?;
@@ -120,7 +121,7 @@ pub fn save_checkpoint(
     adam: &Adam<f32>,
     epoch: usize,
     seed: u64,
-) -> Result<()> {
+) -> boltzflow_core::Result<()> {
     let mut f = TensorFile::<f32>::default();
     for e in bg.layout().entries() {
         f.push(&e.name, &e.shape, &bg.params[e.range.clone()]);
@@ -143,8 +144,7 @@ pub fn save_checkpoint(
         ("optimizer_steps".to_string(), adam.t.to_string()),
         ("seed".to_string(), seed.to_string()),
     ]);
-    f.write(path)?;
-    Ok(())
+    f.write(path)
 }
 
 /// Reads a checkpoint into `bg` (and `adam`); returns its epoch.

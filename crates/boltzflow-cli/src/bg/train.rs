@@ -111,8 +111,7 @@ impl EpochObserver for Recorder<'_> {
             adam,
             rec.epoch,
             self.run.cfg.seed,
-        )
-        .map_err(|e| Error::invalid("checkpoint", e.to_string()))?;
+        )?;
         self.rows.push(rec.csv());
         let csv = std::iter::once(EpochRecord::HEADER.to_string())
             .chain(self.rows.iter().cloned())
