@@ -31,13 +31,17 @@ pub fn run(d: &DemoArgs) -> Result<()> {
         "trained by example on Metropolis data, then by example and energy; reweighted ΔF vs. exact.\n"
     );
     if d.out.join("checkpoint.safetensors").exists() {
-        anyhow::bail!(boltzflow_core::Error::invalid(
-            "--out",
-            format!(
-                "`{}` already holds a run; remove it or choose another --out",
-                d.out.display()
-            )
-        ));
+        // A previous demo's output is replaced; any other run is left alone.
+        if !d.out.join("demo.toml").exists() {
+            anyhow::bail!(boltzflow_core::Error::invalid(
+                "--out",
+                format!(
+                    "`{}` holds a run that is not the demo's; choose another --out",
+                    d.out.display()
+                )
+            ));
+        }
+        std::fs::remove_dir_all(&d.out)?;
     }
     std::fs::create_dir_all(&d.out)?;
     let cfg_path = d.out.join("demo.toml");
