@@ -160,9 +160,14 @@ impl<T: Real> SequentialFlow<T> {
         let rows = ws.rows;
         ws.grad.clear();
         ws.grad.extend_from_slice(grad_out);
-        let order: Vec<usize> = self.order(dir).collect();
-        for step in (0..order.len()).rev() {
-            self.layers[order[step]].backward(
+        let n = self.layers.len();
+        for step in (0..n).rev() {
+            let li = if dir == Direction::Forward {
+                step
+            } else {
+                n - 1 - step
+            };
+            self.layers[li].backward(
                 params,
                 grads,
                 &ws.acts[step],
