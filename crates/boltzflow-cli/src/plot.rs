@@ -227,20 +227,7 @@ pub fn density_chart(
         .fold(0.0, f64::max)
         .max(1e-9);
     let root = BitMapBackend::new(path, (720, 640)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x0..x1, y0..y1)?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .label_style(("sans-serif", 15))
-        .disable_mesh()
-        .draw()?;
+    let mut chart = map_chart(&root, title, x_label, y_label, (x0, x1), (y0, y1))?;
     let (dx, dy) = ((x1 - x0) / bins as f64, (y1 - y0) / bins as f64);
     chart.draw_series((0..bins * bins).filter(|&k| h[k] > 0.0).map(|k| {
         let (i, j) = (k / bins, k % bins);
@@ -335,20 +322,7 @@ pub fn samples_on_energy(
         .filter(|v| v.is_finite())
         .fold(f64::INFINITY, f64::min);
     let root = BitMapBackend::new(path, (720, 640)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x0..x1, y0..y1)?;
-    chart
-        .configure_mesh()
-        .x_desc("x₁")
-        .y_desc("x₂")
-        .label_style(("sans-serif", 15))
-        .disable_mesh()
-        .draw()?;
+    let mut chart = map_chart(&root, title, "x₁", "x₂", (x0, x1), (y0, y1))?;
     chart.draw_series((0..n * n).map(|k| {
         let f = ((grid[k] - emin) / span).clamp(0.0, 1.0);
         let f = if f.is_finite() { f } else { 1.0 };
@@ -406,4 +380,37 @@ pub fn histogram_points(
             )
         })
         .collect()
+}
+
+/// A 2D chart on f64 axes drawn into a PNG.
+type MapChart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A white 2D chart with a caption and axis labels, no grid lines: the frame of the map figures.
+fn map_chart<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> Result<MapChart<'a, 'b>> {
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 15))
+        .disable_mesh()
+        .draw()?;
+    Ok(chart)
 }

@@ -204,6 +204,20 @@ impl<T: Real> BoltzmannGenerator<T> {
         }
     }
 
+    /// Draws `n` latent rows at temperatures `taus` (see [`Self::draw_latent`]) and pushes them
+    /// forward; the configurations and log-dets are in the chunks' `kl` workspaces.
+    fn generate(&mut self, n: usize, taus: &[f64], rng: &mut ChainRng) {
+        self.draw_latent(n, taus, rng);
+        run_chunks(
+            &self.flow,
+            &self.params,
+            &mut self.chunks,
+            self.chunk_rows,
+            &self.z,
+            Direction::Forward,
+        );
+    }
+
     /// One gradient evaluation of w_ml·J_ML(data) + w_kl·J_KL + w_rc·J_RC (the last two on a
     /// generated batch of `objective.n_gen` rows): fills [`BoltzmannGenerator::grads`] and
     /// returns the losses. `data` is `[rows, dim]` (may be empty).
@@ -251,15 +265,7 @@ impl<T: Real> BoltzmannGenerator<T> {
                     format!("must be positive, got {taus:?}"),
                 ));
             }
-            self.draw_latent(n_gen, taus, rng);
-            run_chunks(
-                &self.flow,
-                &self.params,
-                &mut self.chunks,
-                chunk_rows,
-                &self.z,
-                Direction::Forward,
-            );
+            self.generate(n_gen, taus, rng);
             if self.x64.nrows() != n_gen {
                 self.x64 = Array2::zeros((n_gen, d));
                 self.forces = Array2::zeros((n_gen, d));
@@ -449,15 +455,7 @@ impl<T: Real> BoltzmannGenerator<T> {
         let mut done = 0;
         while done < n {
             let m = batch.max(1).min(n - done);
-            self.draw_latent(m, &[tau], rng);
-            run_chunks(
-                &self.flow,
-                &self.params,
-                &mut self.chunks,
-                chunk_rows,
-                &self.z,
-                Direction::Forward,
-            );
+            self.generate(m, &[tau], rng);
             let z = &self.z;
             visit_rows(
                 &self.chunks,
