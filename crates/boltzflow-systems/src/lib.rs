@@ -22,6 +22,7 @@ pub mod mueller;
 pub mod openmm;
 pub mod quadrature;
 pub mod spec;
+pub mod spins;
 
 use boltzflow_core::{ChainRng, Energy, Result};
 use ndarray::{Array1, Array2};
@@ -31,6 +32,7 @@ pub use dimer::DimerBath;
 pub use double_well::DoubleWell;
 pub use mueller::MuellerBrown;
 pub use openmm::{ForceField, OpenMmSystem};
+pub use spins::{SpinSystem, SpinThermo};
 pub use spec::{ParamInfo, SystemInfo, SystemSpec, build, build_with_pdb, catalog};
 
 /// A reference system: an [`Energy`] with what samplers, references and plots need to know.

@@ -37,12 +37,13 @@ impl std::str::FromStr for SystemSpec {
             Some((n, r)) => (n.trim(), Some(r)),
             None => (spec.trim(), None),
         };
-        if name == OPENMM {
-            // `openmm:PATH`: the rest is a file name, which may hold commas or `=`.
+        if let Some(&(_, example)) = FILE_SYSTEMS.iter().find(|(n, _)| *n == name) {
+            // `openmm:PATH`, `couplings:PATH`: the rest is a file name, which may hold commas
+            // or `=`.
             let path = rest
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
-                .ok_or_else(|| bad("give the System XML file as `openmm:PATH.xml`".into()))?;
+                .ok_or_else(|| bad(format!("give the file as `{name}:{example}`")))?;
             return Ok(Self {
                 name: name.to_string(),
                 params: BTreeMap::from([(OPENMM_FILE.to_string(), path.to_string())]),
@@ -80,12 +81,16 @@ impl std::str::FromStr for SystemSpec {
 
 /// The name of OpenMM systems, `openmm:PATH.xml`.
 const OPENMM: &str = "openmm";
-/// The key under which an `openmm:` spec keeps its path.
+/// The key under which an `openmm:` or `couplings:` spec keeps its path.
 const OPENMM_FILE: &str = "file";
+/// The key under which a file-backed spec keeps its path.
+pub(crate) const FILE_KEY: &str = OPENMM_FILE;
+/// Systems whose spec is `name:PATH`, with an example file name.
+const FILE_SYSTEMS: &[(&str, &str)] = &[(OPENMM, "PATH.xml"), ("couplings", "PATH.npy")];
 
 impl fmt::Display for SystemSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.name == OPENMM
+        if FILE_SYSTEMS.iter().any(|(n, _)| *n == self.name)
             && let Some(path) = self.params.get(OPENMM_FILE)
         {
             return write!(f, "{OPENMM}:{path}");
