@@ -45,7 +45,7 @@ impl Activation {
     }
 
     /// Applies the activation in place; `pre` receives the pre-activation when needed.
-    fn apply<T: Real>(self, y: &mut [T], pre: &mut Vec<T>) {
+    pub(crate) fn apply<T: Real>(self, y: &mut [T], pre: &mut Vec<T>) {
         if self.needs_preactivation() {
             pre.clear();
             pre.extend_from_slice(y);
@@ -71,7 +71,7 @@ impl Activation {
     }
 
     /// Turns dL/dy into dL/d(pre-activation) in place, given the output `y`.
-    fn backward<T: Real>(self, dy: &mut [T], y: &[T], pre: &[T]) {
+    pub(crate) fn backward<T: Real>(self, dy: &mut [T], y: &[T], pre: &[T]) {
         match self {
             Self::Identity => {}
             Self::Tanh => {
@@ -141,6 +141,16 @@ impl Linear {
     /// Output width.
     pub fn fan_out(&self) -> usize {
         self.fan_out
+    }
+
+    /// Where the weight `[fan_in, fan_out]` lives in the flat parameter vector.
+    pub fn weight_range(&self) -> Range<usize> {
+        self.weight.clone()
+    }
+
+    /// Where the bias `[fan_out]` lives in the flat parameter vector.
+    pub fn bias_range(&self) -> Range<usize> {
+        self.bias.clone()
     }
 
     /// The activation.

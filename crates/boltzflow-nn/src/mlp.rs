@@ -67,6 +67,11 @@ impl Mlp {
         Self { layers }
     }
 
+    /// The layers, first to last.
+    pub fn layers(&self) -> &[Linear] {
+        &self.layers
+    }
+
     /// Input width.
     pub fn fan_in(&self) -> usize {
         self.layers[0].fan_in()
