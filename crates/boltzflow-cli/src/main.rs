@@ -8,6 +8,7 @@ mod energy;
 mod kinetics;
 mod plot;
 mod simulate;
+mod van;
 
 use std::process::ExitCode;
 
@@ -31,11 +32,13 @@ enum Command {
     /// Sample `mueller` with the seed paper's Metropolis protocol and compare basin populations
     /// with the exact quadrature values.
     MetropolisDemo(simulate::DemoArgs),
-    /// Train a Boltzmann generator from a TOML configuration into a run directory.
+    /// Train a Boltzmann generator, or a variational autoregressive network (`model = "van"`),
+    /// from a TOML configuration into a run directory.
     Train(bg::train::TrainArgs),
-    /// Draw configurations (and log-weights) from a trained generator.
+    /// Draw configurations (and log-weights) from a trained generator or VAN.
     Sample(bg::sample::SampleArgs),
-    /// Reweight generated samples: ESS, free energies and profiles vs. exact references.
+    /// Reweight generated samples: ESS, free energies and profiles vs. exact references (VAN:
+    /// F_q, energy and entropy per β vs. exact references).
     Evaluate(bg::evaluate::EvaluateArgs),
     /// Figures and an HTML page for a run directory.
     Report(bg::report::ReportArgs),
@@ -57,10 +60,21 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => bg::demo::run(&a),
         Command::MetropolisDemo(a) => simulate::demo(a),
-        Command::Train(a) => bg::train::run(&a).map(|_| ()),
+        Command::Train(a) => match van::is_van_config(&a.config) {
+            Ok(true) => van::train::run(&a).map(|_| ()),
+            Ok(false) => bg::train::run(&a).map(|_| ()),
+            Err(e) => Err(e),
+        },
+        Command::Sample(a) if van::is_van_run(&a.run_dir) => van::evaluate::sample(&a),
         Command::Sample(a) => bg::sample::run(&a),
+        Command::Evaluate(a) if van::is_van_run(&a.run_dir) => van::evaluate::run(&a).map(|_| ()),
         Command::Evaluate(a) => bg::evaluate::run(&a).map(|_| ()),
-        Command::Report(a) => bg::report::run(&a).map(|p| println!("report: {}", p.display())),
+        Command::Report(a) => if van::is_van_run(&a.run_dir) {
+            van::report::run(&a)
+        } else {
+            bg::report::run(&a)
+        }
+        .map(|p| println!("report: {}", p.display())),
         Command::Systems => {
             print_systems();
             Ok(())
@@ -106,6 +120,13 @@ fn exit_status(e: &anyhow::Error) -> u8 {
 fn print_systems() {
     println!("{:<16} {:>4}  description", "system", "dim");
     for s in boltzflow_systems::catalog() {
+        println!("{:<16} {:>4}  {}", s.name, s.dim, s.summary);
+        for p in s.params {
+            println!("{:<22}{}={:<8} {}", "", p.name, p.default, p.doc);
+        }
+    }
+    println!("\nspin systems (for `model = \"van\"` configurations; dim = spins):");
+    for s in boltzflow_systems::spins::CATALOG {
         println!("{:<16} {:>4}  {}", s.name, s.dim, s.summary);
         for p in s.params {
             println!("{:<22}{}={:<8} {}", "", p.name, p.default, p.doc);

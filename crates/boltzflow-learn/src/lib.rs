@@ -1,6 +1,7 @@
 //! The models of boltzflow on its own compute engine (`boltzflow-nn`): Boltzmann generators
 //! trained by example, by energy and with a reaction-coordinate loss; reweighting, effective
-//! sample sizes, free energies and flow-proposed Monte Carlo.
+//! sample sizes, free energies and flow-proposed Monte Carlo; variational autoregressive
+//! networks for spin systems ([`van`]).
 
 pub mod config;
 pub mod flow_mc;
@@ -9,6 +10,7 @@ pub mod generator;
 pub mod rc;
 pub mod reweight;
 pub mod trainer;
+pub mod van;
 
 pub use boltzflow_core::Coordinate;
 pub use flow_spec::{FlowKind, FlowSpec};

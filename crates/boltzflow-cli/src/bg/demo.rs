@@ -52,6 +52,7 @@ pub fn run(d: &DemoArgs) -> Result<()> {
         seed: Some(d.seed),
         resume: false,
         stop_after: None,
+        system: None,
         quiet: false,
     };
     train::run(&args)?;

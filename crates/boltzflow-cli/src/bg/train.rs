@@ -29,10 +29,14 @@ pub struct TrainArgs {
     /// Overrides the configuration's seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Overrides the configuration's `[system] spec` (e.g. `sk:n=20,seed=3`).
+    #[arg(long)]
+    pub system: Option<String>,
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// Stop after this many epochs in total, as a killed run would (for testing --resume).
+    /// Stop after this many epochs (VAN: optimizer steps) in total, as a killed run would (for
+    /// testing --resume).
     #[arg(long, hide = true)]
     pub stop_after: Option<usize>,
     /// No per-epoch lines on standard output.
@@ -189,6 +193,9 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
     let mut cfg = BgConfig::from_file(&a.config)?;
     if let Some(s) = a.seed {
         cfg.seed = s;
+    }
+    if let Some(s) = &a.system {
+        cfg.system.spec.clone_from(s);
     }
     resolve_paths(&mut cfg)?;
     let out = a.out.clone().unwrap_or_else(|| {
