@@ -417,12 +417,21 @@ fn map_chart<'a, 'b>(
 
 /// Spin configurations on an L × L lattice as black (+1) and white (−1) squares: one row of
 /// panels per labelled group (e.g. per β), `configs[g]` holding that group's configurations.
-pub fn spin_snapshots(path: &Path, title: &str, l: usize, groups: &[(String, Vec<Vec<f32>>)]) -> Result<()> {
+pub fn spin_snapshots(
+    path: &Path,
+    title: &str,
+    l: usize,
+    groups: &[(String, Vec<Vec<f32>>)],
+) -> Result<()> {
     fonts();
     let cols = groups.iter().map(|g| g.1.len()).max().unwrap_or(1).max(1);
     let rows = groups.len().max(1);
     let cell = 150u32;
-    let root = BitMapBackend::new(path, (cell * cols as u32 + 20, (cell + 24) * rows as u32 + 40)).into_drawing_area();
+    let root = BitMapBackend::new(
+        path,
+        (cell * cols as u32 + 20, (cell + 24) * rows as u32 + 40),
+    )
+    .into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 18))?;
     let areas = root.split_evenly((rows, cols));
@@ -435,7 +444,11 @@ pub fn spin_snapshots(path: &Path, title: &str, l: usize, groups: &[(String, Vec
                 .build_cartesian_2d(0..l, 0..l)?;
             chart.draw_series((0..l * l).map(|p| {
                 let (y, x) = (p / l, p % l);
-                let colour = if s.get(p).copied().unwrap_or(0.0) > 0.0 { BLACK } else { RGBColor(235, 235, 235) };
+                let colour = if s.get(p).copied().unwrap_or(0.0) > 0.0 {
+                    BLACK
+                } else {
+                    RGBColor(235, 235, 235)
+                };
                 // Row 0 at the top, as sites are numbered.
                 Rectangle::new([(x, l - 1 - y), (x + 1, l - y)], colour.filled())
             }))?;

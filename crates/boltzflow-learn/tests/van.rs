@@ -2,7 +2,9 @@
 
 use boltzflow_core::RandomStreams;
 use boltzflow_learn::van::config::VanTrainConfig;
-use boltzflow_learn::van::{NetworkKind, NetworkSpec, Van, VanBuffers, estimate, step_stream, train_step};
+use boltzflow_learn::van::{
+    NetworkKind, NetworkSpec, Van, VanBuffers, estimate, step_stream, train_step,
+};
 use boltzflow_nn::{Activation, Adam};
 use boltzflow_systems::SpinSystem;
 
@@ -21,7 +23,11 @@ fn exact_f_q(van: &mut Van, system: &SpinSystem, beta: f64) -> (f64, f64) {
     let mut e = vec![0.0; lq.len()];
     system.energies(&s, &mut e).unwrap();
     let norm: f64 = lq.iter().map(|v| v.exp()).sum();
-    let f: f64 = lq.iter().zip(&e).map(|(&l, &e)| l.exp() * (e + l / beta)).sum();
+    let f: f64 = lq
+        .iter()
+        .zip(&e)
+        .map(|(&l, &e)| l.exp() * (e + l / beta))
+        .sum();
     (f / n as f64, norm)
 }
 
@@ -31,6 +37,7 @@ fn spec(kind: NetworkKind, depth: usize, width: usize, z2: bool) -> NetworkSpec 
         depth,
         width,
         half_kernel: 2,
+        skip: false,
         activation: Activation::Tanh,
         z2,
     }
@@ -41,7 +48,10 @@ fn sampled_free_energy_matches_enumeration_of_q_and_training_approaches_the_exac
     let system = SpinSystem::sk(12, 3).unwrap();
     let beta = 1.0;
     let exact = system.exact(&[beta]).unwrap().unwrap()[0].f_per_spin;
-    for (kind, depth, width, z2) in [(NetworkKind::Made, 1, 0, true), (NetworkKind::Made, 2, 24, false)] {
+    for (kind, depth, width, z2) in [
+        (NetworkKind::Made, 1, 0, true),
+        (NetworkKind::Made, 2, 24, false),
+    ] {
         let mut rng = RandomStreams::new(1).stream("init");
         let mut van = Van::new(12, None, &spec(kind, depth, width, z2), 64, &mut rng).unwrap();
         let cfg = VanTrainConfig {
@@ -56,14 +66,26 @@ fn sampled_free_energy_matches_enumeration_of_q_and_training_approaches_the_exac
         let (f_start, norm) = exact_f_q(&mut van, &system, beta);
         assert!((norm - 1.0).abs() < 1e-5, "Σq = {norm}");
         for t in 0..cfg.steps {
-            train_step(&mut van, &mut adam, &system, &cfg, beta, t, &mut step_stream(7, 0, t), &mut buf).unwrap();
+            train_step(
+                &mut van,
+                &mut adam,
+                &system,
+                &cfg,
+                beta,
+                t,
+                &mut step_stream(7, 0, t),
+                &mut buf,
+            )
+            .unwrap();
         }
         let (f_q, norm) = exact_f_q(&mut van, &system, beta);
         assert!((norm - 1.0).abs() < 1e-5, "Σq = {norm}");
         // The variational bound holds and training closed most of the gap.
         assert!(f_q >= exact - 1e-6, "{f_q} < {exact}");
         let rel = (f_q - exact) / exact.abs();
-        println!("depth {depth} z2 {z2}: F_q {f_q:.6} (start {f_start:.6}) vs exact {exact:.6}, rel {rel:.2e}");
+        println!(
+            "depth {depth} z2 {z2}: F_q {f_q:.6} (start {f_start:.6}) vs exact {exact:.6}, rel {rel:.2e}"
+        );
         assert!(rel < 2e-3, "relative error {rel:.2e}");
         // The sampled estimate agrees with the enumerated F_q within its standard error.
         let mut rng = RandomStreams::new(2).stream("eval");
@@ -84,7 +106,14 @@ fn a_pixelcnn_learns_a_small_ising_lattice() {
     let beta = 0.44;
     let exact = system.exact(&[beta]).unwrap().unwrap()[0].f_per_spin;
     let mut rng = RandomStreams::new(1).stream("init");
-    let mut van = Van::new(16, Some(4), &spec(NetworkKind::Pixelcnn, 2, 8, true), 64, &mut rng).unwrap();
+    let mut van = Van::new(
+        16,
+        Some(4),
+        &spec(NetworkKind::Pixelcnn, 2, 8, true),
+        64,
+        &mut rng,
+    )
+    .unwrap();
     let cfg = VanTrainConfig {
         steps: 300,
         batch_size: 256,
@@ -95,7 +124,17 @@ fn a_pixelcnn_learns_a_small_ising_lattice() {
     let mut adam = Adam::new(van.params.len());
     let mut buf = VanBuffers::default();
     for t in 0..cfg.steps {
-        train_step(&mut van, &mut adam, &system, &cfg, beta, t, &mut step_stream(3, 0, t), &mut buf).unwrap();
+        train_step(
+            &mut van,
+            &mut adam,
+            &system,
+            &cfg,
+            beta,
+            t,
+            &mut step_stream(3, 0, t),
+            &mut buf,
+        )
+        .unwrap();
     }
     let (f_q, norm) = exact_f_q(&mut van, &system, beta);
     assert!((norm - 1.0).abs() < 1e-5);

@@ -65,7 +65,11 @@ impl Made {
                 &hidden_degrees
             };
             let last = l + 1 == depth;
-            let to = if last { &input_degrees } else { &hidden_degrees };
+            let to = if last {
+                &input_degrees
+            } else {
+                &hidden_degrees
+            };
             let mut mask = Vec::with_capacity(from.len() * to.len());
             for &a in from {
                 for &b in to {

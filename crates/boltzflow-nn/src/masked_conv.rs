@@ -10,16 +10,23 @@
 //! Layout: activations are `[rows, L², channels]`; a layer's weight is
 //! `[offsets · c_in, c_out]`, applied as one GEMM on the gathered patches (im2col).
 //!
+//! Optional dense skip (`skip = true`): logit_p += Σ_{j<p} W_jp s_j, a masked linear map from
+//! all earlier spins (a one-layer MADE) added to the convolutional logits. Zero-padded
+//! convolutions only see a site's periodic neighbours across the lattice boundary when the
+//! receptive field spans the lattice (large kernels, as in the VAN paper); the skip gives every
+//! site those couplings for n² multiply–adds per sample, a small fraction of the convolutions.
+//! This is our addition, not the paper's architecture.
+//!
 //! Sampling: a layer's output at site p depends only on the previous layer at sites ≤ p, so
 //! site p can be finished through all layers as soon as spin p − 1 is known. Drawing a sample
 //! therefore costs one forward pass in total, done site by site, instead of L² passes.
 
 use rand::Rng;
 
+use crate::Real;
 use crate::gemm::{Layout, matmul};
 use crate::linear::Activation;
 use crate::params::{ParamLayout, init_uniform};
-use crate::Real;
 
 /// One masked convolution.
 #[derive(Debug, Clone)]
@@ -45,6 +52,8 @@ impl ConvLayer {
 pub struct MaskedConvNet {
     l: usize,
     layers: Vec<ConvLayer>,
+    /// The dense skip's weight `[n, n]` (from, to), non-zero only for from < to.
+    skip: Option<std::ops::Range<usize>>,
 }
 
 /// Forward activations and scratch buffers, reused between calls.
@@ -55,6 +64,7 @@ pub struct ConvCache<T> {
     pres: Vec<Vec<T>>,
     col: Vec<T>,
     dcol: Vec<T>,
+    padded: Vec<T>,
     grad_a: Vec<T>,
     grad_b: Vec<T>,
     rows: usize,
@@ -67,6 +77,8 @@ pub struct ConvSampler<T> {
     patch: Vec<T>,
     out: Vec<T>,
     scratch: Vec<T>,
+    /// Dense skip: Σ_{j set so far} W_jp s_j for every row and site p.
+    skip: Vec<T>,
 }
 
 fn offsets(k: usize, centre: bool) -> Vec<(isize, isize)> {
@@ -87,10 +99,12 @@ fn offsets(k: usize, centre: bool) -> Vec<(isize, isize)> {
 }
 
 impl MaskedConvNet {
-    /// Registers `{prefix}.{i}.weight` `[offsets·c_in, c_out]` and `.bias` `[c_out]`.
+    /// Registers `{prefix}.{i}.weight` `[offsets·c_in, c_out]` and `.bias` `[c_out]`, and with
+    /// `skip` `{prefix}.skip.weight` `[L², L²]`.
     ///
     /// # Panics
     /// If `l < 2`, `depth == 0`, `half_kernel == 0`, or `width == 0` with depth ≥ 2.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         layout: &mut ParamLayout,
         prefix: &str,
@@ -99,6 +113,7 @@ impl MaskedConvNet {
         width: usize,
         half_kernel: usize,
         activation: Activation,
+        skip: bool,
     ) -> Self {
         assert!(l >= 2 && depth >= 1 && half_kernel >= 1 && (depth == 1 || width >= 1));
         let mut layers = Vec::with_capacity(depth);
@@ -115,10 +130,15 @@ impl MaskedConvNet {
                 offsets: offs,
                 weight,
                 bias,
-                activation: if last { Activation::Identity } else { activation },
+                activation: if last {
+                    Activation::Identity
+                } else {
+                    activation
+                },
             });
         }
-        Self { l, layers }
+        let skip = skip.then(|| layout.add(format!("{prefix}.skip.weight"), &[l * l, l * l]));
+        Self { l, layers, skip }
     }
 
     /// Number of sites, L².
@@ -128,7 +148,16 @@ impl MaskedConvNet {
 
     /// Multiply–adds per row of a forward pass.
     pub fn macs_per_row(&self) -> usize {
-        self.layers.iter().map(|c| self.n() * c.k() * c.c_out).sum()
+        let skip = if self.skip.is_some() {
+            self.n() * self.n()
+        } else {
+            0
+        };
+        skip + self
+            .layers
+            .iter()
+            .map(|c| self.n() * c.k() * c.c_out)
+            .sum::<usize>()
     }
 
     /// PyTorch-style initialisation, U(±1/√fan_in) with fan_in the stored offsets × c_in.
@@ -138,40 +167,109 @@ impl MaskedConvNet {
             init_uniform(&mut params[c.weight.clone()], bound, rng);
             init_uniform(&mut params[c.bias.clone()], bound, rng);
         }
+        // The skip starts at zero: a new network is the plain convolutional one.
+        if let Some(r) = &self.skip {
+            params[r.clone()].fill(T::zero());
+        }
     }
 
-    /// Always true: the mask is structural (only allowed offsets have weights).
-    pub fn respects_masks<T: Real>(&self, _params: &[T]) -> bool {
-        true
+    /// Zeroes the gradient (or parameter) entries of the skip that would break the ordering.
+    pub fn mask_gradient<T: Real>(&self, values: &mut [T]) {
+        self.mask_skip(values);
     }
 
-    /// Gathers the patch of site `p` of every row from `input` `[rows, L², c_in]` into
-    /// `patch[r·K ..]` (`K` = offsets · c_in), zeros outside the lattice.
-    fn gather_site<T: Real>(&self, c: &ConvLayer, input: &[T], rows: usize, p: usize, patch: &mut [T], stride: usize) {
-        let (l, n) = (self.l as isize, self.n());
-        let (y, x) = ((p / self.l) as isize, (p % self.l) as isize);
-        for r in 0..rows {
-            let dst = &mut patch[r * stride..r * stride + c.k()];
-            let src = &input[r * n * c.c_in..(r + 1) * n * c.c_in];
-            for (o, &(dy, dx)) in c.offsets.iter().enumerate() {
-                let (yy, xx) = (y + dy, x + dx);
-                let d = &mut dst[o * c.c_in..(o + 1) * c.c_in];
-                if yy < 0 || xx < 0 || xx >= l {
-                    d.fill(T::zero());
-                } else {
-                    let q = (yy * l + xx) as usize;
-                    d.copy_from_slice(&src[q * c.c_in..(q + 1) * c.c_in]);
-                }
+    /// Zeroes the skip's entries that would break the ordering (from ≥ to).
+    fn mask_skip<T: Real>(&self, values: &mut [T]) {
+        if let Some(r) = &self.skip {
+            let n = self.n();
+            for (i, row) in values[r.clone()].chunks_exact_mut(n).enumerate() {
+                row[..=i].fill(T::zero());
             }
         }
     }
 
-    /// im2col of a whole layer: `col` `[rows·L², K]`, row (r, p).
-    fn im2col<T: Real>(&self, c: &ConvLayer, input: &[T], rows: usize, col: &mut Vec<T>) {
+    /// Whether the skip's masked entries are zero (the convolutions' masks are structural).
+    pub fn respects_masks<T: Real>(&self, params: &[T]) -> bool {
+        self.skip.as_ref().is_none_or(|r| {
+            let n = self.n();
+            params[r.clone()]
+                .chunks_exact(n)
+                .enumerate()
+                .all(|(i, row)| row[..=i].iter().all(|v| *v == T::zero()))
+        })
+    }
+
+    /// Side lengths of the zero-padded grid: k rows above, k columns either side.
+    fn padded_dims(&self, c: &ConvLayer) -> (usize, usize) {
+        let k = self.half_kernel(c);
+        (self.l + k, self.l + 2 * k)
+    }
+
+    /// The kernel half-size of a layer (from its offsets).
+    fn half_kernel(&self, c: &ConvLayer) -> usize {
+        c.offsets[0].0.unsigned_abs()
+    }
+
+    /// Copies `input` `[rows, L², ch]` into the zero-padded `[rows, (L+k)(L+2k), ch]`.
+    fn pad<T: Real>(&self, c: &ConvLayer, input: &[T], rows: usize, ch: usize, out: &mut Vec<T>) {
+        let (hp, wp) = self.padded_dims(c);
+        let (k, l) = (self.half_kernel(c), self.l);
+        out.clear();
+        out.resize(rows * hp * wp * ch, T::zero());
+        for r in 0..rows {
+            for y in 0..l {
+                let src = &input[(r * l * l + y * l) * ch..(r * l * l + (y + 1) * l) * ch];
+                let d0 = (r * hp * wp + (y + k) * wp + k) * ch;
+                out[d0..d0 + l * ch].copy_from_slice(src);
+            }
+        }
+    }
+
+    /// The runs of a site's patch in the padded grid: for each kernel row dy = −k … 0, the first
+    /// padded site and the number of sites (the offsets are stored in this order).
+    fn runs(&self, c: &ConvLayer, p: usize) -> impl Iterator<Item = (usize, usize)> {
+        let (_, wp) = self.padded_dims(c);
+        let k = self.half_kernel(c);
+        let (y, x) = (p / self.l, p % self.l);
+        let centre = usize::from(c.offsets.last() == Some(&(0, 0)));
+        (0..=k).map(move |j| {
+            // Kernel row dy = j − k; padded row y + dy + k = y + j; first column x − k ↦ x.
+            let len = if j < k { 2 * k + 1 } else { k + centre };
+            ((y + j) * wp + x, len)
+        })
+    }
+
+    /// Gathers the patch of site `p` of every row from the padded `input` into
+    /// `patch[r·stride ..][..K]`.
+    fn gather_site<T: Real>(
+        &self,
+        c: &ConvLayer,
+        padded: &[T],
+        rows: usize,
+        p: usize,
+        patch: &mut [T],
+        stride: usize,
+    ) {
+        let (hp, wp) = self.padded_dims(c);
+        let ch = c.c_in;
+        for r in 0..rows {
+            let base = r * hp * wp;
+            let mut at = r * stride;
+            for (start, len) in self.runs(c, p) {
+                let src = &padded[(base + start) * ch..(base + start + len) * ch];
+                patch[at..at + len * ch].copy_from_slice(src);
+                at += len * ch;
+            }
+        }
+    }
+
+    /// im2col of a whole layer from the padded input: `col` `[rows·L², K]`, row (r, p).
+    fn im2col<T: Real>(&self, c: &ConvLayer, padded: &[T], rows: usize, col: &mut Vec<T>) {
+        let (hp, wp) = self.padded_dims(c);
         let (n, k) = (self.n(), c.k());
         col.resize(rows * n * k, T::zero());
         for r in 0..rows {
-            let inp = &input[r * n * c.c_in..(r + 1) * n * c.c_in];
+            let inp = &padded[r * hp * wp * c.c_in..(r + 1) * hp * wp * c.c_in];
             for p in 0..n {
                 let start = (r * n + p) * k;
                 self.gather_site(c, inp, 1, p, &mut col[start..start + k], k);
@@ -179,34 +277,48 @@ impl MaskedConvNet {
         }
     }
 
-    /// Adds the patch gradients `dcol` `[rows·L², K]` back onto `dinput` `[rows, L², c_in]`.
-    fn col2im<T: Real>(&self, c: &ConvLayer, dcol: &[T], rows: usize, dinput: &mut [T]) {
-        let (l, n, k) = (self.l as isize, self.n(), c.k());
-        dinput[..rows * n * c.c_in].fill(T::zero());
+    /// Adds the patch gradients `dcol` `[rows·L², K]` onto the padded `dpadded` (zeroed first),
+    /// then writes the interior to `dinput` `[rows, L², c_in]`.
+    fn col2im<T: Real>(
+        &self,
+        c: &ConvLayer,
+        dcol: &[T],
+        rows: usize,
+        dpadded: &mut Vec<T>,
+        dinput: &mut [T],
+    ) {
+        let (hp, wp) = self.padded_dims(c);
+        let (n, k, ch, kk, l) = (self.n(), c.k(), c.c_in, self.half_kernel(c), self.l);
+        dpadded.clear();
+        dpadded.resize(rows * hp * wp * ch, T::zero());
         for r in 0..rows {
-            let din = &mut dinput[r * n * c.c_in..(r + 1) * n * c.c_in];
+            let base = r * hp * wp;
             for p in 0..n {
-                let (y, x) = ((p / self.l) as isize, (p % self.l) as isize);
-                let src = &dcol[(r * n + p) * k..(r * n + p + 1) * k];
-                for (o, &(dy, dx)) in c.offsets.iter().enumerate() {
-                    let (yy, xx) = (y + dy, x + dx);
-                    if yy < 0 || xx < 0 || xx >= l {
-                        continue;
-                    }
-                    let q = (yy * l + xx) as usize;
-                    for (d, &g) in din[q * c.c_in..(q + 1) * c.c_in]
-                        .iter_mut()
-                        .zip(&src[o * c.c_in..(o + 1) * c.c_in])
-                    {
+                let mut at = (r * n + p) * k;
+                for (start, len) in self.runs(c, p) {
+                    let dst = &mut dpadded[(base + start) * ch..(base + start + len) * ch];
+                    for (d, &g) in dst.iter_mut().zip(&dcol[at..at + len * ch]) {
                         *d += g;
                     }
+                    at += len * ch;
                 }
+            }
+            for y in 0..l {
+                let s0 = (base + (y + kk) * wp + kk) * ch;
+                let d0 = (r * n + y * l) * ch;
+                dinput[d0..d0 + l * ch].copy_from_slice(&dpadded[s0..s0 + l * ch]);
             }
         }
     }
 
     /// Logits `[rows, L²]` for spins `s` `[rows, L²]`, kept in `cache`.
-    pub fn forward<'c, T: Real>(&self, params: &[T], s: &[T], rows: usize, cache: &'c mut ConvCache<T>) -> &'c [T] {
+    pub fn forward<'c, T: Real>(
+        &self,
+        params: &[T],
+        s: &[T],
+        rows: usize,
+        cache: &'c mut ConvCache<T>,
+    ) -> &'c [T] {
         let n = self.n();
         let depth = self.layers.len();
         cache.outputs.resize_with(depth, Vec::new);
@@ -215,10 +327,21 @@ impl MaskedConvNet {
         for (i, c) in self.layers.iter().enumerate() {
             let (before, after) = cache.outputs.split_at_mut(i);
             let input: &[T] = if i == 0 { s } else { &before[i - 1] };
-            self.im2col(c, input, rows, &mut cache.col);
+            self.pad(c, input, rows, c.c_in, &mut cache.padded);
+            self.im2col(c, &cache.padded, rows, &mut cache.col);
             let y = &mut after[0];
             y.resize(rows * n * c.c_out, T::zero());
-            matmul(y, &cache.col, Layout::Plain, &params[c.weight.clone()], Layout::Plain, rows * n, c.k(), c.c_out, false);
+            matmul(
+                y,
+                &cache.col,
+                Layout::Plain,
+                &params[c.weight.clone()],
+                Layout::Plain,
+                rows * n,
+                c.k(),
+                c.c_out,
+                false,
+            );
             let b = &params[c.bias.clone()];
             for row in y.chunks_exact_mut(c.c_out) {
                 for (v, &bb) in row.iter_mut().zip(b) {
@@ -227,19 +350,59 @@ impl MaskedConvNet {
             }
             c.activation.apply(y, &mut cache.pres[i]);
         }
+        if let Some(r) = &self.skip {
+            let n = self.n();
+            matmul(
+                &mut cache.outputs[depth - 1],
+                s,
+                Layout::Plain,
+                &params[r.clone()],
+                Layout::Plain,
+                rows,
+                n,
+                n,
+                true,
+            );
+        }
         &cache.outputs[depth - 1]
     }
 
     /// Backward pass after [`MaskedConvNet::forward`] on the same `s`: `dlogits` `[rows, L²]`
     /// (overwritten); parameter gradients are added to `grads`.
-    pub fn backward<T: Real>(&self, params: &[T], grads: &mut [T], s: &[T], cache: &mut ConvCache<T>, dlogits: &mut [T]) {
+    pub fn backward<T: Real>(
+        &self,
+        params: &[T],
+        grads: &mut [T],
+        s: &[T],
+        cache: &mut ConvCache<T>,
+        dlogits: &mut [T],
+    ) {
         let rows = cache.rows;
         let n = self.n();
+        if let Some(r) = &self.skip {
+            // dW += sᵀ dlogits, then the mask.
+            matmul(
+                &mut grads[r.clone()],
+                s,
+                Layout::Transposed,
+                dlogits,
+                Layout::Plain,
+                n,
+                rows,
+                n,
+                true,
+            );
+            self.mask_skip(grads);
+        }
         let mut dy_buf = std::mem::take(&mut cache.grad_a);
         let mut dx_buf = std::mem::take(&mut cache.grad_b);
         for i in (0..self.layers.len()).rev() {
             let c = &self.layers[i];
-            let dy: &mut [T] = if i + 1 == self.layers.len() { &mut *dlogits } else { &mut dy_buf };
+            let dy: &mut [T] = if i + 1 == self.layers.len() {
+                &mut *dlogits
+            } else {
+                &mut dy_buf
+            };
             c.activation.backward(dy, &cache.outputs[i], &cache.pres[i]);
             {
                 let gb = &mut grads[c.bias.clone()];
@@ -250,13 +413,34 @@ impl MaskedConvNet {
                 }
             }
             let input: &[T] = if i == 0 { s } else { &cache.outputs[i - 1] };
-            self.im2col(c, input, rows, &mut cache.col);
-            matmul(&mut grads[c.weight.clone()], &cache.col, Layout::Transposed, dy, Layout::Plain, c.k(), rows * n, c.c_out, true);
+            self.pad(c, input, rows, c.c_in, &mut cache.padded);
+            self.im2col(c, &cache.padded, rows, &mut cache.col);
+            matmul(
+                &mut grads[c.weight.clone()],
+                &cache.col,
+                Layout::Transposed,
+                dy,
+                Layout::Plain,
+                c.k(),
+                rows * n,
+                c.c_out,
+                true,
+            );
             if i > 0 {
                 cache.dcol.resize(rows * n * c.k(), T::zero());
-                matmul(&mut cache.dcol, dy, Layout::Plain, &params[c.weight.clone()], Layout::Transposed, rows * n, c.c_out, c.k(), false);
+                matmul(
+                    &mut cache.dcol,
+                    dy,
+                    Layout::Plain,
+                    &params[c.weight.clone()],
+                    Layout::Transposed,
+                    rows * n,
+                    c.c_out,
+                    c.k(),
+                    false,
+                );
                 dx_buf.resize(rows * n * c.c_in, T::zero());
-                self.col2im(c, &cache.dcol, rows, &mut dx_buf);
+                self.col2im(c, &cache.dcol, rows, &mut cache.padded, &mut dx_buf);
                 std::mem::swap(&mut dy_buf, &mut dx_buf);
             }
         }
@@ -266,26 +450,45 @@ impl MaskedConvNet {
 
     /// Draws `rows` exact samples into `s` `[rows, L²]` site by site (see the module note);
     /// `uniforms` `[rows, L²]` decide the spins (s_p = +1 iff u < q(+1 | s_<p)).
-    pub fn sample<T: Real>(&self, params: &[T], uniforms: &[T], rows: usize, s: &mut [T], ws: &mut ConvSampler<T>) {
+    pub fn sample<T: Real>(
+        &self,
+        params: &[T],
+        uniforms: &[T],
+        rows: usize,
+        s: &mut [T],
+        ws: &mut ConvSampler<T>,
+    ) {
         let n = self.n();
         let depth = self.layers.len();
         s[..rows * n].fill(T::zero());
+        // levels[i]: the padded input of layer i (level 0: the spins).
         ws.acts.resize_with(depth, Vec::new);
         for (a, c) in ws.acts.iter_mut().zip(&self.layers) {
+            let (hp, wp) = self.padded_dims(c);
             a.clear();
-            a.resize(rows * n * c.c_out, T::zero());
+            a.resize(rows * hp * wp * c.c_in, T::zero());
         }
+        ws.skip.clear();
+        ws.skip
+            .resize(if self.skip.is_some() { rows * n } else { 0 }, T::zero());
         for p in 0..n {
+            let (y, x) = (p / self.l, p % self.l);
             for (i, c) in self.layers.iter().enumerate() {
                 let k = c.k();
                 ws.patch.resize(rows * k, T::zero());
-                {
-                    let (before, _) = ws.acts.split_at(i);
-                    let input: &[T] = if i == 0 { &s[..rows * n] } else { &before[i - 1] };
-                    self.gather_site(c, input, rows, p, &mut ws.patch, k);
-                }
+                self.gather_site(c, &ws.acts[i], rows, p, &mut ws.patch, k);
                 ws.out.resize(rows * c.c_out, T::zero());
-                matmul(&mut ws.out, &ws.patch, Layout::Plain, &params[c.weight.clone()], Layout::Plain, rows, k, c.c_out, false);
+                matmul(
+                    &mut ws.out,
+                    &ws.patch,
+                    Layout::Plain,
+                    &params[c.weight.clone()],
+                    Layout::Plain,
+                    rows,
+                    k,
+                    c.c_out,
+                    false,
+                );
                 let b = &params[c.bias.clone()];
                 for row in ws.out.chunks_exact_mut(c.c_out) {
                     for (v, &bb) in row.iter_mut().zip(b) {
@@ -293,17 +496,48 @@ impl MaskedConvNet {
                     }
                 }
                 c.activation.apply(&mut ws.out, &mut ws.scratch);
-                let act = &mut ws.acts[i];
-                for r in 0..rows {
-                    let dst = (r * n + p) * c.c_out;
-                    act[dst..dst + c.c_out].copy_from_slice(&ws.out[r * c.c_out..(r + 1) * c.c_out]);
+                if i + 1 < depth {
+                    // Into the next layer's padded input at site p.
+                    let next = &self.layers[i + 1];
+                    let (hp, wp) = self.padded_dims(next);
+                    let kk = self.half_kernel(next);
+                    let at = (y + kk) * wp + x + kk;
+                    let lvl = &mut ws.acts[i + 1];
+                    for r in 0..rows {
+                        let dst = (r * hp * wp + at) * c.c_out;
+                        lvl[dst..dst + c.c_out]
+                            .copy_from_slice(&ws.out[r * c.c_out..(r + 1) * c.c_out]);
+                    }
                 }
             }
-            let logits = &ws.acts[depth - 1];
+            // The last layer's single channel is the logit of site p.
+            let first = &self.layers[0];
+            let (hp, wp) = self.padded_dims(first);
+            let kk = self.half_kernel(first);
+            let at = (y + kk) * wp + x + kk;
             for r in 0..rows {
-                let logit = logits[r * n + p];
+                let mut logit = ws.out[r];
+                if self.skip.is_some() {
+                    logit += ws.skip[r * n + p];
+                }
                 let q = T::one() / (T::one() + (-logit).exp());
-                s[r * n + p] = if uniforms[r * n + p] < q { T::one() } else { -T::one() };
+                let v = if uniforms[r * n + p] < q {
+                    T::one()
+                } else {
+                    -T::one()
+                };
+                s[r * n + p] = v;
+                ws.acts[0][r * hp * wp + at] = v;
+            }
+            if let Some(range) = &self.skip {
+                // Rank-one update with the new spins: skip[r, :] += s_p W[p, :].
+                let wp_row = &params[range.start + p * n..range.start + (p + 1) * n];
+                for r in 0..rows {
+                    let v = s[r * n + p];
+                    for (a, &w) in ws.skip[r * n..(r + 1) * n].iter_mut().zip(wp_row) {
+                        *a += v * w;
+                    }
+                }
             }
         }
     }

@@ -37,7 +37,9 @@ fn outputs_never_depend_on_the_current_or_later_spins() {
         let mut c = MlpCache::default();
         let mut rng = RandomStreams::new(9).stream("s");
         for _ in 0..20 {
-            let s: Vec<f64> = (0..n).map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 }).collect();
+            let s: Vec<f64> = (0..n)
+                .map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 })
+                .collect();
             let base = m.forward(&p, &s, 1, &mut c).to_vec();
             for j in 0..n {
                 let mut t = s.clone();
@@ -46,7 +48,10 @@ fn outputs_never_depend_on_the_current_or_later_spins() {
                 for i in 0..n {
                     let changed = (out[i] - base[i]).abs() > 0.0;
                     if i <= j {
-                        assert!(!changed, "n={n} depth={depth}: logit {i} changed with spin {j}");
+                        assert!(
+                            !changed,
+                            "n={n} depth={depth}: logit {i} changed with spin {j}"
+                        );
                     }
                 }
                 // And the connections exist: some later output does change (j < n − 1).
@@ -69,7 +74,10 @@ fn probabilities_sum_to_one_over_all_states() {
         let total: f64 = (0..rows)
             .map(|r| log_prob_row(&s[r * n..(r + 1) * n], &logits[r * n..(r + 1) * n], None).exp())
             .sum();
-        assert!((total - 1.0).abs() < 1e-12, "n={n} depth={depth}: Σq = {total}");
+        assert!(
+            (total - 1.0).abs() < 1e-12,
+            "n={n} depth={depth}: Σq = {total}"
+        );
     }
 }
 
@@ -93,7 +101,11 @@ fn sampling_follows_the_conditionals_and_the_frequencies_match_q() {
         // Frequencies within 5 standard errors of q for each of the 16 states.
         let mut counts = vec![0usize; 1 << n];
         for row in s.chunks_exact(n) {
-            let b: usize = row.iter().enumerate().map(|(i, &v)| usize::from(v > 0.0) << i).sum();
+            let b: usize = row
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| usize::from(v > 0.0) << i)
+                .sum();
             counts[b] += 1;
         }
         for (b, &c_b) in counts.iter().enumerate() {
@@ -114,14 +126,18 @@ fn log_probability_gradients_match_finite_differences() {
         let (m, p) = made(n, depth, width);
         let rows = 5;
         let mut rng = RandomStreams::new(4).stream("s");
-        let s: Vec<f64> = (0..rows * n).map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 }).collect();
+        let s: Vec<f64> = (0..rows * n)
+            .map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 })
+            .collect();
         let c_r: Vec<f64> = (0..rows).map(|_| rng.random_range(-1.0..1.0)).collect();
         // L = Σ_r c_r log q(s_r).
         let loss = |p: &[f64]| {
             let mut c = MlpCache::default();
             let l = m.forward(p, &s, rows, &mut c).to_vec();
             (0..rows)
-                .map(|r| c_r[r] * log_prob_row(&s[r * n..(r + 1) * n], &l[r * n..(r + 1) * n], None))
+                .map(|r| {
+                    c_r[r] * log_prob_row(&s[r * n..(r + 1) * n], &l[r * n..(r + 1) * n], None)
+                })
                 .sum::<f64>()
         };
         let mut c = MlpCache::default();
@@ -144,17 +160,45 @@ fn log_probability_gradients_match_finite_differences() {
 
 /// Masked convolutions on L × L lattices with several depths, widths and kernel sizes.
 fn convs() -> Vec<(usize, MaskedConvNet, Vec<f64>)> {
-    [(3, 1, 0, 1), (3, 2, 4, 1), (4, 3, 3, 2), (2, 3, 2, 1)]
-        .into_iter()
-        .map(|(l, depth, width, k)| {
-            let mut layout = ParamLayout::new();
-            let c = MaskedConvNet::new(&mut layout, "conv", l, depth, width, k, Activation::Tanh);
-            let mut p = vec![0.0; layout.len()];
-            c.init(&mut p, &mut RandomStreams::new(l as u64 + depth as u64).stream("init"));
-            p.iter_mut().for_each(|v| *v *= 3.0);
-            (l * l, c, p)
-        })
-        .collect()
+    [
+        (3, 1, 0, 1, false),
+        (3, 2, 4, 1, true),
+        (4, 3, 3, 2, false),
+        (2, 3, 2, 1, true),
+        (4, 2, 2, 1, true),
+    ]
+    .into_iter()
+    .map(|(l, depth, width, k, skip)| {
+        let mut layout = ParamLayout::new();
+        let c = MaskedConvNet::new(
+            &mut layout,
+            "conv",
+            l,
+            depth,
+            width,
+            k,
+            Activation::Tanh,
+            skip,
+        );
+        let mut p = vec![0.0; layout.len()];
+        let mut rng = RandomStreams::new(l as u64 + depth as u64).stream("init");
+        c.init(&mut p, &mut rng);
+        if let Some(e) = layout.find("conv.skip.weight") {
+            // A non-zero skip (it starts at zero), masked as training keeps it.
+            for (i, v) in p[e.range.clone()].iter_mut().enumerate() {
+                let (from, to) = (i / (l * l), i % (l * l));
+                *v = if to > from {
+                    0.3 * ((i as f64) * 0.7).sin()
+                } else {
+                    0.0
+                };
+            }
+        }
+        assert!(c.respects_masks(&p));
+        p.iter_mut().for_each(|v| *v *= 3.0);
+        (l * l, c, p)
+    })
+    .collect()
 }
 
 fn conv_forward(net: &MaskedConvNet, p: &[f64], s: &[f64], rows: usize) -> Vec<f64> {
@@ -166,7 +210,9 @@ fn masked_convolutions_are_autoregressive_in_raster_order() {
     for (n, net, p) in convs() {
         let mut rng = RandomStreams::new(2).stream("s");
         for _ in 0..10 {
-            let s: Vec<f64> = (0..n).map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 }).collect();
+            let s: Vec<f64> = (0..n)
+                .map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 })
+                .collect();
             let base = conv_forward(&net, &p, &s, 1);
             let mut some_dependence = false;
             for j in 0..n {
@@ -205,7 +251,11 @@ fn masked_convolutions_normalise_sample_exactly_and_have_exact_gradients() {
         net.sample(&p, &u, rows, &mut s, &mut ConvSampler::default());
         let l = conv_forward(&net, &p, &s, rows);
         for (k, (&si, &li)) in s.iter().zip(&l).enumerate() {
-            assert_eq!(si > 0.0, u[k] < 1.0 / (1.0 + (-li).exp()), "n={n} entry {k}");
+            assert_eq!(
+                si > 0.0,
+                u[k] < 1.0 / (1.0 + (-li).exp()),
+                "n={n} entry {k}"
+            );
         }
         // Gradient of Σ_r c_r log q(s_r) against finite differences.
         let rows = 3;
@@ -214,7 +264,9 @@ fn masked_convolutions_normalise_sample_exactly_and_have_exact_gradients() {
         let loss = |p: &[f64]| {
             let l = conv_forward(&net, p, s, rows);
             (0..rows)
-                .map(|r| c_r[r] * log_prob_row(&s[r * n..(r + 1) * n], &l[r * n..(r + 1) * n], None))
+                .map(|r| {
+                    c_r[r] * log_prob_row(&s[r * n..(r + 1) * n], &l[r * n..(r + 1) * n], None)
+                })
                 .sum::<f64>()
         };
         let mut cache = ConvCache::default();
@@ -227,7 +279,10 @@ fn masked_convolutions_normalise_sample_exactly_and_have_exact_gradients() {
         }
         let mut g = vec![0.0; p.len()];
         net.backward(&p, &mut g, s, &mut cache, &mut d);
-        let rep = compare(&g, &numeric_gradient(&p, 1e-3, loss));
+        let mut num = numeric_gradient(&p, 1e-3, loss);
+        // The skip's masked entries are held at zero (their gradient is masked).
+        net.mask_gradient(&mut num);
+        let rep = compare(&g, &num);
         assert!(rep.relative() < 1e-8, "n={n}: {rep:?}");
     }
 }

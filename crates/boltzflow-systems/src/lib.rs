@@ -32,8 +32,8 @@ pub use dimer::DimerBath;
 pub use double_well::DoubleWell;
 pub use mueller::MuellerBrown;
 pub use openmm::{ForceField, OpenMmSystem};
-pub use spins::{SpinSystem, SpinThermo};
 pub use spec::{ParamInfo, SystemInfo, SystemSpec, build, build_with_pdb, catalog};
+pub use spins::{SpinSystem, SpinThermo};
 
 /// A reference system: an [`Energy`] with what samplers, references and plots need to know.
 pub trait System: Energy {

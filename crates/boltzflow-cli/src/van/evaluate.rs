@@ -20,7 +20,9 @@ pub struct BetaResult {
     pub f_per_spin: f64,
     pub f_per_spin_stderr: f64,
     pub energy_per_spin: f64,
+    pub energy_per_spin_stderr: f64,
     pub entropy_per_spin: f64,
+    pub entropy_per_spin_stderr: f64,
     /// −ln E_q[e^{−βE}/q] / (βn): the importance-weighted estimate.
     pub f_reweighted_per_spin: f64,
     pub ess_fraction: f64,
@@ -64,7 +66,14 @@ pub fn run(a: &EvaluateArgs) -> Result<VanMetrics> {
     let parameters = trained[0].1.params.len();
     for (k, (beta, mut van)) in trained.into_iter().enumerate() {
         let mut rng = RandomStreams::new(run.cfg.seed).stream(&format!("evaluate.beta{k}"));
-        let (est, _) = estimate(&mut van, &run.system, beta, n_samples, run.cfg.train.batch_size, &mut rng)?;
+        let (est, _) = estimate(
+            &mut van,
+            &run.system,
+            beta,
+            n_samples,
+            run.cfg.train.batch_size,
+            &mut rng,
+        )?;
         let ex = exact.as_ref().map(|e| e[k]);
         let mf = mean_field::f_per_spin(run.system.couplings(), beta);
         let rel = |f: f64| ex.map(|x| (f - x.f_per_spin).abs() / x.f_per_spin.abs());
@@ -73,7 +82,9 @@ pub fn run(a: &EvaluateArgs) -> Result<VanMetrics> {
             f_per_spin: est.f_per_spin,
             f_per_spin_stderr: est.f_stderr,
             energy_per_spin: est.energy_per_spin,
+            energy_per_spin_stderr: est.energy_stderr,
             entropy_per_spin: est.entropy_per_spin,
+            entropy_per_spin_stderr: est.entropy_stderr,
             f_reweighted_per_spin: est.f_reweighted_per_spin,
             ess_fraction: est.ess_fraction,
             n_samples,
@@ -108,7 +119,10 @@ pub fn run(a: &EvaluateArgs) -> Result<VanMetrics> {
 }
 
 fn opt(v: Option<f64>, width: usize, prec: usize) -> String {
-    v.map_or_else(|| format!("{:>width$}", "—"), |x| format!("{x:>width$.prec$}"))
+    v.map_or_else(
+        || format!("{:>width$}", "—"),
+        |x| format!("{x:>width$.prec$}"),
+    )
 }
 
 fn opt_e(v: Option<f64>) -> String {
@@ -169,6 +183,11 @@ pub fn sample(a: &crate::bg::sample::SampleArgs) -> Result<()> {
         let lw: ndarray::Array1<f64> = e.iter().zip(&lq).map(|(&e, &l)| -beta * e - l).collect();
         boltzflow_io::write_npy_1d(w, lw.view())?;
     }
-    println!("{} samples of {} at β = {beta} → {}", a.n, run.system.spec(), a.out.display());
+    println!(
+        "{} samples of {} at β = {beta} → {}",
+        a.n,
+        run.system.spec(),
+        a.out.display()
+    );
     Ok(())
 }

@@ -13,7 +13,8 @@ use std::path::Path;
 /// # Errors
 /// If the file cannot be read or is not TOML.
 pub fn is_van_config(path: &Path) -> anyhow::Result<bool> {
-    Ok(boltzflow_learn::van::config::model_of(path)?.as_deref() == Some(boltzflow_learn::van::config::MODEL))
+    Ok(boltzflow_learn::van::config::model_of(path)?.as_deref()
+        == Some(boltzflow_learn::van::config::MODEL))
 }
 
 /// Whether a run directory holds a VAN run.

@@ -24,13 +24,17 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
             quiet: true,
         })?;
     }
-    let m: VanMetrics = serde_json::from_str(&std::fs::read_to_string(&metrics_path)?).context("metrics.json")?;
+    let m: VanMetrics =
+        serde_json::from_str(&std::fs::read_to_string(&metrics_path)?).context("metrics.json")?;
     let dir = run.dir.join("report");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut figures: Vec<(String, String)> = Vec::new();
 
     let pts = |f: &dyn Fn(&super::evaluate::BetaResult) -> Option<f64>| -> Vec<(f64, f64)> {
-        m.results.iter().filter_map(|r| f(r).map(|v| (r.beta, v))).collect()
+        m.results
+            .iter()
+            .filter_map(|r| f(r).map(|v| (r.beta, v)))
+            .collect()
     };
     let van_err = pts(&|r| r.rel_error);
     if !van_err.is_empty() {
@@ -39,25 +43,50 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
             Series::line("naive mean field", pts(&|r| r.rel_error_mean_field)),
             Series::reference(
                 "VAN, F_q − F in standard errors × 10⁻³",
-                pts(&|r| r.f_exact_per_spin.map(|x| 1e-3 * (r.f_per_spin - x).abs() / r.f_per_spin_stderr.max(1e-300))),
+                pts(&|r| {
+                    r.f_exact_per_spin
+                        .map(|x| 1e-3 * (r.f_per_spin - x).abs() / r.f_per_spin_stderr.max(1e-300))
+                }),
             ),
         ];
-        line_chart(&dir.join("free_energy_error.png"), "Relative error of the free energy", "β", "relative error", &s[..2], true, false)?;
+        line_chart(
+            &dir.join("free_energy_error.png"),
+            "Relative error of the free energy",
+            "β",
+            "relative error",
+            &s[..2],
+            true,
+            false,
+        )?;
         figures.push(("free_energy_error.png".into(), format!("Relative error of F per spin against the reference ({}), for the VAN's F_q and the naive mean-field bound.", m.reference.as_deref().unwrap_or("none"))));
     } else {
         let s = vec![
             Series::line("VAN F_q/n", pts(&|r| Some(r.f_per_spin))),
             Series::line("naive mean field", pts(&|r| Some(r.f_mean_field_per_spin))),
         ];
-        line_chart(&dir.join("free_energy.png"), "Free energy per spin", "β", "F/n", &s, false, false)?;
-        figures.push(("free_energy.png".into(), "F_q per spin and the mean-field bound (no exact reference for this system).".into()));
+        line_chart(
+            &dir.join("free_energy.png"),
+            "Free energy per spin",
+            "β",
+            "F/n",
+            &s,
+            false,
+            false,
+        )?;
+        figures.push((
+            "free_energy.png".into(),
+            "F_q per spin and the mean-field bound (no exact reference for this system).".into(),
+        ));
     }
 
     // Training curves from metrics.csv.
     if let Ok(text) = std::fs::read_to_string(run.dir.join("metrics.csv")) {
         let mut per_beta: Vec<(f64, Vec<(f64, f64)>)> = Vec::new();
         for line in text.lines().skip(1) {
-            let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap_or(f64::NAN)).collect();
+            let f: Vec<f64> = line
+                .split(',')
+                .map(|v| v.parse().unwrap_or(f64::NAN))
+                .collect();
             if f.len() < 13 {
                 continue;
             }
@@ -71,13 +100,20 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
             }
         }
         let has_exact = m.results.iter().any(|r| r.rel_error.is_some());
-        let series: Vec<Series> = per_beta.into_iter().map(|(b, p)| Series::line(format!("β = {b}"), p)).collect();
+        let series: Vec<Series> = per_beta
+            .into_iter()
+            .map(|(b, p)| Series::line(format!("β = {b}"), p))
+            .collect();
         if !series.is_empty() {
             line_chart(
                 &dir.join("training.png"),
                 "Training",
                 "step",
-                if has_exact { "batch |F_q − F|/|F|" } else { "batch F_q/n" },
+                if has_exact {
+                    "batch |F_q − F|/|F|"
+                } else {
+                    "batch F_q/n"
+                },
                 &series,
                 has_exact,
                 false,
@@ -93,10 +129,21 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
             let (mut s, mut lq) = (Vec::new(), Vec::new());
             van.sample(4, &mut rng, &mut s, &mut lq);
             let n = run.system.n();
-            groups.push((format!("β = {beta}"), s.chunks_exact(n).map(<[f32]>::to_vec).collect()));
+            groups.push((
+                format!("β = {beta}"),
+                s.chunks_exact(n).map(<[f32]>::to_vec).collect(),
+            ));
         }
-        spin_snapshots(&dir.join("samples.png"), "Samples of q (black: +1)", l, &groups)?;
-        figures.push(("samples.png".into(), "Independent samples of the trained networks, four per β.".into()));
+        spin_snapshots(
+            &dir.join("samples.png"),
+            "Samples of q (black: +1)",
+            l,
+            &groups,
+        )?;
+        figures.push((
+            "samples.png".into(),
+            "Independent samples of the trained networks, four per β.".into(),
+        ));
     }
 
     let mut html = String::new();
@@ -130,7 +177,10 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
     }
     html.push_str("</table>");
     for (f, cap) in &figures {
-        let _ = write!(html, "<figure><img src=\"{f}\"><figcaption>{cap}</figcaption></figure>");
+        let _ = write!(
+            html,
+            "<figure><img src=\"{f}\"><figcaption>{cap}</figcaption></figure>"
+        );
     }
     html.push_str("</body></html>\n");
     let index = dir.join("index.html");

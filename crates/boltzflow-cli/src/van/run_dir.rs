@@ -33,7 +33,8 @@ pub struct VanCheckpoint {
 impl VanRun {
     /// Builds the system of a configuration.
     pub fn new(dir: PathBuf, cfg: VanConfig) -> Result<Self> {
-        let system = SpinSystem::build(&cfg.system.spec).context("in [system] of the configuration")?;
+        let system =
+            SpinSystem::build(&cfg.system.spec).context("in [system] of the configuration")?;
         Ok(Self { dir, cfg, system })
     }
 
@@ -43,7 +44,10 @@ impl VanRun {
         if !path.exists() {
             bail!(Error::invalid(
                 "RUN_DIR",
-                format!("`{}` has no config.toml; is it a run directory made by `boltzflow train`?", dir.display())
+                format!(
+                    "`{}` has no config.toml; is it a run directory made by `boltzflow train`?",
+                    dir.display()
+                )
             ));
         }
         Self::new(dir.to_path_buf(), VanConfig::from_file(&path)?)
@@ -82,8 +86,16 @@ impl VanRun {
         if let Some((p, adam, step)) = &ck.current {
             for e in layout.entries() {
                 f.push(format!("current.{}", e.name), &e.shape, &p[e.range.clone()]);
-                f.push(format!("optimizer.m.{}", e.name), &e.shape, &adam.m[e.range.clone()]);
-                f.push(format!("optimizer.v.{}", e.name), &e.shape, &adam.v[e.range.clone()]);
+                f.push(
+                    format!("optimizer.m.{}", e.name),
+                    &e.shape,
+                    &adam.m[e.range.clone()],
+                );
+                f.push(
+                    format!("optimizer.v.{}", e.name),
+                    &e.shape,
+                    &adam.v[e.range.clone()],
+                );
             }
             meta.insert("step".into(), step.to_string());
             meta.insert("optimizer_steps".into(), adam.t.to_string());
@@ -98,7 +110,10 @@ impl VanRun {
         if !path.exists() {
             bail!(Error::invalid(
                 "RUN_DIR",
-                format!("no checkpoint at `{}`: train first (`boltzflow train CONFIG.toml --out DIR`)", path.display())
+                format!(
+                    "no checkpoint at `{}`: train first (`boltzflow train CONFIG.toml --out DIR`)",
+                    path.display()
+                )
             ));
         }
         let f = TensorFile::<f32>::read(&path)?;
@@ -123,9 +138,11 @@ impl VanRun {
             let mut out = vec![0.0; layout.len()];
             for e in layout.entries() {
                 let name = format!("{prefix}.{}", e.name);
-                let t = f
-                    .get(&name)
-                    .ok_or_else(|| bad(format!("tensor `{name}` is missing: the checkpoint is from a different [network]")))?;
+                let t = f.get(&name).ok_or_else(|| {
+                    bad(format!(
+                        "tensor `{name}` is missing: the checkpoint is from a different [network]"
+                    ))
+                })?;
                 if t.shape != e.shape {
                     bail!(bad(format!(
                         "tensor `{name}` has shape {:?}, the configured network needs {:?}",
@@ -137,7 +154,9 @@ impl VanRun {
             Ok(out)
         };
         let done = meta("betas_done")?;
-        let finished = (0..done).map(|k| read(&format!("beta{k}"))).collect::<Result<Vec<_>>>()?;
+        let finished = (0..done)
+            .map(|k| read(&format!("beta{k}")))
+            .collect::<Result<Vec<_>>>()?;
         let current = if f.metadata.contains_key("step") {
             let mut adam = Adam::new(layout.len());
             adam.m = read("optimizer.m")?;
@@ -157,7 +176,10 @@ impl VanRun {
         if ck.finished.is_empty() {
             bail!(Error::invalid(
                 "RUN_DIR",
-                format!("`{}` has no finished β yet; continue training with --resume", self.dir.display())
+                format!(
+                    "`{}` has no finished β yet; continue training with --resume",
+                    self.dir.display()
+                )
             ));
         }
         ck.finished

@@ -21,7 +21,10 @@ const HEADER: &str = "beta_index,beta,step,beta_t,f_per_spin,f_stderr,energy_per
 fn csv_row(k: usize, beta: f64, s: &VanStep, exact: Option<&SpinThermo>, seconds: f64) -> String {
     let e = &s.estimate;
     let (fx, rel) = exact.map_or((f64::NAN, f64::NAN), |x| {
-        (x.f_per_spin, (e.f_per_spin - x.f_per_spin).abs() / x.f_per_spin.abs())
+        (
+            x.f_per_spin,
+            (e.f_per_spin - x.f_per_spin).abs() / x.f_per_spin.abs(),
+        )
     });
     format!(
         "{k},{beta},{},{},{},{},{},{},{},{},{},{fx},{rel},{seconds:.3}",
@@ -43,7 +46,9 @@ fn write_csv(run: &VanRun, rows: &[String]) -> boltzflow_core::Result<()> {
         .collect::<Vec<_>>()
         .join("\n")
         + "\n";
-    boltzflow_io::write_atomic(&run.dir.join("metrics.csv"), |w| w.write_all(text.as_bytes()))
+    boltzflow_io::write_atomic(&run.dir.join("metrics.csv"), |w| {
+        w.write_all(text.as_bytes())
+    })
 }
 
 /// Runs `boltzflow train` on a VAN configuration; returns the run directory.
@@ -57,7 +62,10 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
     }
     cfg.resolve_paths()?;
     let out = a.out.clone().unwrap_or_else(|| {
-        let stem = a.config.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
+        let stem = a
+            .config
+            .file_stem()
+            .map_or("run".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from("runs").join(stem)
     });
     let run = VanRun::new(out.clone(), cfg)?;
@@ -77,7 +85,10 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
         if checkpoint.exists() {
             bail!(Error::invalid(
                 "--out",
-                format!("`{}` already holds a run; continue it with --resume, or choose another --out", out.display())
+                format!(
+                    "`{}` already holds a run; continue it with --resume, or choose another --out",
+                    out.display()
+                )
             ));
         }
         std::fs::create_dir_all(&out).map_err(|source| Error::Io {
@@ -128,7 +139,11 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
             run.cfg.network.depth,
             run.cfg.network.width,
             van.params.len(),
-            if run.cfg.network.z2 { ", Z2-symmetric" } else { "" },
+            if run.cfg.network.z2 {
+                ", Z2-symmetric"
+            } else {
+                ""
+            },
             run.system.spec(),
             t.betas,
             t.steps,
@@ -161,11 +176,23 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
                 ck.current = Some((van.params.clone(), adam, step));
                 run.save(&van, &ck)?;
                 write_csv(&run, &rows)?;
-                println!("stopped after {total_steps} steps (--stop-after); continue with --resume");
+                println!(
+                    "stopped after {total_steps} steps (--stop-after); continue with --resume"
+                );
                 return Ok(out);
             }
             let mut rng = step_stream(run.cfg.seed, k, step);
-            let st = train_step(&mut van, &mut adam, &run.system, t, beta, step, &mut rng, &mut buf).map_err(|e| {
+            let st = train_step(
+                &mut van,
+                &mut adam,
+                &run.system,
+                t,
+                beta,
+                step,
+                &mut rng,
+                &mut buf,
+            )
+            .map_err(|e| {
                 anyhow::Error::from(e).context(format!(
                     "training stopped; the last good checkpoint is `{}`",
                     checkpoint.display()
@@ -174,7 +201,13 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
             total_steps += 1;
             let done = step + 1;
             if done % t.log_every == 0 || done == t.steps {
-                rows.push(csv_row(k, beta, &st, ex.as_ref(), t0.elapsed().as_secs_f64()));
+                rows.push(csv_row(
+                    k,
+                    beta,
+                    &st,
+                    ex.as_ref(),
+                    t0.elapsed().as_secs_f64(),
+                ));
             }
             if done % report_every == 0 || done == t.steps {
                 let e = &st.estimate;
@@ -211,7 +244,11 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
         write_csv(&run, &rows)?;
     }
     if !a.quiet {
-        println!("trained in {:.1} s; checkpoint {}", t0.elapsed().as_secs_f64(), checkpoint.display());
+        println!(
+            "trained in {:.1} s; checkpoint {}",
+            t0.elapsed().as_secs_f64(),
+            checkpoint.display()
+        );
     }
     Ok(out)
 }

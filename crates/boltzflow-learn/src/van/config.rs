@@ -79,6 +79,9 @@ pub struct NetworkSpec {
     pub width: usize,
     /// PixelCNN: half-size of the kernels (kernel side 2k + 1).
     pub half_kernel: usize,
+    /// PixelCNN: add a dense masked linear map from all earlier spins to the logits (lets every
+    /// site see its periodic neighbours across the boundary; not in the paper).
+    pub skip: bool,
     /// Hidden activation.
     pub activation: Activation,
     /// Symmetrise q under the global flip, q(s) = ½(q̃(s) + q̃(−s)) (for systems without a field).
@@ -92,6 +95,7 @@ impl Default for NetworkSpec {
             depth: 2,
             width: 64,
             half_kernel: 3,
+            skip: false,
             activation: Activation::Tanh,
             z2: true,
         }
@@ -186,7 +190,10 @@ impl VanConfig {
     /// [`Error::InvalidParameter`] naming the field.
     pub fn validate(&self) -> Result<()> {
         if self.model != MODEL {
-            return Err(Error::invalid("model", format!("expected \"{MODEL}\", got \"{}\"", self.model)));
+            return Err(Error::invalid(
+                "model",
+                format!("expected \"{MODEL}\", got \"{}\"", self.model),
+            ));
         }
         let n = &self.network;
         if n.depth == 0 {
@@ -195,15 +202,27 @@ impl VanConfig {
         if (n.depth > 1 || n.kind == NetworkKind::Pixelcnn) && n.width == 0 {
             return Err(Error::invalid("network.width", "must be at least 1"));
         }
+        if n.kind == NetworkKind::Made && n.skip {
+            return Err(Error::invalid(
+                "network.skip",
+                "only a pixelcnn has a dense skip (a MADE sees every earlier spin already)",
+            ));
+        }
         if n.kind == NetworkKind::Pixelcnn && n.half_kernel == 0 {
             return Err(Error::invalid("network.half_kernel", "must be at least 1"));
         }
         let t = &self.train;
         if t.betas.is_empty() {
-            return Err(Error::invalid("train.betas", "give at least one inverse temperature"));
+            return Err(Error::invalid(
+                "train.betas",
+                "give at least one inverse temperature",
+            ));
         }
         if let Some(b) = t.betas.iter().find(|b| !(b.is_finite() && **b > 0.0)) {
-            return Err(Error::invalid("train.betas", format!("β must be positive, got {b}")));
+            return Err(Error::invalid(
+                "train.betas",
+                format!("β must be positive, got {b}"),
+            ));
         }
         if t.steps == 0 || t.batch_size < 2 {
             return Err(Error::invalid(
@@ -212,15 +231,24 @@ impl VanConfig {
             ));
         }
         if !(t.lr > 0.0 && t.lr.is_finite()) {
-            return Err(Error::invalid("train.lr", format!("must be positive, got {}", t.lr)));
+            return Err(Error::invalid(
+                "train.lr",
+                format!("must be positive, got {}", t.lr),
+            ));
         }
         if !(0.0..1.0).contains(&t.anneal) {
-            return Err(Error::invalid("train.anneal", format!("must be in [0, 1), got {}", t.anneal)));
+            return Err(Error::invalid(
+                "train.anneal",
+                format!("must be in [0, 1), got {}", t.anneal),
+            ));
         }
         if let Some(c) = t.clip_grad_norm
             && !(c > 0.0)
         {
-            return Err(Error::invalid("train.clip_grad_norm", format!("must be positive, got {c}")));
+            return Err(Error::invalid(
+                "train.clip_grad_norm",
+                format!("must be positive, got {c}"),
+            ));
         }
         if t.checkpoint_every == 0 || t.log_every == 0 || t.chunk_rows == 0 {
             return Err(Error::invalid(
@@ -240,11 +268,12 @@ impl VanConfig {
     /// If the path cannot be resolved.
     pub fn resolve_paths(&mut self) -> Result<()> {
         if let Some(rest) = self.system.spec.strip_prefix("couplings:") {
-            let p = std::path::absolute(PathBuf::from(rest.trim())).map_err(|source| Error::Io {
-                action: "cannot resolve",
-                path: PathBuf::from(rest),
-                source,
-            })?;
+            let p =
+                std::path::absolute(PathBuf::from(rest.trim())).map_err(|source| Error::Io {
+                    action: "cannot resolve",
+                    path: PathBuf::from(rest),
+                    source,
+                })?;
             self.system.spec = format!("couplings:{}", p.display());
         }
         Ok(())
@@ -265,5 +294,7 @@ pub fn model_of(path: &Path) -> Result<Option<String>> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    Ok(table.get("model").map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+    Ok(table
+        .get("model")
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)))
 }

@@ -38,6 +38,8 @@ struct Chunk {
     share: Vec<f64>,
     /// d log q̃/d logits of every forward row, unscaled.
     dlogq: Vec<f32>,
+    /// log q̃ of every forward row.
+    lq: Vec<f64>,
     grads: Vec<f32>,
 }
 
@@ -93,6 +95,7 @@ impl Van {
                     spec.width,
                     spec.half_kernel,
                     spec.activation,
+                    spec.skip,
                 ))
             }
         };
@@ -142,7 +145,8 @@ impl Van {
         } else {
             Err(Error::Numerical {
                 what: "autoregressive network".into(),
-                reason: "a masked weight is non-zero: the parameters do not belong to this network".into(),
+                reason: "a masked weight is non-zero: the parameters do not belong to this network"
+                    .into(),
             })
         }
     }
@@ -150,7 +154,13 @@ impl Van {
     /// Draws `rows` exact samples of q; `s` receives `[rows, n]` (±1) and `log_q` `[rows]`.
     /// The forward pass stays cached for [`Van::score_gradient`]. Each chunk draws from its own
     /// generator, seeded in chunk order from `rng`.
-    pub fn sample(&mut self, rows: usize, rng: &mut ChainRng, s: &mut Vec<f32>, log_q: &mut Vec<f64>) {
+    pub fn sample(
+        &mut self,
+        rows: usize,
+        rng: &mut ChainRng,
+        s: &mut Vec<f32>,
+        log_q: &mut Vec<f64>,
+    ) {
         let n = self.n;
         let chunk_rows = self.chunk_rows;
         let n_chunks = rows.div_ceil(chunk_rows);
@@ -245,8 +255,12 @@ impl Van {
             c.grads.clear();
             c.grads.resize(p, 0.0);
             match net {
-                SpinNetwork::Made(m) => m.backward(params, &mut c.grads, &c.s, &mut c.mlp, &mut c.dlogq),
-                SpinNetwork::PixelCnn(q) => q.backward(params, &mut c.grads, &c.s, &mut c.conv, &mut c.dlogq),
+                SpinNetwork::Made(m) => {
+                    m.backward(params, &mut c.grads, &c.s, &mut c.mlp, &mut c.dlogq)
+                }
+                SpinNetwork::PixelCnn(q) => {
+                    q.backward(params, &mut c.grads, &c.s, &mut c.conv, &mut c.dlogq)
+                }
             }
         });
         grads.resize(p, 0.0);
@@ -275,22 +289,26 @@ fn forward_log_q(net: &SpinNetwork, params: &[f32], n: usize, z2: bool, c: &mut 
         SpinNetwork::PixelCnn(p) => p.forward(params, &c.s, fwd_rows, &mut c.conv),
     };
     c.dlogq.resize(fwd_rows * n, 0.0);
-    let mut lq = vec![0.0f64; fwd_rows];
-    for (k, l) in lq.iter_mut().enumerate() {
+    c.lq.resize(fwd_rows, 0.0);
+    for (k, l) in c.lq.iter_mut().enumerate() {
         let rs = k * n..(k + 1) * n;
-        *l = log_prob_row(&c.s[rs.clone()], &logits[rs.clone()], Some(&mut c.dlogq[rs]));
+        *l = log_prob_row(
+            &c.s[rs.clone()],
+            &logits[rs.clone()],
+            Some(&mut c.dlogq[rs]),
+        );
     }
     c.log_q.clear();
     c.share.clear();
     if z2 {
         for k in 0..r {
-            let (a, b) = (lq[k], lq[r + k]);
+            let (a, b) = (c.lq[k], c.lq[r + k]);
             let top = a.max(b);
             let sum = (a - top).exp() + (b - top).exp();
             c.log_q.push(top + sum.ln() - std::f64::consts::LN_2);
             c.share.push((a - top).exp() / sum);
         }
     } else {
-        c.log_q.extend_from_slice(&lq);
+        c.log_q.extend_from_slice(&c.lq);
     }
 }

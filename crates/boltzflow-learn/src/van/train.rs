@@ -23,8 +23,12 @@ pub struct FreeEnergyEstimate {
     pub f_stderr: f64,
     /// E_q[E] / n.
     pub energy_per_spin: f64,
-    /// −E_q[ln q] / n.
+    /// Standard error of `energy_per_spin`.
+    pub energy_stderr: f64,
+    /// −E_q[ln q] / n (the entropy of q per spin, in units of k_B).
     pub entropy_per_spin: f64,
+    /// Standard error of `entropy_per_spin`.
+    pub entropy_stderr: f64,
     /// The importance-sampling estimate −ln E_q[e^{−βE}/q] / (βn) (consistent for F, not a bound).
     pub f_reweighted_per_spin: f64,
     /// Kish effective sample size of the weights e^{−βE}/q, as a fraction.
@@ -36,13 +40,21 @@ impl FreeEnergyEstimate {
     ///
     /// # Errors
     /// [`Error::NonFinite`] naming `location` if an energy or log q is not finite.
-    pub fn new(beta: f64, n: usize, energies: &[f64], log_q: &[f64], location: &str) -> Result<Self> {
+    pub fn new(
+        beta: f64,
+        n: usize,
+        energies: &[f64],
+        log_q: &[f64],
+        location: &str,
+    ) -> Result<Self> {
         let m = energies.len();
         let nf = n as f64;
         let mut sum_f = 0.0;
         let mut sum_f2 = 0.0;
         let mut sum_e = 0.0;
+        let mut sum_e2 = 0.0;
         let mut sum_lq = 0.0;
+        let mut sum_lq2 = 0.0;
         for (k, (&e, &lq)) in energies.iter().zip(log_q).enumerate() {
             for (what, v) in [("energy of a sample", e), ("log q of a sample", lq)] {
                 if !v.is_finite() {
@@ -57,13 +69,21 @@ impl FreeEnergyEstimate {
             sum_f += f;
             sum_f2 += f * f;
             sum_e += e;
+            sum_e2 += e * e;
             sum_lq += lq;
+            sum_lq2 += lq * lq;
         }
         let mf = m as f64;
+        // Standard error of a mean from Σx and Σx² (the values are moderate: energies and
+        // log-probabilities of n spins).
+        let stderr = |s: f64, s2: f64| (((s2 - s * s / mf) / (mf - 1.0)).max(0.0) / mf).sqrt();
         let mean_f = sum_f / mf;
-        let var = ((sum_f2 - mf * mean_f * mean_f) / (mf - 1.0)).max(0.0);
         // log w = −βE − ln q, combined in log space.
-        let lw: Vec<f64> = energies.iter().zip(log_q).map(|(&e, &lq)| -beta * e - lq).collect();
+        let lw: Vec<f64> = energies
+            .iter()
+            .zip(log_q)
+            .map(|(&e, &lq)| -beta * e - lq)
+            .collect();
         let top = lw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let s1: f64 = lw.iter().map(|v| (v - top).exp()).sum();
         let s2: f64 = lw.iter().map(|v| (2.0 * (v - top)).exp()).sum();
@@ -71,9 +91,11 @@ impl FreeEnergyEstimate {
             beta,
             samples: m,
             f_per_spin: mean_f / nf,
-            f_stderr: (var / mf).sqrt() / nf,
+            f_stderr: stderr(sum_f, sum_f2) / nf,
             energy_per_spin: sum_e / mf / nf,
+            energy_stderr: stderr(sum_e, sum_e2) / nf,
             entropy_per_spin: -sum_lq / mf / nf,
+            entropy_stderr: stderr(sum_lq, sum_lq2) / nf,
             f_reweighted_per_spin: -(top + (s1 / mf).ln()) / (beta * nf),
             ess_fraction: s1 * s1 / s2 / mf,
         })
@@ -133,9 +155,16 @@ pub fn train_step(
     let estimate = FreeEnergyEstimate::new(beta, van.n(), &buf.energies, &buf.log_q, &location)?;
     // f = β_t E + ln q; coefficients (f − f̄)/B.
     buf.coeffs.clear();
-    buf.coeffs.extend(buf.energies.iter().zip(&buf.log_q).map(|(&e, &lq)| beta_t * e + lq));
+    buf.coeffs.extend(
+        buf.energies
+            .iter()
+            .zip(&buf.log_q)
+            .map(|(&e, &lq)| beta_t * e + lq),
+    );
     let mean = buf.coeffs.iter().sum::<f64>() / b as f64;
-    buf.coeffs.iter_mut().for_each(|f| *f = (*f - mean) / b as f64);
+    buf.coeffs
+        .iter_mut()
+        .for_each(|f| *f = (*f - mean) / b as f64);
     van.score_gradient(&buf.coeffs, &mut buf.grads);
     let grad_norm = match cfg.clip_grad_norm {
         Some(c) => clip_grad_norm(&mut buf.grads, c),
@@ -190,6 +219,12 @@ pub fn estimate(
         energies.extend_from_slice(&e);
         log_qs.extend_from_slice(&lq);
     }
-    let est = FreeEnergyEstimate::new(beta, van.n(), &energies, &log_qs, &format!("evaluation at β = {beta}"))?;
+    let est = FreeEnergyEstimate::new(
+        beta,
+        van.n(),
+        &energies,
+        &log_qs,
+        &format!("evaluation at β = {beta}"),
+    )?;
     Ok((est, first))
 }

@@ -133,7 +133,10 @@ mod tests {
 
     #[test]
     fn gray_code_energies_equal_direct_sums() {
-        let j = crate::spins::SpinSystem::sk(9, 4).unwrap().couplings().clone();
+        let j = crate::spins::SpinSystem::sk(9, 4)
+            .unwrap()
+            .couplings()
+            .clone();
         let direct = all_energies(&j);
         let mut seen = Vec::new();
         let low = 9 - TASK_BITS;
@@ -155,7 +158,11 @@ mod tests {
         for &(n, b) in &[(10, 0.3), (12, 1.0), (16, 2.5)] {
             let t = thermo(&ring(n, 1.0), &[b])[0];
             let exact = ((2.0 * b.cosh()).powi(n as i32) + (2.0 * b.sinh()).powi(n as i32)).ln();
-            assert!((t.ln_z - exact).abs() < 1e-11, "n={n} β={b}: {} vs {exact}", t.ln_z);
+            assert!(
+                (t.ln_z - exact).abs() < 1e-11,
+                "n={n} β={b}: {} vs {exact}",
+                t.ln_z
+            );
             // ⟨E⟩ = −d ln Z/dβ.
             let (c, s) = (b.cosh(), b.sinh());
             let (a, d) = ((2.0 * c).powi(n as i32), (2.0 * s).powi(n as i32));

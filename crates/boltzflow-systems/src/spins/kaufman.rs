@@ -27,8 +27,8 @@ fn gamma(k: usize, l: usize, kk: f64) -> f64 {
     if k == 0 {
         return 2.0 * kk + kk.tanh().ln();
     }
-    let c = (2.0 * kk).cosh() / (2.0 * kk).tanh()
-        - (std::f64::consts::PI * k as f64 / l as f64).cos();
+    let c =
+        (2.0 * kk).cosh() / (2.0 * kk).tanh() - (std::f64::consts::PI * k as f64 / l as f64).cos();
     c.acosh()
 }
 

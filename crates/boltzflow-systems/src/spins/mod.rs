@@ -144,10 +144,16 @@ impl SpinSystem {
     /// If `l < 2` or `j` is not positive and finite.
     pub fn ising(l: usize, j: f64) -> Result<Self> {
         if l < 2 {
-            return Err(Error::invalid("L", format!("{l}: the lattice side must be at least 2")));
+            return Err(Error::invalid(
+                "L",
+                format!("{l}: the lattice side must be at least 2"),
+            ));
         }
         if !(j.is_finite() && j > 0.0) {
-            return Err(Error::invalid("j", format!("{j}: the coupling must be positive (a ferromagnet)")));
+            return Err(Error::invalid(
+                "j",
+                format!("{j}: the coupling must be positive (a ferromagnet)"),
+            ));
         }
         let n = l * l;
         let mut bonds = Vec::with_capacity(2 * n);
@@ -168,7 +174,10 @@ impl SpinSystem {
     /// If `n < 2`.
     pub fn sk(n: usize, seed: u64) -> Result<Self> {
         if n < 2 {
-            return Err(Error::invalid("n", format!("{n}: an SK system needs at least 2 spins")));
+            return Err(Error::invalid(
+                "n",
+                format!("{n}: an SK system needs at least 2 spins"),
+            ));
         }
         let mut rng = RandomStreams::new(seed).stream("sk-couplings");
         let scale = 1.0 / (n as f64).sqrt();
@@ -202,7 +211,10 @@ impl SpinSystem {
         let mut bonds = Vec::new();
         for i in 0..n {
             if j[[i, i]] != 0.0 {
-                return Err(bad(format!("diagonal entry J[{i},{i}] = {} must be 0", j[[i, i]])));
+                return Err(bad(format!(
+                    "diagonal entry J[{i},{i}] = {} must be 0",
+                    j[[i, i]]
+                )));
             }
             for k in i + 1..n {
                 let (a, b) = (j[[i, k]], j[[k, i]]);
@@ -260,12 +272,19 @@ impl SpinSystem {
             )));
         };
         if info.name == "couplings" {
-            let path = parsed.params.get(crate::spec::FILE_KEY).map_or("", String::as_str);
+            let path = parsed
+                .params
+                .get(crate::spec::FILE_KEY)
+                .map_or("", String::as_str);
             let path = Path::new(path);
             let j = boltzflow_io::read_npy_2d(path)?;
             return Self::from_matrix(&j, path);
         }
-        if let Some(k) = parsed.params.keys().find(|k| !info.params.iter().any(|p| p.name == *k)) {
+        if let Some(k) = parsed
+            .params
+            .keys()
+            .find(|k| !info.params.iter().any(|p| p.name == *k))
+        {
             let accepted: Vec<_> = info.params.iter().map(|p| p.name).collect();
             return Err(bad(format!(
                 "`{}` has no parameter `{k}`; accepted: {}",
@@ -275,14 +294,22 @@ impl SpinSystem {
         }
         let get = |key: &str| -> &str {
             parsed.params.get(key).map_or_else(
-                || info.params.iter().find(|p| p.name == key).map_or("", |p| p.default),
+                || {
+                    info.params
+                        .iter()
+                        .find(|p| p.name == key)
+                        .map_or("", |p| p.default)
+                },
                 String::as_str,
             )
         };
         let integer = |key: &str| -> Result<u64> {
-            get(key)
-                .parse::<u64>()
-                .map_err(|_| bad(format!("`{key}` must be a non-negative integer, got `{}`", get(key))))
+            get(key).parse::<u64>().map_err(|_| {
+                bad(format!(
+                    "`{key}` must be a non-negative integer, got `{}`",
+                    get(key)
+                ))
+            })
         };
         match info.name {
             "ising" => {
@@ -372,12 +399,9 @@ impl SpinSystem {
             return Err(Error::invalid("beta", format!("{b}: β must be positive")));
         }
         Ok(match self.kind {
-            SpinKind::Ising { l, j } => Some(
-                betas
-                    .iter()
-                    .map(|&b| kaufman::thermo(l, j, b))
-                    .collect(),
-            ),
+            SpinKind::Ising { l, j } => {
+                Some(betas.iter().map(|&b| kaufman::thermo(l, j, b)).collect())
+            }
             _ if self.n <= MAX_ENUMERATED_SPINS => Some(enumerate::thermo(&self.couplings, betas)),
             _ => None,
         })
