@@ -38,23 +38,16 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
     };
     let van_err = pts(&|r| r.rel_error);
     if !van_err.is_empty() {
-        let s = vec![
+        let s = [
             Series::line("VAN, |F_q − F|/|F|", van_err),
             Series::line("naive mean field", pts(&|r| r.rel_error_mean_field)),
-            Series::reference(
-                "VAN, F_q − F in standard errors × 10⁻³",
-                pts(&|r| {
-                    r.f_exact_per_spin
-                        .map(|x| 1e-3 * (r.f_per_spin - x).abs() / r.f_per_spin_stderr.max(1e-300))
-                }),
-            ),
         ];
         line_chart(
             &dir.join("free_energy_error.png"),
             "Relative error of the free energy",
             "β",
             "relative error",
-            &s[..2],
+            &s,
             true,
             false,
         )?;

@@ -243,7 +243,7 @@ impl VanConfig {
             ));
         }
         if let Some(c) = t.clip_grad_norm
-            && !(c > 0.0)
+            && (c.is_nan() || c <= 0.0)
         {
             return Err(Error::invalid(
                 "train.clip_grad_norm",
