@@ -8,16 +8,15 @@
 //! weights are zero from initialisation on and their gradients are masked, so Adam never moves
 //! them (m = v = 0) and the forward pass is a plain GEMM.
 //!
-//! Exact sampling goes site by site; the first layer's pre-activations are updated by one
-//! rank-one step per site and only output i of the last layer is evaluated, so drawing a
-//! sample of a `depth = 2` MADE costs O(n·width) instead of n full passes.
+//! Exact sampling goes site by site, computing each unit once, as soon as the spins it depends
+//! on are known ([`Made::sample`]): a draw costs one forward pass instead of n.
 
 use rand::Rng;
 
+use crate::Real;
 use crate::linear::Activation;
 use crate::mlp::{Mlp, MlpCache};
 use crate::params::ParamLayout;
-use crate::{Real, gemm};
 
 /// A MADE over `n` spins with `depth` masked layers (hidden width `width` when depth ≥ 2).
 #[derive(Debug, Clone)]
@@ -26,14 +25,16 @@ pub struct Made {
     mlp: Mlp,
     /// Per layer, `[fan_in, fan_out]`: whether the weight is a connection.
     masks: Vec<Vec<bool>>,
+    /// For each degree d, the hidden units (same in every hidden layer) of degree d.
+    hidden_by_degree: Vec<Vec<usize>>,
 }
 
 /// Buffers for [`Made::sample`], reused between calls.
 #[derive(Debug, Clone, Default)]
 pub struct MadeSampler<T> {
-    first: Vec<T>,
-    hidden: Vec<T>,
-    next: Vec<T>,
+    /// Per layer: pre-activation accumulators `[rows, fan_out]`.
+    acc: Vec<Vec<T>>,
+    column: Vec<T>,
     scratch: Vec<T>,
 }
 
@@ -79,7 +80,18 @@ impl Made {
             }
             masks.push(mask);
         }
-        Self { n, mlp, masks }
+        let mut hidden_by_degree = vec![Vec::new(); n];
+        if depth > 1 {
+            for (k, &d) in hidden_degrees.iter().enumerate() {
+                hidden_by_degree[d].push(k);
+            }
+        }
+        Self {
+            n,
+            mlp,
+            masks,
+            hidden_by_degree,
+        }
     }
 
     /// Number of variables.
@@ -150,6 +162,11 @@ impl Made {
 
     /// Draws `rows` exact samples into `s` `[rows, n]` (±1) site by site; `uniforms` `[rows, n]`
     /// holds U(0, 1) numbers, the i-th column deciding spin i (s_i = +1 iff u < q(+1 | s_<i)).
+    ///
+    /// Every unit's value is computed once: each layer keeps pre-activation accumulators
+    /// (starting at its bias); a unit of degree d is final as soon as spin d is known, and is
+    /// then activated and added, times its weight row, to the next layer's accumulators. Output
+    /// i is final after degree i − 1. The whole draw costs one forward pass.
     pub fn sample<T: Real>(
         &self,
         params: &[T],
@@ -160,68 +177,54 @@ impl Made {
     ) {
         let n = self.n;
         let layers = self.mlp.layers();
-        let first = &layers[0];
-        let h1 = first.fan_out();
-        // First-layer pre-activations start at the bias: no spin is set yet.
-        ws.first.clear();
-        for _ in 0..rows {
-            ws.first.extend_from_slice(&params[first.bias_range()]);
+        let depth = layers.len();
+        if ws.acc.len() < depth {
+            ws.acc.resize_with(depth, Vec::new);
+        }
+        for (acc, layer) in ws.acc.iter_mut().zip(layers) {
+            acc.clear();
+            for _ in 0..rows {
+                acc.extend_from_slice(&params[layer.bias_range()]);
+            }
         }
         s[..rows * n].fill(T::zero());
-        let w1 = &params[first.weight_range()];
-        let last = &layers[layers.len() - 1];
-        let w_last = &params[last.weight_range()];
-        let b_last = &params[last.bias_range()];
+        let degrees = &self.hidden_by_degree;
         for i in 0..n {
-            // Logits of site i for every row.
-            if layers.len() == 1 {
-                for r in 0..rows {
-                    let logit = ws.first[r * h1 + i];
-                    s[r * n + i] = spin(uniforms[r * n + i], logit);
-                }
-            } else {
-                ws.hidden.clear();
-                ws.hidden.extend_from_slice(&ws.first);
-                first.activation().apply(&mut ws.hidden, &mut ws.scratch);
-                for layer in &layers[1..layers.len() - 1] {
-                    let (fi, fo) = (layer.fan_in(), layer.fan_out());
-                    ws.next.resize(rows * fo, T::zero());
-                    gemm::matmul(
-                        &mut ws.next,
-                        &ws.hidden,
-                        gemm::Layout::Plain,
-                        &params[layer.weight_range()],
-                        gemm::Layout::Plain,
-                        rows,
-                        fi,
-                        fo,
-                        false,
-                    );
-                    let b = &params[layer.bias_range()];
-                    for row in ws.next.chunks_exact_mut(fo) {
-                        for (v, &bb) in row.iter_mut().zip(b) {
-                            *v += bb;
-                        }
-                    }
-                    layer.activation().apply(&mut ws.next, &mut ws.scratch);
-                    std::mem::swap(&mut ws.hidden, &mut ws.next);
-                }
-                let fi = last.fan_in();
-                for r in 0..rows {
-                    let h = &ws.hidden[r * fi..(r + 1) * fi];
-                    let mut logit = b_last[i];
-                    for (k, &hk) in h.iter().enumerate() {
-                        logit += hk * w_last[k * n + i];
-                    }
-                    s[r * n + i] = spin(uniforms[r * n + i], logit);
-                }
+            // Output i is final: draw spin i.
+            let out = &ws.acc[depth - 1];
+            for r in 0..rows {
+                s[r * n + i] = spin(uniforms[r * n + i], out[r * n + i]);
             }
-            // Rank-one update of the first layer with the new spin: a += s_i · W₁[i, :].
-            let wi = &w1[i * h1..(i + 1) * h1];
+            if i + 1 == n {
+                break;
+            }
+            // Spin i enters the first layer: acc₀ += s_i · W₀[i, :].
+            let (f0, w0) = (layers[0].fan_out(), &params[layers[0].weight_range()]);
+            let wi = &w0[i * f0..(i + 1) * f0];
             for r in 0..rows {
                 let si = s[r * n + i];
-                for (a, &w) in ws.first[r * h1..(r + 1) * h1].iter_mut().zip(wi) {
+                for (a, &w) in ws.acc[0][r * f0..(r + 1) * f0].iter_mut().zip(wi) {
                     *a += si * w;
+                }
+            }
+            // Hidden units of degree i are final in every layer, first to last.
+            for l in 0..depth - 1 {
+                let (fo, next) = (layers[l].fan_out(), &layers[l + 1]);
+                let (fn_, wn) = (next.fan_out(), &params[next.weight_range()]);
+                let (cur, rest) = ws.acc.split_at_mut(l + 1);
+                let (cur, nxt) = (&cur[l], &mut rest[0]);
+                for &k in &degrees[i] {
+                    ws.column.clear();
+                    ws.column.extend((0..rows).map(|r| cur[r * fo + k]));
+                    layers[l]
+                        .activation()
+                        .apply(&mut ws.column, &mut ws.scratch);
+                    let wk = &wn[k * fn_..(k + 1) * fn_];
+                    for (r, &h) in ws.column.iter().enumerate() {
+                        for (a, &w) in nxt[r * fn_..(r + 1) * fn_].iter_mut().zip(wk) {
+                            *a += h * w;
+                        }
+                    }
                 }
             }
         }
