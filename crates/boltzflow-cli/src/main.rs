@@ -7,6 +7,7 @@ mod dihedrals;
 mod energy;
 mod kinetics;
 mod plot;
+mod run_common;
 mod simulate;
 mod van;
 

@@ -1,22 +1,12 @@
 //! The command line as a user drives it: outputs, and exit status 2 with a clear message for
 //! bad input (issue 3: unknown system, wrong width, NaN/inf input, unwritable output).
 
+mod common;
+use common::*;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use ndarray::array;
-
-fn boltzflow(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boltzflow"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn write(dir: &Path, name: &str, a: ndarray::Array2<f64>) -> String {
     boltzflow_io::write_npy_2d(&dir.join(name), a.view()).unwrap();

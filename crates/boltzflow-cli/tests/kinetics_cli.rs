@@ -2,6 +2,9 @@
 //! messages (issue 7): constant features, disconnected states, lag times longer than a
 //! trajectory.
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -11,10 +14,6 @@ fn boltzflow(args: &[&str], dir: &Path) -> Output {
         .current_dir(dir)
         .output()
         .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn fixture() -> PathBuf {

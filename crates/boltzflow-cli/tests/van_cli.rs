@@ -2,24 +2,11 @@
 //! Kaufman's lattice formula, metrics.json as the issue specifies it, resuming to bit-identical
 //! parameters, thread independence, and clear errors for bad input.
 
+mod common;
+use common::*;
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn boltzflow(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boltzflow"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use std::process::Command;
 
 fn config(system: &str, network: &str, betas: &str, steps: usize) -> String {
     format!(

@@ -250,18 +250,8 @@ impl BgConfig {
     /// [`Error::Io`] if unreadable, [`Error::BadFile`] with the TOML error (line, column and
     /// field) if malformed, [`Error::InvalidParameter`] naming the field for bad values.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            action: "cannot read configuration",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let cfg = Self::from_toml(&text).map_err(|e| match e {
-            Error::BadFile { reason, .. } => Error::BadFile {
-                path: path.to_path_buf(),
-                reason,
-            },
-            other => other,
-        })?;
+        let cfg: Self = read_toml(path)?;
+        cfg.validate()?;
         Ok(cfg)
     }
 
@@ -396,4 +386,21 @@ impl BgConfig {
         }
         None
     }
+}
+
+/// Reads a TOML file into `T`.
+///
+/// # Errors
+/// [`Error::Io`] if unreadable, [`Error::BadFile`] with the TOML error (line, column and field)
+/// if malformed.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        action: "cannot read configuration",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| Error::BadFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }

@@ -102,6 +102,24 @@ impl Activation {
     }
 }
 
+/// Adds the bias `b` `[width]` to every row of `y` `[rows, width]`.
+pub(crate) fn add_bias<T: Real>(y: &mut [T], b: &[T]) {
+    for row in y.chunks_exact_mut(b.len()) {
+        for (v, &bb) in row.iter_mut().zip(b) {
+            *v += bb;
+        }
+    }
+}
+
+/// Adds the column sums of `dy` `[rows, width]` to `g` `[width]` (a bias gradient).
+pub(crate) fn add_row_sums<T: Real>(g: &mut [T], dy: &[T]) {
+    for row in dy.chunks_exact(g.len()) {
+        for (a, &d) in g.iter_mut().zip(row) {
+            *a += d;
+        }
+    }
+}
+
 /// y = act(x W + b) with x `[rows, fan_in]`, W `[fan_in, fan_out]`, b `[fan_out]`, y
 /// `[rows, fan_out]`, all row-major.
 #[derive(Debug, Clone)]
@@ -194,11 +212,7 @@ impl Linear {
             self.fan_out,
             false,
         );
-        for row in y.chunks_exact_mut(self.fan_out) {
-            for (v, &bb) in row.iter_mut().zip(b) {
-                *v += bb;
-            }
-        }
+        add_bias(y, b);
         self.activation.apply(y, pre);
     }
 
@@ -217,14 +231,7 @@ impl Linear {
         rows: usize,
     ) {
         self.activation.backward(dy, y, pre);
-        {
-            let gb = &mut grads[self.bias.clone()];
-            for row in dy.chunks_exact(self.fan_out) {
-                for (g, &d) in gb.iter_mut().zip(row) {
-                    *g += d;
-                }
-            }
-        }
+        add_row_sums(&mut grads[self.bias.clone()], dy);
         // dW += xᵀ dy: [fan_in, rows] · [rows, fan_out].
         matmul(
             &mut grads[self.weight.clone()],

@@ -25,7 +25,7 @@ use rand::Rng;
 
 use crate::Real;
 use crate::gemm::{Layout, matmul};
-use crate::linear::Activation;
+use crate::linear::{Activation, add_bias, add_row_sums};
 use crate::params::{ParamLayout, init_uniform};
 
 /// One masked convolution.
@@ -342,12 +342,7 @@ impl MaskedConvNet {
                 c.c_out,
                 false,
             );
-            let b = &params[c.bias.clone()];
-            for row in y.chunks_exact_mut(c.c_out) {
-                for (v, &bb) in row.iter_mut().zip(b) {
-                    *v += bb;
-                }
-            }
+            add_bias(y, &params[c.bias.clone()]);
             c.activation.apply(y, &mut cache.pres[i]);
         }
         if let Some(r) = &self.skip {
@@ -404,14 +399,7 @@ impl MaskedConvNet {
                 &mut dy_buf
             };
             c.activation.backward(dy, &cache.outputs[i], &cache.pres[i]);
-            {
-                let gb = &mut grads[c.bias.clone()];
-                for row in dy.chunks_exact(c.c_out) {
-                    for (g, &d) in gb.iter_mut().zip(row) {
-                        *g += d;
-                    }
-                }
-            }
+            add_row_sums(&mut grads[c.bias.clone()], dy);
             let input: &[T] = if i == 0 { s } else { &cache.outputs[i - 1] };
             self.pad(c, input, rows, c.c_in, &mut cache.padded);
             self.im2col(c, &cache.padded, rows, &mut cache.col);
@@ -489,12 +477,7 @@ impl MaskedConvNet {
                     c.c_out,
                     false,
                 );
-                let b = &params[c.bias.clone()];
-                for row in ws.out.chunks_exact_mut(c.c_out) {
-                    for (v, &bb) in row.iter_mut().zip(b) {
-                        *v += bb;
-                    }
-                }
+                add_bias(&mut ws.out, &params[c.bias.clone()]);
                 c.activation.apply(&mut ws.out, &mut ws.scratch);
                 if i + 1 < depth {
                     // Into the next layer's padded input at site p.

@@ -3,7 +3,6 @@
 //! `metrics.csv`, `metrics.json`, `log.txt`, `data.npy` and `report/`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -104,13 +103,7 @@ impl Run {
 
     /// Appends a line to log.txt.
     pub fn log(&self, line: &str) -> Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("log.txt"))
-            .with_context(|| format!("cannot write {}", self.dir.join("log.txt").display()))?;
-        writeln!(f, "{line}")?;
-        Ok(())
+        crate::run_common::append_log(&self.dir, line)
     }
 }
 
@@ -126,18 +119,7 @@ pub fn save_checkpoint(
     for e in bg.layout().entries() {
         f.push(&e.name, &e.shape, &bg.params[e.range.clone()]);
     }
-    for e in bg.layout().entries() {
-        f.push(
-            format!("optimizer.m.{}", e.name),
-            &e.shape,
-            &adam.m[e.range.clone()],
-        );
-        f.push(
-            format!("optimizer.v.{}", e.name),
-            &e.shape,
-            &adam.v[e.range.clone()],
-        );
-    }
+    crate::run_common::push_moments(&mut f, bg.layout(), adam);
     f.metadata = BTreeMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("epoch".to_string(), epoch.to_string()),

@@ -198,45 +198,12 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
         cfg.system.spec.clone_from(s);
     }
     resolve_paths(&mut cfg)?;
-    let out = a.out.clone().unwrap_or_else(|| {
-        let stem = a
-            .config
-            .file_stem()
-            .map_or("run".into(), |s| s.to_string_lossy().into_owned());
-        PathBuf::from("runs").join(stem)
-    });
+    let out = crate::run_common::out_dir(a.out.as_deref(), &a.config);
     let run = Run::new(out.clone(), cfg)?;
     let checkpoint = run.checkpoint_path();
-    if a.resume {
-        let stored = Run::open(&out)?;
-        if stored.cfg != run.cfg {
-            bail!(Error::invalid(
-                "--resume",
-                format!(
-                    "the configuration differs from the one `{}` was started with (its config.toml); resume with the same file and seed, or start a new run in another --out",
-                    out.display()
-                )
-            ));
-        }
-    } else {
-        if checkpoint.exists() {
-            bail!(Error::invalid(
-                "--out",
-                format!(
-                    "`{}` already holds a run; continue it with --resume, or choose another --out",
-                    out.display()
-                )
-            ));
-        }
-        std::fs::create_dir_all(&out).map_err(|source| Error::Io {
-            action: "cannot create",
-            path: out.clone(),
-            source,
-        })?;
-        let text = run.cfg.to_toml();
-        boltzflow_io::write_atomic(&out.join("config.toml"), |w| w.write_all(text.as_bytes()))?;
-        let _ = std::fs::remove_file(out.join("log.txt"));
-    }
+    crate::run_common::start_or_resume(&out, a.resume, &checkpoint, &run.cfg.to_toml(), || {
+        Ok(Run::open(&out)?.cfg == run.cfg)
+    })?;
     let data = training_data(&run, a.resume)?;
     let mut bg = run.new_generator()?;
     let mut adam = Adam::new(bg.params.len());

@@ -169,14 +169,5 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
         );
     }
     html.push_str("</table>");
-    for (f, cap) in &figures {
-        let _ = write!(
-            html,
-            "<figure><img src=\"{f}\"><figcaption>{cap}</figcaption></figure>"
-        );
-    }
-    html.push_str("</body></html>\n");
-    let index = dir.join("index.html");
-    boltzflow_io::write_atomic(&index, |w| w.write_all(html.as_bytes()))?;
-    Ok(index)
+    crate::run_common::write_index(&dir, html, &figures)
 }

@@ -3,7 +3,6 @@
 //! Adam moments), `metrics.csv`, `metrics.json`, `log.txt`, `report/`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -86,17 +85,8 @@ impl VanRun {
         if let Some((p, adam, step)) = &ck.current {
             for e in layout.entries() {
                 f.push(format!("current.{}", e.name), &e.shape, &p[e.range.clone()]);
-                f.push(
-                    format!("optimizer.m.{}", e.name),
-                    &e.shape,
-                    &adam.m[e.range.clone()],
-                );
-                f.push(
-                    format!("optimizer.v.{}", e.name),
-                    &e.shape,
-                    &adam.v[e.range.clone()],
-                );
             }
+            crate::run_common::push_moments(&mut f, layout, adam);
             meta.insert("step".into(), step.to_string());
             meta.insert("optimizer_steps".into(), adam.t.to_string());
         }
@@ -196,13 +186,6 @@ impl VanRun {
 
     /// Appends a line to log.txt.
     pub fn log(&self, line: &str) -> Result<()> {
-        let path = self.dir.join("log.txt");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        writeln!(f, "{line}")?;
-        Ok(())
+        crate::run_common::append_log(&self.dir, line)
     }
 }

@@ -6,8 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
-use boltzflow_core::Error;
+use anyhow::Result;
 use boltzflow_learn::van::{VanBuffers, VanConfig, VanStep, step_stream, train_step};
 use boltzflow_nn::Adam;
 use boltzflow_systems::SpinThermo;
@@ -61,45 +60,14 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
         cfg.system.spec.clone_from(s);
     }
     cfg.resolve_paths()?;
-    let out = a.out.clone().unwrap_or_else(|| {
-        let stem = a
-            .config
-            .file_stem()
-            .map_or("run".into(), |s| s.to_string_lossy().into_owned());
-        PathBuf::from("runs").join(stem)
-    });
+    let out = crate::run_common::out_dir(a.out.as_deref(), &a.config);
     let run = VanRun::new(out.clone(), cfg)?;
     let checkpoint = run.checkpoint_path();
-    if a.resume {
-        let stored = VanRun::open(&out)?;
-        if stored.cfg != run.cfg {
-            bail!(Error::invalid(
-                "--resume",
-                format!(
-                    "the configuration differs from the one `{}` was started with (its config.toml); resume with the same file, seed and system, or start a new run in another --out",
-                    out.display()
-                )
-            ));
-        }
-    } else {
-        if checkpoint.exists() {
-            bail!(Error::invalid(
-                "--out",
-                format!(
-                    "`{}` already holds a run; continue it with --resume, or choose another --out",
-                    out.display()
-                )
-            ));
-        }
-        std::fs::create_dir_all(&out).map_err(|source| Error::Io {
-            action: "cannot create",
-            path: out.clone(),
-            source,
-        })?;
-        let text = run.cfg.to_toml();
-        boltzflow_io::write_atomic(&out.join("config.toml"), |w| w.write_all(text.as_bytes()))?;
+    crate::run_common::start_or_resume(&out, a.resume, &checkpoint, &run.cfg.to_toml(), || {
+        Ok(VanRun::open(&out)?.cfg == run.cfg)
+    })?;
+    if !a.resume {
         boltzflow_io::write_npy_2d(&out.join("couplings.npy"), run.system.couplings().view())?;
-        let _ = std::fs::remove_file(out.join("log.txt"));
     }
     let t = &run.cfg.train;
     let exact = run.system.exact(&t.betas)?;

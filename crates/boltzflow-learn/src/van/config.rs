@@ -166,15 +166,7 @@ impl VanConfig {
     /// [`Error::Io`], [`Error::BadFile`] with the TOML error, [`Error::InvalidParameter`] naming
     /// the field.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            action: "cannot read configuration",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let cfg: Self = toml::from_str(&text).map_err(|e| Error::BadFile {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        let cfg: Self = crate::config::read_toml(path)?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -285,15 +277,7 @@ impl VanConfig {
 /// # Errors
 /// [`Error::Io`] or [`Error::BadFile`] if the file is not readable TOML.
 pub fn model_of(path: &Path) -> Result<Option<String>> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        action: "cannot read configuration",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| Error::BadFile {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let table: toml::Table = crate::config::read_toml(path)?;
     Ok(table
         .get("model")
         .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)))

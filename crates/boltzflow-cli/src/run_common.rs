@@ -1,0 +1,109 @@
+//! What every kind of run directory shares: where it goes, how it is started or resumed, its
+//! log, the optimizer moments in its checkpoint, and the report's index page.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use boltzflow_core::Error;
+use boltzflow_nn::{Adam, ParamLayout, TensorFile};
+
+/// `--out`, or `runs/<configuration file stem>`.
+pub fn out_dir(out: Option<&Path>, config: &Path) -> PathBuf {
+    out.map_or_else(
+        || {
+            let stem = config
+                .file_stem()
+                .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+            PathBuf::from("runs").join(stem)
+        },
+        Path::to_path_buf,
+    )
+}
+
+/// Starts or resumes a run in `out`. Resuming needs `stored_config_equal` (the run's own
+/// config.toml read back and compared); starting refuses to overwrite a run, creates the
+/// directory and writes the resolved configuration `config_toml` atomically.
+pub fn start_or_resume(
+    out: &Path,
+    resume: bool,
+    checkpoint: &Path,
+    config_toml: &str,
+    stored_config_equal: impl FnOnce() -> Result<bool>,
+) -> Result<()> {
+    if resume {
+        if !stored_config_equal()? {
+            bail!(Error::invalid(
+                "--resume",
+                format!(
+                    "the configuration differs from the one `{}` was started with (its config.toml); resume with the same file, seed and system, or start a new run in another --out",
+                    out.display()
+                )
+            ));
+        }
+        return Ok(());
+    }
+    if checkpoint.exists() {
+        bail!(Error::invalid(
+            "--out",
+            format!(
+                "`{}` already holds a run; continue it with --resume, or choose another --out",
+                out.display()
+            )
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(|source| Error::Io {
+        action: "cannot create",
+        path: out.to_path_buf(),
+        source,
+    })?;
+    boltzflow_io::write_atomic(&out.join("config.toml"), |w| {
+        w.write_all(config_toml.as_bytes())
+    })?;
+    let _ = std::fs::remove_file(out.join("log.txt"));
+    Ok(())
+}
+
+/// Appends a line to `dir/log.txt`.
+pub fn append_log(dir: &Path, line: &str) -> Result<()> {
+    let path = dir.join("log.txt");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(f, "{line}")?;
+    Ok(())
+}
+
+/// Adds Adam's moments as `optimizer.m.{name}` / `optimizer.v.{name}` tensors.
+pub fn push_moments(f: &mut TensorFile<f32>, layout: &ParamLayout, adam: &Adam<f32>) {
+    for e in layout.entries() {
+        f.push(
+            format!("optimizer.m.{}", e.name),
+            &e.shape,
+            &adam.m[e.range.clone()],
+        );
+        f.push(
+            format!("optimizer.v.{}", e.name),
+            &e.shape,
+            &adam.v[e.range.clone()],
+        );
+    }
+}
+
+/// Finishes the report page `html` (head and tables already written) with the figures and
+/// writes `dir/index.html` atomically.
+pub fn write_index(dir: &Path, mut html: String, figures: &[(String, String)]) -> Result<PathBuf> {
+    for (f, cap) in figures {
+        let _ = write!(
+            html,
+            "<figure><img src=\"{f}\"><figcaption>{cap}</figcaption></figure>"
+        );
+    }
+    html.push_str("</body></html>\n");
+    let index = dir.join("index.html");
+    boltzflow_io::write_atomic(&index, |w| w.write_all(html.as_bytes()))?;
+    Ok(index)
+}
