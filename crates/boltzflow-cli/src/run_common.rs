@@ -22,6 +22,21 @@ pub fn out_dir(out: Option<&Path>, config: &Path) -> PathBuf {
     )
 }
 
+/// The `config.toml` of an existing run directory.
+pub fn config_file(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join("config.toml");
+    if !path.exists() {
+        bail!(Error::invalid(
+            "RUN_DIR",
+            format!(
+                "`{}` has no config.toml; is it a run directory made by `boltzflow train`?",
+                dir.display()
+            )
+        ));
+    }
+    Ok(path)
+}
+
 /// Starts or resumes a run in `out`. Resuming needs `stored_config_equal` (the run's own
 /// config.toml read back and compared); starting refuses to overwrite a run, creates the
 /// directory and writes the resolved configuration `config_toml` atomically.

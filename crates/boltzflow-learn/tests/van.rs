@@ -43,6 +43,23 @@ fn spec(kind: NetworkKind, depth: usize, width: usize, z2: bool) -> NetworkSpec 
     }
 }
 
+/// `steps` training steps at `beta` (batch `batch`, lr 5·10⁻³, annealing a = 0.98).
+fn train(van: &mut Van, system: &SpinSystem, beta: f64, steps: usize, batch: usize, seed: u64) {
+    let cfg = VanTrainConfig {
+        steps,
+        batch_size: batch,
+        lr: 5e-3,
+        anneal: 0.98,
+        ..VanTrainConfig::default()
+    };
+    let mut adam = Adam::new(van.params.len());
+    let mut buf = VanBuffers::default();
+    for t in 0..steps {
+        let mut rng = step_stream(seed, 0, t);
+        train_step(van, &mut adam, system, &cfg, beta, t, &mut rng, &mut buf).unwrap();
+    }
+}
+
 #[test]
 fn sampled_free_energy_matches_enumeration_of_q_and_training_approaches_the_exact_f() {
     let system = SpinSystem::sk(12, 3).unwrap();
@@ -54,30 +71,9 @@ fn sampled_free_energy_matches_enumeration_of_q_and_training_approaches_the_exac
     ] {
         let mut rng = RandomStreams::new(1).stream("init");
         let mut van = Van::new(12, None, &spec(kind, depth, width, z2), 64, &mut rng).unwrap();
-        let cfg = VanTrainConfig {
-            steps: 400,
-            batch_size: 500,
-            lr: 5e-3,
-            anneal: 0.98,
-            ..VanTrainConfig::default()
-        };
-        let mut adam = Adam::new(van.params.len());
-        let mut buf = VanBuffers::default();
         let (f_start, norm) = exact_f_q(&mut van, &system, beta);
         assert!((norm - 1.0).abs() < 1e-5, "Σq = {norm}");
-        for t in 0..cfg.steps {
-            train_step(
-                &mut van,
-                &mut adam,
-                &system,
-                &cfg,
-                beta,
-                t,
-                &mut step_stream(7, 0, t),
-                &mut buf,
-            )
-            .unwrap();
-        }
+        train(&mut van, &system, beta, 400, 500, 7);
         let (f_q, norm) = exact_f_q(&mut van, &system, beta);
         assert!((norm - 1.0).abs() < 1e-5, "Σq = {norm}");
         // The variational bound holds and training closed most of the gap.

@@ -63,16 +63,7 @@ impl Run {
 
     /// Opens an existing run directory.
     pub fn open(dir: &Path) -> Result<Self> {
-        let path = dir.join("config.toml");
-        if !path.exists() {
-            bail!(Error::invalid(
-                "RUN_DIR",
-                format!(
-                    "`{}` has no config.toml; is it a run directory made by `boltzflow train`?",
-                    dir.display()
-                )
-            ));
-        }
+        let path = crate::run_common::config_file(dir)?;
         let cfg = BgConfig::from_file(&path)?;
         Self::new(dir.to_path_buf(), cfg)
     }

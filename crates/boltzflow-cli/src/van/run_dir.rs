@@ -39,16 +39,7 @@ impl VanRun {
 
     /// Opens an existing run directory.
     pub fn open(dir: &Path) -> Result<Self> {
-        let path = dir.join("config.toml");
-        if !path.exists() {
-            bail!(Error::invalid(
-                "RUN_DIR",
-                format!(
-                    "`{}` has no config.toml; is it a run directory made by `boltzflow train`?",
-                    dir.display()
-                )
-            ));
-        }
+        let path = crate::run_common::config_file(dir)?;
         Self::new(dir.to_path_buf(), VanConfig::from_file(&path)?)
     }
 
