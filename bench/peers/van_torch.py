@@ -12,7 +12,7 @@ Sampling comes in two forms:
 - `incremental`: the first layer's pre-activations updated by one rank-one step per site and only
   output i of the last layer evaluated, the algorithm boltzflow uses.
 
-    OMP_NUM_THREADS=2 python3 bench/peers/van_torch.py [SECONDS]
+    OMP_NUM_THREADS=2 python3 bench/peers/van_torch.py [SECONDS] [cpu|cuda]
 """
 import math
 import sys
@@ -21,6 +21,7 @@ import time
 import torch
 
 torch.set_num_threads(2)
+DEVICE = torch.device(sys.argv[2] if len(sys.argv) > 2 else "cpu")
 
 
 def made_masks(n, depth, width):
@@ -32,7 +33,7 @@ def made_masks(n, depth, width):
         last = layer == depth - 1
         b = deg_in if last else deg_h
         m = (b[None, :] > a[:, None]) if last else (b[None, :] >= a[:, None])
-        masks.append(m.float())  # [fan_in, fan_out]
+        masks.append(m.float().to(DEVICE))  # [fan_in, fan_out]
     return masks
 
 
@@ -46,9 +47,9 @@ class Made(torch.nn.Module):
         self.b = torch.nn.ParameterList()
         for i in range(depth):
             bound = 1.0 / math.sqrt(widths[i])
-            w = torch.empty(widths[i], widths[i + 1]).uniform_(-bound, bound) * self.masks[i]
+            w = torch.empty(widths[i], widths[i + 1], device=DEVICE).uniform_(-bound, bound) * self.masks[i]
             self.w.append(torch.nn.Parameter(w))
-            self.b.append(torch.nn.Parameter(torch.empty(widths[i + 1]).uniform_(-bound, bound)))
+            self.b.append(torch.nn.Parameter(torch.empty(widths[i + 1], device=DEVICE).uniform_(-bound, bound)))
 
     def forward(self, s):
         h = s
@@ -66,17 +67,17 @@ class Made(torch.nn.Module):
 
     @torch.no_grad()
     def sample_naive(self, rows):
-        s = torch.zeros(rows, self.n)
+        s = torch.zeros(rows, self.n, device=DEVICE)
         for i in range(self.n):
             p = torch.sigmoid(self.forward(s)[:, i])
-            s[:, i] = torch.where(torch.rand(rows) < p, 1.0, -1.0)
-        flip = torch.where(torch.rand(rows, 1) < 0.5, 1.0, -1.0)
+            s[:, i] = torch.where(torch.rand(rows, device=DEVICE) < p, 1.0, -1.0)
+        flip = torch.where(torch.rand(rows, 1, device=DEVICE) < 0.5, 1.0, -1.0)
         return s * flip
 
     @torch.no_grad()
     def sample_incremental(self, rows):
         ws = [w * m for w, m in zip(self.w, self.masks)]
-        s = torch.zeros(rows, self.n)
+        s = torch.zeros(rows, self.n, device=DEVICE)
         a1 = self.b[0].expand(rows, -1).clone()
         for i in range(self.n):
             if len(ws) == 1:
@@ -86,17 +87,17 @@ class Made(torch.nn.Module):
                 for w, b in zip(ws[1:-1], list(self.b)[1:-1]):
                     h = torch.tanh(h @ w + b)
                 logit = h @ ws[-1][:, i] + self.b[-1][i]
-            si = torch.where(torch.rand(rows) < torch.sigmoid(logit), 1.0, -1.0)
+            si = torch.where(torch.rand(rows, device=DEVICE) < torch.sigmoid(logit), 1.0, -1.0)
             s[:, i] = si
             a1 += si[:, None] * ws[0][i][None, :]
-        flip = torch.where(torch.rand(rows, 1) < 0.5, 1.0, -1.0)
+        flip = torch.where(torch.rand(rows, 1, device=DEVICE) < 0.5, 1.0, -1.0)
         return s * flip
 
 
 def bench(name, n, depth, width, mode, seconds, batch=1000, beta=1.0):
     torch.manual_seed(0)
     model = Made(n, depth, width)
-    j = torch.randn(n, n) / math.sqrt(n)
+    j = torch.randn(n, n, device=DEVICE) / math.sqrt(n)
     j = torch.triu(j, 1)
     j = j + j.T
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -114,20 +115,26 @@ def bench(name, n, depth, width, mode, seconds, batch=1000, beta=1.0):
         loss.backward()
         opt.step()
 
+    def sync():
+        if DEVICE.type == "cuda":
+            torch.cuda.synchronize()
+
     step()
+    sync()
     t0 = time.perf_counter()
     k = 0
     while time.perf_counter() - t0 < seconds:
         step()
         k += 1
+    sync()
     rate = k / (time.perf_counter() - t0)
-    print(f"torch  {name:<28} {mode:<11} {rate:8.2f} steps/s")
+    print(f"torch  {name:<28} {mode:<11} {DEVICE.type:<5} {rate:8.2f} steps/s")
     return rate
 
 
 if __name__ == "__main__":
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {DEVICE}")
     for mode in ("naive", "incremental"):
         bench("sk n=20 made 2x80", 20, 2, 80, mode, seconds)
         bench("ising L=16 made 2x512", 256, 2, 512, mode, seconds)

@@ -86,6 +86,17 @@ fn finite_range(values: impl Iterator<Item = f64>, log: bool) -> Option<(f64, f6
     }
 }
 
+/// A tick label: `1e-3` style on log axes, at most six significant digits otherwise.
+fn axis_label(v: f64, log: bool) -> String {
+    if log {
+        format!("{v:.0e}")
+    } else {
+        let r = format!("{:.6}", v);
+        let r = r.trim_end_matches('0').trim_end_matches('.');
+        if r == "-0" { "0".into() } else { r.to_string() }
+    }
+}
+
 /// A line chart of `series` written to `path` (PNG, 800×560). `log_y` uses a log10 y axis
 /// (non-positive values are left out); `shade_below` greys the region y < x (the ITS plot's
 /// "faster than the lag time" area).
@@ -124,6 +135,7 @@ pub fn line_chart(
                 .configure_mesh()
                 .x_desc(x_label)
                 .y_desc(y_label)
+                .y_label_formatter(&|v: &f64| axis_label(*v, log_y))
                 .label_style(("sans-serif", 15))
                 .draw()?;
             if shade_below_diagonal {

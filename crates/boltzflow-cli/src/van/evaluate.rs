@@ -20,8 +20,10 @@ pub struct BetaResult {
     pub f_per_spin: f64,
     pub f_per_spin_stderr: f64,
     pub energy_per_spin: f64,
+    #[serde(default)]
     pub energy_per_spin_stderr: f64,
     pub entropy_per_spin: f64,
+    #[serde(default)]
     pub entropy_per_spin_stderr: f64,
     /// −ln E_q[e^{−βE}/q] / (βn): the importance-weighted estimate.
     pub f_reweighted_per_spin: f64,
