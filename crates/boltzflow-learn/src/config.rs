@@ -285,6 +285,12 @@ impl BgConfig {
             .data
             .as_ref()
             .is_some_and(|d| d.file.is_some() || d.simulate.is_some());
+        if self.flow.whiten && !has_data {
+            return Err(Error::invalid(
+                "flow.whiten",
+                "whitening is fitted to training data: add [data] with `file` or [data.simulate]",
+            ));
+        }
         for (k, s) in self.stages.iter().enumerate() {
             let f = |name: &str| format!("stage[{k}].{name}");
             if !(s.lr > 0.0 && s.lr.is_finite()) {

@@ -1,7 +1,7 @@
 //! The flow architecture as configured in a run's TOML (`[flow]`), and its construction.
 
 use boltzflow_core::{Error, Result};
-use boltzflow_nn::flows::{ActNorm, Coupling, SplineParams, Transformer};
+use boltzflow_nn::flows::{ActNorm, Coupling, SplineParams, Transformer, Whiten};
 use boltzflow_nn::{Activation, ParamLayout, Real, SequentialFlow};
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +34,9 @@ pub struct FlowSpec {
     pub activation: Activation,
     /// An ActNorm layer before every coupling (initialised from the first data batch).
     pub actnorm: bool,
+    /// A frozen whitening layer at the configuration end (x = μ + V Λ^{1/2} z from the training
+    /// data's covariance; needs `[data]`).
+    pub whiten: bool,
     /// RealNVP: bound on each layer's log-scale, s = c·tanh(ŝ/c).
     pub scale_bound: f64,
     /// Spline: number of bins.
@@ -50,6 +53,7 @@ impl Default for FlowSpec {
             hidden: vec![64, 64],
             activation: Activation::Tanh,
             actnorm: false,
+            whiten: false,
             scale_bound: 2.0,
             bins: 8,
             bound: 5.0,
@@ -133,6 +137,9 @@ impl FlowSpec {
                 self.activation,
                 transformer,
             ));
+        }
+        if self.whiten {
+            flow.push(Whiten::new(&mut layout, "flow.whiten", dim));
         }
         Ok((flow, layout))
     }

@@ -199,10 +199,15 @@ pub fn train(
     let t = &cfg.train;
     bg.set_chunk_rows(t.chunk_rows);
     if start_epoch == 0
-        && cfg.flow.actnorm
+        && (cfg.flow.actnorm || cfg.flow.whiten)
         && let Some(d) = data
     {
-        let rows = d.n_train().min(t.batch_size.max(256));
+        // Whitening fits a covariance: all training rows; ActNorm alone: one batch.
+        let rows = if cfg.flow.whiten {
+            d.n_train()
+        } else {
+            d.n_train().min(t.batch_size.max(256))
+        };
         bg.data_init(&d.train[..rows * bg.dim()]);
     }
     let reg = t.high_energy.map(|high| LinLogCut {

@@ -10,11 +10,13 @@ mod coupling;
 mod elementwise;
 mod sequential;
 mod spline;
+mod whiten;
 
 pub use coupling::{Coupling, Transformer};
 pub use elementwise::{ActNorm, Permutation};
 pub use sequential::{FlowWorkspace, Inverted, SequentialFlow};
 pub use spline::{MAX_BINS, SplineParams, rq_spline, rq_spline_backward};
+pub use whiten::Whiten;
 
 use boltzflow_core::ChainRng;
 
