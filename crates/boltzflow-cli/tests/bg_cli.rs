@@ -251,6 +251,10 @@ fn bad_configurations_name_the_field() {
             "[system]\nspec = \"double-well\"\n[train]\nhigh_energy = 10.0\nmax_energy = 5.0\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n",
             "max_energy",
         ),
+        (
+            "[system]\nspec = \"double-well\"\n[flow]\nwhiten = true\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n",
+            "flow.whiten",
+        ),
     ];
     for (cfg, needle) in cases {
         std::fs::write(d.path().join("c.toml"), cfg).unwrap();
