@@ -29,6 +29,7 @@ fn bench(name: &str, system: &str, spec: NetworkSpec, chunk_rows: usize, seconds
         anneal: 0.0,
         ..VanTrainConfig::default()
     };
+    let macs = van.macs_per_row();
     let mut adam = Adam::new(van.params.len());
     let mut buf = VanBuffers::default();
     let mut step = 0;
@@ -54,7 +55,12 @@ fn bench(name: &str, system: &str, spec: NetworkSpec, chunk_rows: usize, seconds
         k += 1;
     }
     let rate = k as f64 / t0.elapsed().as_secs_f64();
-    println!("boltzflow {name:<28} {rate:8.2} steps/s");
+    // One forward pass to sample, forward and backward (two GEMMs) on s and −s: ≈ 6 passes.
+    let gflop = 6.0 * 2.0 * macs as f64 * 1000.0 * 1e-9;
+    println!(
+        "boltzflow {name:<28} {rate:8.2} steps/s  ({gflop:.2} GFLOP/step, {:.1} GFLOP/s)",
+        gflop * rate
+    );
 }
 
 fn main() {

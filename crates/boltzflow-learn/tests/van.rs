@@ -85,7 +85,7 @@ fn sampled_free_energy_matches_enumeration_of_q_and_training_approaches_the_exac
         assert!(rel < 2e-3, "relative error {rel:.2e}");
         // The sampled estimate agrees with the enumerated F_q within its standard error.
         let mut rng = RandomStreams::new(2).stream("eval");
-        let (est, _) = estimate(&mut van, &system, beta, 40_000, 1000, &mut rng).unwrap();
+        let est = estimate(&mut van, &system, beta, 40_000, 1000, &mut rng).unwrap();
         assert!(
             (est.f_per_spin - f_q).abs() < 5.0 * est.f_stderr,
             "sampled {} ± {} vs enumerated {f_q}",

@@ -68,7 +68,7 @@ pub fn run(a: &EvaluateArgs) -> Result<VanMetrics> {
     let parameters = trained[0].1.params.len();
     for (k, (beta, mut van)) in trained.into_iter().enumerate() {
         let mut rng = RandomStreams::new(run.cfg.seed).stream(&format!("evaluate.beta{k}"));
-        let (est, _) = estimate(
+        let est = estimate(
             &mut van,
             &run.system,
             beta,

@@ -78,15 +78,13 @@ impl FreeEnergyEstimate {
         // log-probabilities of n spins).
         let stderr = |s: f64, s2: f64| (((s2 - s * s / mf) / (mf - 1.0)).max(0.0) / mf).sqrt();
         let mean_f = sum_f / mf;
-        // log w = −βE − ln q, combined in log space.
-        let lw: Vec<f64> = energies
-            .iter()
-            .zip(log_q)
-            .map(|(&e, &lq)| -beta * e - lq)
-            .collect();
-        let top = lw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let s1: f64 = lw.iter().map(|v| (v - top).exp()).sum();
-        let s2: f64 = lw.iter().map(|v| (2.0 * (v - top)).exp()).sum();
+        // log w = −βE − ln q, combined in log space (two passes, no buffer).
+        let log_w = || energies.iter().zip(log_q).map(|(&e, &lq)| -beta * e - lq);
+        let top = log_w().fold(f64::NEG_INFINITY, f64::max);
+        let (s1, s2) = log_w().fold((0.0, 0.0), |(a, b), v| {
+            let w = (v - top).exp();
+            (a + w, b + w * w)
+        });
         Ok(Self {
             beta,
             samples: m,
@@ -190,8 +188,7 @@ pub fn train_step(
     })
 }
 
-/// Samples `n_samples` configurations of q in batches of `batch` and estimates F_q at `beta`;
-/// also returns the samples' spins of the first batch `[min(batch, n_samples), n]`.
+/// Samples `n_samples` configurations of q in batches of `batch` and estimates F_q at `beta`.
 ///
 /// # Errors
 /// [`Error::NonFinite`] if an energy or log q is not finite.
@@ -202,29 +199,24 @@ pub fn estimate(
     n_samples: usize,
     batch: usize,
     rng: &mut ChainRng,
-) -> Result<(FreeEnergyEstimate, Vec<f32>)> {
+) -> Result<FreeEnergyEstimate> {
     let mut energies = Vec::with_capacity(n_samples);
     let mut log_qs = Vec::with_capacity(n_samples);
     let (mut s, mut lq) = (Vec::new(), Vec::new());
-    let mut first = Vec::new();
     let mut e = Vec::new();
     while energies.len() < n_samples {
         let rows = batch.min(n_samples - energies.len());
         van.sample(rows, rng, &mut s, &mut lq);
         e.resize(rows, 0.0);
         system.energies(&s, &mut e)?;
-        if first.is_empty() {
-            first = s.clone();
-        }
         energies.extend_from_slice(&e);
         log_qs.extend_from_slice(&lq);
     }
-    let est = FreeEnergyEstimate::new(
+    FreeEnergyEstimate::new(
         beta,
         van.n(),
         &energies,
         &log_qs,
         &format!("evaluation at β = {beta}"),
-    )?;
-    Ok((est, first))
+    )
 }

@@ -194,8 +194,8 @@ impl SpinSystem {
     /// Couplings from a symmetric `[n, n]` matrix with a zero diagonal.
     ///
     /// # Errors
-    /// If the matrix is not square, not symmetric, has a non-zero diagonal or non-finite entries;
-    /// the error names `what` (the file).
+    /// [`Error::BadFile`] naming `path` if the matrix is not square, not symmetric, has a
+    /// non-zero diagonal or non-finite entries.
     pub fn from_matrix(j: &Array2<f64>, path: &Path) -> Result<Self> {
         let bad = |reason: String| Error::BadFile {
             path: path.to_path_buf(),
