@@ -223,7 +223,8 @@ fn bad_input_names_what_to_change() {
             "network.type",
         ),
         (config("sk:n=10", MADE, "[0.0]", 10), "train.betas"),
-        (config("ising:L=1", MADE, "[1.0]", 10), "at least 2"),
+        (config("ising:L=1", MADE, "[1.0]", 10), "from 2 to 64"),
+        (config("ising:L=1000", MADE, "[1.0]", 10), "from 2 to 64"),
         (
             config("sk:n=10,size=3", MADE, "[1.0]", 10),
             "no parameter `size`",

@@ -38,7 +38,7 @@ pub const CATALOG: &[SystemInfo] = &[
             ParamInfo {
                 name: "L",
                 default: "16",
-                doc: "side of the lattice (≥ 2)",
+                doc: "side of the lattice (2 to 64)",
             },
             ParamInfo {
                 name: "j",
@@ -55,7 +55,7 @@ pub const CATALOG: &[SystemInfo] = &[
             ParamInfo {
                 name: "n",
                 default: "20",
-                doc: "number of spins (≥ 2)",
+                doc: "number of spins (2 to 4096)",
             },
             ParamInfo {
                 name: "seed",
@@ -71,6 +71,10 @@ pub const CATALOG: &[SystemInfo] = &[
         params: &[],
     },
 ];
+
+/// Largest number of spins of a system (the dense coupling matrix then takes 134 MB; a VAN on
+/// more spins is out of reach on a CPU anyway).
+pub const MAX_SPINS: usize = 4096;
 
 /// Largest number of spins whose states are enumerated for exact references (2²⁴ ≈ 1.7·10⁷).
 pub const MAX_ENUMERATED_SPINS: usize = 24;
@@ -143,10 +147,10 @@ impl SpinSystem {
     /// # Errors
     /// If `l < 2` or `j` is not positive and finite.
     pub fn ising(l: usize, j: f64) -> Result<Self> {
-        if l < 2 {
+        if !(2..=64).contains(&l) {
             return Err(Error::invalid(
                 "L",
-                format!("{l}: the lattice side must be at least 2"),
+                format!("{l}: the lattice side must be from 2 to 64 (at most {MAX_SPINS} spins)"),
             ));
         }
         if !(j.is_finite() && j > 0.0) {
@@ -173,10 +177,10 @@ impl SpinSystem {
     /// # Errors
     /// If `n < 2`.
     pub fn sk(n: usize, seed: u64) -> Result<Self> {
-        if n < 2 {
+        if !(2..=MAX_SPINS).contains(&n) {
             return Err(Error::invalid(
                 "n",
-                format!("{n}: an SK system needs at least 2 spins"),
+                format!("{n}: an SK system needs from 2 to {MAX_SPINS} spins"),
             ));
         }
         let mut rng = RandomStreams::new(seed).stream("sk-couplings");
@@ -202,9 +206,9 @@ impl SpinSystem {
             reason,
         };
         let n = j.nrows();
-        if j.ncols() != n || n < 2 {
+        if j.ncols() != n || !(2..=MAX_SPINS).contains(&n) {
             return Err(bad(format!(
-                "couplings must be a square [n, n] matrix with n ≥ 2, got {:?}",
+                "couplings must be a square [n, n] matrix with 2 ≤ n ≤ {MAX_SPINS}, got {:?}",
                 j.shape()
             )));
         }
