@@ -10,6 +10,7 @@ pub mod generator;
 pub mod rc;
 pub mod reweight;
 pub mod trainer;
+pub mod vae;
 pub mod van;
 
 pub use boltzflow_core::Coordinate;

@@ -1,0 +1,188 @@
+//! Latent metrics of an encoder q(z|x) = N(μ(x), diag σ²(x)) (Monroe & Shen 2022, DESIGN §1):
+//! JD_encode (the mean Jeffreys divergence between the encodings of two different data points,
+//! per latent dimension and in total), active dimensions, and the total correlation of the
+//! aggregate posterior.
+
+/// Jeffreys divergence KL(p‖q) + KL(q‖p) of two 1D Gaussians given by means and variances:
+/// ½(v₁/v₂ + v₂/v₁ − 2) + ½(μ₁ − μ₂)²(1/v₁ + 1/v₂).
+pub fn jeffreys_1d(mu1: f64, var1: f64, mu2: f64, var2: f64) -> f64 {
+    let d = mu1 - mu2;
+    0.5 * (var1 / var2 + var2 / var1 - 2.0) + 0.5 * d * d * (1.0 / var1 + 1.0 / var2)
+}
+
+/// JD_encode per latent dimension: the Jeffreys divergence averaged over all ordered pairs
+/// (i ≠ j) of the encodings `mu`, `var` `[n, d]` (row-major). For diagonal Gaussians the total
+/// is the sum over dimensions. The all-pairs mean is computed exactly in O(n·d) from sums of
+/// μ, μ², v and 1/v (no sampling of pairs).
+///
+/// # Panics
+/// If fewer than two encodings are given or the shapes disagree (callers validate).
+pub fn jd_encode(mu: &[f64], var: &[f64], d: usize) -> Vec<f64> {
+    assert!(d > 0 && mu.len() == var.len() && mu.len().is_multiple_of(d) && mu.len() / d >= 2);
+    let n = (mu.len() / d) as f64;
+    (0..d)
+        .map(|k| {
+            let col = |v: &[f64]| v.iter().skip(k).step_by(d).copied().collect::<Vec<f64>>();
+            let (m, v) = (col(mu), col(var));
+            let s_v: f64 = v.iter().sum();
+            let s_iv: f64 = v.iter().map(|x| 1.0 / x).sum();
+            let s_m: f64 = m.iter().sum();
+            let s_m2: f64 = m.iter().map(|x| x * x).sum();
+            let s_m_iv: f64 = m.iter().zip(&v).map(|(a, b)| a / b).sum();
+            let s_m2_iv: f64 = m.iter().zip(&v).map(|(a, b)| a * a / b).sum();
+            // Σ_{i≠j} (v_i/v_j + v_j/v_i − 2) = 2(S_v S_{1/v} − n) − 2n(n − 1).
+            let ratio = 2.0 * (s_v * s_iv - n) - 2.0 * n * (n - 1.0);
+            // Σ_{i≠j} (μ_i − μ_j)²/v_i, and the same with v_j (equal by symmetry); i = j adds 0.
+            let shift = n * s_m2_iv - 2.0 * s_m * s_m_iv + s_m2 * s_iv;
+            0.5 * (ratio + 2.0 * shift) / (n * (n - 1.0))
+        })
+        .collect()
+}
+
+/// Latent dimensions in use: log₁₀ JD_encode > −1 (Monroe & Shen 2022).
+pub fn active_dims(jd_per_dim: &[f64]) -> usize {
+    jd_per_dim.iter().filter(|&&j| j > 0.1).count()
+}
+
+/// Entropy (nats) of a 1D continuous sample from a histogram of `bins` equal bins over its
+/// range: −Σ p_k ln(p_k / Δ).
+pub fn histogram_entropy(x: &[f64], bins: usize) -> f64 {
+    let (lo, hi) = x
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) || bins == 0 {
+        return f64::NAN;
+    }
+    let width = (hi - lo) / bins as f64;
+    let mut counts = vec![0usize; bins];
+    for &v in x {
+        counts[(((v - lo) / width) as usize).min(bins - 1)] += 1;
+    }
+    let n = x.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * (p / width).ln()
+        })
+        .sum()
+}
+
+/// Total correlation of latent samples `z` `[n, d]`: Σ_k H(z_k) − H(z), with the marginal
+/// entropies from histograms and the joint entropy from a model density, H(z) ≈ −mean log p(z)
+/// (`log_density` `[n]`, e.g. the flow prior fitted to the aggregate posterior: a cross-entropy,
+/// so an upper bound on H(z) and the estimate errs low).
+pub fn total_correlation(z: &[f64], d: usize, log_density: &[f64], bins: usize) -> f64 {
+    let marginals: f64 = (0..d)
+        .map(|k| {
+            let col: Vec<f64> = z.iter().skip(k).step_by(d).copied().collect();
+            histogram_entropy(&col, bins)
+        })
+        .sum();
+    let joint = -log_density.iter().sum::<f64>() / log_density.len() as f64;
+    marginals - joint
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boltzflow_core::RandomStreams;
+    use rand::RngExt;
+    use rand_distr::{Distribution, StandardNormal};
+
+    fn normals(n: usize, seed: u64) -> Vec<f64> {
+        let mut rng = RandomStreams::new(seed).stream("z");
+        (0..n).map(|_| StandardNormal.sample(&mut rng)).collect()
+    }
+
+    #[test]
+    fn jeffreys_divergence_equals_a_monte_carlo_estimate() {
+        let (m1, v1, m2, v2): (f64, f64, f64, f64) = (0.3, 0.5, -0.4, 1.7);
+        // E_p[ln p − ln q] + E_q[ln q − ln p] from 10⁶ draws of each.
+        let lp = |x: f64, m: f64, v: f64| -0.5 * (x - m) * (x - m) / v - 0.5 * v.ln();
+        let g = normals(2_000_000, 1);
+        let (a, b) = g.split_at(1_000_000);
+        let kl12: f64 = a
+            .iter()
+            .map(|e| {
+                let x = m1 + v1.sqrt() * e;
+                lp(x, m1, v1) - lp(x, m2, v2)
+            })
+            .sum::<f64>()
+            / 1e6;
+        let kl21: f64 = b
+            .iter()
+            .map(|e| {
+                let x = m2 + v2.sqrt() * e;
+                lp(x, m2, v2) - lp(x, m1, v1)
+            })
+            .sum::<f64>()
+            / 1e6;
+        let exact = jeffreys_1d(m1, v1, m2, v2);
+        assert!(
+            (kl12 + kl21 - exact).abs() < 5e-3,
+            "MC {} vs {exact}",
+            kl12 + kl21
+        );
+    }
+
+    #[test]
+    fn jd_encode_equals_the_average_over_all_pairs() {
+        let mut rng = RandomStreams::new(2).stream("enc");
+        let (n, d) = (40, 3);
+        let mu: Vec<f64> = (0..n * d).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let var: Vec<f64> = (0..n * d).map(|_| rng.random_range(0.05..3.0)).collect();
+        let fast = jd_encode(&mu, &var, d);
+        for k in 0..d {
+            let mut s = 0.0;
+            for i in 0..n {
+                for j in 0..n {
+                    if i != j {
+                        s += jeffreys_1d(
+                            mu[i * d + k],
+                            var[i * d + k],
+                            mu[j * d + k],
+                            var[j * d + k],
+                        );
+                    }
+                }
+            }
+            let slow = s / (n * (n - 1)) as f64;
+            assert!(
+                (fast[k] - slow).abs() < 1e-10 * slow.max(1.0),
+                "dim {k}: {} vs {slow}",
+                fast[k]
+            );
+        }
+        // Identical encodings: zero, and no active dimension.
+        let same = jd_encode(&[0.5, 0.5, 0.5], &[2.0, 2.0, 2.0], 1);
+        assert!(same[0].abs() < 1e-12);
+        assert_eq!(active_dims(&same), 0);
+        assert_eq!(active_dims(&[0.01, 0.5, 3.0]), 2);
+    }
+
+    #[test]
+    fn total_correlation_is_zero_for_independent_latents_and_exact_for_a_correlated_gaussian() {
+        let n = 200_000;
+        let g = normals(2 * n, 3);
+        let log_std_normal = |x: f64| -0.5 * x * x - 0.5 * (2.0 * std::f64::consts::PI).ln();
+        for rho in [0.0f64, 0.8] {
+            // z₂ = ρ z₁ + √(1 − ρ²) ε: unit marginals, correlation ρ.
+            let c = (1.0 - rho * rho).sqrt();
+            let z: Vec<f64> = g
+                .chunks_exact(2)
+                .flat_map(|p| [p[0], rho * p[0] + c * p[1]])
+                .collect();
+            let logp: Vec<f64> = g
+                .chunks_exact(2)
+                .map(|p| log_std_normal(p[0]) + log_std_normal(p[1]) - c.ln())
+                .collect();
+            let tc = total_correlation(&z, 2, &logp, 100);
+            let exact = -0.5 * (1.0 - rho * rho).ln();
+            assert!((tc - exact).abs() < 0.01, "ρ={rho}: TC {tc} vs {exact}");
+        }
+    }
+}
