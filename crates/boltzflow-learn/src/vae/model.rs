@@ -1,0 +1,254 @@
+//! A VAE over configurations x ∈ ℝ^d with a diagonal-Gaussian encoder and a Gaussian decoder
+//! (the "MSE" fixed-variance and the conditionally independent decoders of Monroe & Shen 2022),
+//! a standard-normal prior, and the loss L = −ln p(x|z) + β [ln q(z|x) − ln p(z)] with one
+//! reparameterised sample z = μ + σε, whose hand-written gradient is checked against finite
+//! differences.
+//!
+//! Not yet here (issue 5): the flow prior, the autoregressive and flow decoders, periodic inputs
+//! and outputs, batch parallelism, training schedules.
+
+use rand::Rng;
+
+use super::likelihood::{gaussian, gaussian_unit};
+use boltzflow_nn::Real;
+use boltzflow_nn::{Activation, Mlp, MlpCache, ParamLayout};
+
+/// The decoders built so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecoderKind {
+    /// p(x|z) = N(m(z), I): the "MSE" decoder.
+    Mse,
+    /// p(x|z) = N(m(z), diag e^{ℓ(z)}): conditionally independent coordinates.
+    CondIndep,
+}
+
+/// Encoder, decoder and their parameters.
+#[derive(Debug, Clone)]
+pub struct Vae {
+    dim: usize,
+    latent: usize,
+    decoder: DecoderKind,
+    encoder: Mlp,
+    decoder_net: Mlp,
+    layout: ParamLayout,
+}
+
+/// Per-batch buffers of [`Vae::loss_and_gradient`].
+#[derive(Debug, Clone, Default)]
+pub struct VaeCache<T> {
+    enc: MlpCache<T>,
+    dec: MlpCache<T>,
+    z: Vec<T>,
+    d_enc: Vec<T>,
+    d_dec: Vec<T>,
+    dz: Vec<T>,
+}
+
+/// The terms of the loss, averaged over the batch (nats per configuration).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VaeLoss {
+    /// −ln p(x|z).
+    pub recon: f64,
+    /// ln q(z|x) − ln p(z) (single-sample KL estimate).
+    pub kl: f64,
+    /// recon + β kl.
+    pub total: f64,
+}
+
+impl Vae {
+    /// Encoder MLP [d, hidden…, 2k] with ReLU; decoder MLP [k, hidden…, d or 2d] with tanh
+    /// (Monroe & Shen 2022).
+    pub fn new(
+        dim: usize,
+        latent: usize,
+        encoder_hidden: &[usize],
+        decoder_hidden: &[usize],
+        decoder: DecoderKind,
+    ) -> Self {
+        let mut layout = ParamLayout::new();
+        let mut w = vec![dim];
+        w.extend_from_slice(encoder_hidden);
+        w.push(2 * latent);
+        let encoder = Mlp::new(
+            &mut layout,
+            "encoder",
+            &w,
+            Activation::Relu,
+            Activation::Identity,
+        );
+        let out = match decoder {
+            DecoderKind::Mse => dim,
+            DecoderKind::CondIndep => 2 * dim,
+        };
+        let mut w = vec![latent];
+        w.extend_from_slice(decoder_hidden);
+        w.push(out);
+        let decoder_net = Mlp::new(
+            &mut layout,
+            "decoder",
+            &w,
+            Activation::Tanh,
+            Activation::Identity,
+        );
+        Self {
+            dim,
+            latent,
+            decoder,
+            encoder,
+            decoder_net,
+            layout,
+        }
+    }
+
+    /// The parameter layout (checkpoint names).
+    pub fn layout(&self) -> &ParamLayout {
+        &self.layout
+    }
+
+    /// PyTorch-style initialisation.
+    pub fn init<T: Real>(&self, params: &mut [T], rng: &mut impl Rng) {
+        self.encoder.init(params, false, rng);
+        self.decoder_net.init(params, false, rng);
+    }
+
+    /// The encodings of `x` `[rows, d]`: means and variances, each `[rows, k]`.
+    pub fn encode<T: Real>(&self, params: &[T], x: &[T], rows: usize) -> (Vec<f64>, Vec<f64>) {
+        let k = self.latent;
+        let mut cache = MlpCache::default();
+        let out = self.encoder.forward(params, x, rows, &mut cache);
+        let mut mu = Vec::with_capacity(rows * k);
+        let mut var = Vec::with_capacity(rows * k);
+        for row in out.chunks_exact(2 * k) {
+            mu.extend(row[..k].iter().map(|v| v.as_f64()));
+            var.extend(row[k..].iter().map(|v| v.as_f64().exp()));
+        }
+        (mu, var)
+    }
+
+    /// The loss of a batch `x` `[rows, d]` with noise `eps` `[rows, k]` (z = μ + σ ε) at `beta`;
+    /// parameter gradients of the batch-mean loss are added to `grads`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn loss_and_gradient<T: Real>(
+        &self,
+        params: &[T],
+        grads: &mut [T],
+        x: &[T],
+        eps: &[T],
+        rows: usize,
+        beta: f64,
+        cache: &mut VaeCache<T>,
+    ) -> VaeLoss {
+        let (d, k) = (self.dim, self.latent);
+        let scale = 1.0 / rows as f64;
+        let enc = self
+            .encoder
+            .forward(params, x, rows, &mut cache.enc)
+            .to_vec();
+        cache.z.resize(rows * k, T::zero());
+        cache.d_enc.resize(rows * 2 * k, T::zero());
+        let (mut recon, mut kl) = (0.0, 0.0);
+        for r in 0..rows {
+            for j in 0..k {
+                let (mu, lv) = (enc[r * 2 * k + j].as_f64(), enc[r * 2 * k + k + j].as_f64());
+                let e = eps[r * k + j].as_f64();
+                let z = mu + (0.5 * lv).exp() * e;
+                cache.z[r * k + j] = T::of(z);
+                // ln q(z|x) = −½ε² − ½ℓ − ½ln 2π; ln p(z) = −½z² − ½ln 2π.
+                kl += -0.5 * e * e - 0.5 * lv + 0.5 * z * z;
+            }
+        }
+        let out = self
+            .decoder_net
+            .forward(params, &cache.z, rows, &mut cache.dec)
+            .to_vec();
+        let width = out.len() / rows;
+        cache.d_dec.resize(rows * width, T::zero());
+        for r in 0..rows {
+            for i in 0..d {
+                let xi = x[r * d + i].as_f64();
+                let m = out[r * width + i].as_f64();
+                match self.decoder {
+                    DecoderKind::Mse => {
+                        let (lp, dm) = gaussian_unit(xi, m);
+                        recon -= lp;
+                        cache.d_dec[r * width + i] = T::of(-dm * scale);
+                    }
+                    DecoderKind::CondIndep => {
+                        let lv = out[r * width + d + i].as_f64();
+                        let (lp, dm, dl) = gaussian(xi, m, lv);
+                        recon -= lp;
+                        cache.d_dec[r * width + i] = T::of(-dm * scale);
+                        cache.d_dec[r * width + d + i] = T::of(-dl * scale);
+                    }
+                }
+            }
+        }
+        let mut dz = std::mem::take(&mut cache.dz);
+        self.decoder_net.backward(
+            params,
+            grads,
+            &cache.z,
+            &mut cache.dec,
+            &mut cache.d_dec,
+            Some(&mut dz),
+        );
+        // dL/dz = (decoder part) + β z/rows; then dL/dμ = dL/dz and
+        // dL/dℓ = dL/dz · ½σε − β/(2 rows) (ln q contributes −½ per dimension at fixed ε).
+        for r in 0..rows {
+            for j in 0..k {
+                let lv = enc[r * 2 * k + k + j].as_f64();
+                let e = eps[r * k + j].as_f64();
+                let z = cache.z[r * k + j].as_f64();
+                let g = dz[r * k + j].as_f64() + beta * z * scale;
+                cache.d_enc[r * 2 * k + j] = T::of(g);
+                cache.d_enc[r * 2 * k + k + j] =
+                    T::of(g * 0.5 * (0.5 * lv).exp() * e - 0.5 * beta * scale);
+            }
+        }
+        cache.dz = dz;
+        self.encoder
+            .backward(params, grads, x, &mut cache.enc, &mut cache.d_enc, None);
+        let (recon, kl) = (recon * scale, kl * scale);
+        VaeLoss {
+            recon,
+            kl,
+            total: recon + beta * kl,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boltzflow_core::RandomStreams;
+    use boltzflow_nn::gradcheck::{compare, numeric_gradient};
+    use rand_distr::{Distribution, StandardNormal};
+
+    fn normals(n: usize, seed: u64) -> Vec<f64> {
+        let mut rng = RandomStreams::new(seed).stream("n");
+        (0..n).map(|_| StandardNormal.sample(&mut rng)).collect()
+    }
+
+    #[test]
+    fn the_loss_gradient_equals_finite_differences() {
+        for decoder in [DecoderKind::Mse, DecoderKind::CondIndep] {
+            let vae = Vae::new(3, 2, &[7, 5], &[6], decoder);
+            let mut params = vec![0.0; vae.layout().len()];
+            vae.init(&mut params, &mut RandomStreams::new(1).stream("init"));
+            let rows = 4;
+            let x = normals(rows * 3, 2);
+            let eps = normals(rows * 2, 3);
+            let beta = 2.5;
+            let mut grads = vec![0.0; params.len()];
+            let mut cache = VaeCache::default();
+            vae.loss_and_gradient(&params, &mut grads, &x, &eps, rows, beta, &mut cache);
+            let num = numeric_gradient(&params, 1e-5, |p| {
+                let mut g = vec![0.0; p.len()];
+                vae.loss_and_gradient(p, &mut g, &x, &eps, rows, beta, &mut VaeCache::default())
+                    .total
+            });
+            let rep = compare(&grads, &num);
+            assert!(rep.relative() < 1e-7, "{decoder:?}: {rep:?}");
+        }
+    }
+}
