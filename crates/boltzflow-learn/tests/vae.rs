@@ -10,7 +10,16 @@ use boltzflow_nn::{Adam, AdamConfig};
 use rand_distr::{Distribution, StandardNormal};
 
 fn train(beta: f64, steps: usize) -> (Vae, Vec<f32>, Vec<f32>, f64) {
-    let system = boltzflow_systems::build("gaussian2d").unwrap();
+    train_on("gaussian2d", DecoderKind::Mse, beta, steps)
+}
+
+fn train_on(
+    system: &str,
+    decoder: DecoderKind,
+    beta: f64,
+    steps: usize,
+) -> (Vae, Vec<f32>, Vec<f32>, f64) {
+    let system = boltzflow_systems::build(system).unwrap();
     let mut streams = RandomStreams::new(4).stream("data");
     let data = system
         .exact_sampler()
@@ -18,7 +27,7 @@ fn train(beta: f64, steps: usize) -> (Vae, Vec<f32>, Vec<f32>, f64) {
         .sample(10_000, &mut streams)
         .unwrap();
     let x: Vec<f32> = data.iter().map(|&v| v as f32).collect();
-    let vae = Vae::new(2, 1, &[50, 50], &[50, 50], DecoderKind::Mse);
+    let vae = Vae::new(2, 1, &[50, 50], &[50, 50], decoder);
     let mut params = vec![0.0f32; vae.layout().len()];
     vae.init(&mut params, &mut RandomStreams::new(1).stream("init"));
     let mut adam = Adam::new(params.len());
@@ -71,4 +80,83 @@ fn beta_zero_memorises() {
     let unused = (2.0 * std::f64::consts::PI * std::f64::consts::E).ln();
     assert!(loss < unused - 0.5, "loss {loss}");
     assert!(jd[0] > 10.0, "JD_encode {jd:?}");
+}
+
+/// Per-walker time averages of f after `burn_in` steps: the mean over walkers and its standard
+/// error (walkers are independent).
+fn walker_average(values: &[Vec<f64>]) -> (f64, f64) {
+    let means: Vec<f64> = values
+        .iter()
+        .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+        .collect();
+    let n = means.len() as f64;
+    let m = means.iter().sum::<f64>() / n;
+    let var = means.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
+    (m, (var / n).sqrt())
+}
+
+#[test]
+fn vae_monte_carlo_recovers_the_exact_distribution() {
+    use boltzflow_learn::vae::mc::vae_metropolis;
+    // bimodal2d: per dimension 0.6 N(−3, 1) + 0.4 N(3, 1): P(x > 0) = 0.4 (up to 1e-3),
+    // mean −0.6, variance 1 + 0.24·36 = 9.64. gaussian2d: N((−3, −3), I).
+    for (name, decoder, p_pos, mean, var) in [
+        (
+            "bimodal2d",
+            DecoderKind::CondIndep,
+            0.4 * 0.998_650 + 0.6 * 0.001_350,
+            -0.6,
+            9.64,
+        ),
+        ("gaussian2d", DecoderKind::Mse, 0.001_350, -3.0, 1.0),
+    ] {
+        let (vae, params, _, _) = train_on(name, decoder, 1.0, 2000);
+        let system = boltzflow_systems::build(name).unwrap();
+        let walkers = 400;
+        // All walkers start in the −3 mode: the chain has to find the other one itself.
+        let mut x = ndarray::Array2::from_elem((walkers, 2), -3.0);
+        let (burn_in, steps) = (100, 600);
+        let mut pos = vec![Vec::new(); walkers];
+        let mut first = vec![Vec::new(); walkers];
+        let mut second = vec![Vec::new(); walkers];
+        let mut rng = RandomStreams::new(9).stream("vae-mc");
+        let f_acc = vae_metropolis(
+            &vae,
+            &params,
+            system.as_ref(),
+            &mut x,
+            steps,
+            &mut rng,
+            |step, x| {
+                if step >= burn_in {
+                    for (i, row) in x.rows().into_iter().enumerate() {
+                        pos[i].push(f64::from(u8::from(row[0] > 0.0)));
+                        first[i].push(row[1]);
+                        second[i].push(row[1] * row[1]);
+                    }
+                }
+            },
+        )
+        .unwrap();
+        let (p, p_se) = walker_average(&pos);
+        let (m, m_se) = walker_average(&first);
+        let (m2, m2_se) = walker_average(&second);
+        println!(
+            "{name}: f_acc {f_acc:.3}; P(x1 > 0) {p:.4} ± {p_se:.4} (exact {p_pos:.4}); mean x2 {m:.3} ± {m_se:.3} ({mean}); E[x2²] {m2:.3} ± {m2_se:.3} ({:.3})",
+            var + mean * mean
+        );
+        assert!(f_acc > 0.05, "{name}: acceptance {f_acc}");
+        assert!(
+            (p - p_pos).abs() < 5.0 * p_se + 2e-3,
+            "{name}: P(x1 > 0) {p} ± {p_se}"
+        );
+        assert!(
+            (m - mean).abs() < 5.0 * m_se + 1e-3,
+            "{name}: mean {m} ± {m_se}"
+        );
+        assert!(
+            (m2 - (var + mean * mean)).abs() < 5.0 * m2_se + 1e-3,
+            "{name}: E[x²] {m2} ± {m2_se}"
+        );
+    }
 }

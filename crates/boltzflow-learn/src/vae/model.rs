@@ -125,6 +125,35 @@ impl Vae {
         (mu, var)
     }
 
+    /// The decoder's means and log-variances of x given `z` `[rows, k]`, each `[rows, d]`
+    /// (log-variance 0 for the MSE decoder).
+    pub fn decode<T: Real>(&self, params: &[T], z: &[T], rows: usize) -> (Vec<f64>, Vec<f64>) {
+        let d = self.dim;
+        let mut cache = MlpCache::default();
+        let out = self.decoder_net.forward(params, z, rows, &mut cache);
+        let width = out.len() / rows.max(1);
+        let mut mean = Vec::with_capacity(rows * d);
+        let mut log_var = Vec::with_capacity(rows * d);
+        for row in out.chunks_exact(width) {
+            mean.extend(row[..d].iter().map(|v| v.as_f64()));
+            match self.decoder {
+                DecoderKind::Mse => log_var.extend(std::iter::repeat_n(0.0, d)),
+                DecoderKind::CondIndep => log_var.extend(row[d..].iter().map(|v| v.as_f64())),
+            }
+        }
+        (mean, log_var)
+    }
+
+    /// Latent dimension.
+    pub fn latent_dim(&self) -> usize {
+        self.latent
+    }
+
+    /// Configuration dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
     /// The loss of a batch `x` `[rows, d]` with noise `eps` `[rows, k]` (z = μ + σ ε) at `beta`;
     /// parameter gradients of the batch-mean loss are added to `grads`.
     #[allow(clippy::too_many_arguments)]

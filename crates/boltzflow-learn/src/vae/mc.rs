@@ -1,0 +1,120 @@
+//! VAE-proposed Monte Carlo (Monroe & Shen, JCTC 2022; DESIGN §1). The chain runs on the pair
+//! (x, z) with target π(x) q(z|x): first z₁ ~ q(z|x₁) is redrawn (a Gibbs step), then the move
+//! proposes z₂ ~ P(z), x₂ ~ p(x|z₂) and accepts with
+//! log a = −(u₂ − u₁) + ln q(z₂|x₂) − ln q(z₁|x₁) + ln P(z₁) − ln P(z₂) + ln p(x₁|z₁) − ln p(x₂|z₂),
+//! so the x-chain samples exp(−u) exactly whatever the VAE; how well the VAE matches decides
+//! only the acceptance f_acc.
+
+use boltzflow_core::{ChainRng, Energy, Error, Result};
+use ndarray::Array2;
+use rand::RngExt;
+use rand_distr::{Distribution, StandardNormal};
+
+use super::model::Vae;
+
+const LN_2PI: f64 = 1.837_877_066_409_345_3;
+
+/// ln N(x; m, diag e^{ℓ}) of each row.
+fn gaussian_rows(x: &[f64], mean: &[f64], log_var: &[f64], d: usize) -> Vec<f64> {
+    x.chunks_exact(d)
+        .zip(mean.chunks_exact(d).zip(log_var.chunks_exact(d)))
+        .map(|(x, (m, l))| {
+            x.iter()
+                .zip(m.iter().zip(l))
+                .map(|(&x, (&m, &l))| {
+                    -0.5 * (x - m) * (x - m) * (-l).exp() - 0.5 * l - 0.5 * LN_2PI
+                })
+                .sum()
+        })
+        .collect()
+}
+
+fn to_f32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+/// Draws from N(m, diag e^{ℓ}) row by row.
+fn draw(mean: &[f64], log_var: &[f64], rng: &mut ChainRng) -> Vec<f64> {
+    mean.iter()
+        .zip(log_var)
+        .map(|(&m, &l)| {
+            let e: f64 = StandardNormal.sample(rng);
+            m + (0.5 * l).exp() * e
+        })
+        .collect()
+}
+
+/// Runs `steps` VAE moves on every walker (rows of `x`, updated in place) under `energy` (in
+/// units of kT), calling `record(step, x)` after each; returns the acceptance fraction f_acc.
+///
+/// # Errors
+/// [`Error::Shape`] if `x` does not have the VAE's dimension; energy errors; [`Error::NonFinite`]
+/// if the current energies are not finite.
+pub fn vae_metropolis(
+    vae: &Vae,
+    params: &[f32],
+    energy: &dyn Energy,
+    x: &mut Array2<f64>,
+    steps: usize,
+    rng: &mut ChainRng,
+    mut record: impl FnMut(usize, &Array2<f64>),
+) -> Result<f64> {
+    let (n, d, k) = (x.nrows(), vae.dim(), vae.latent_dim());
+    if x.ncols() != d {
+        return Err(Error::shape(
+            "VAE-MC walkers",
+            format!("[n, {d}]"),
+            format!("{:?}", x.shape()),
+        ));
+    }
+    let mut u1 = energy.energy(x.view())?.to_vec();
+    if let Some((i, &u)) = u1.iter().enumerate().find(|(_, u)| !u.is_finite()) {
+        return Err(Error::NonFinite {
+            what: "energy of a VAE-MC walker".into(),
+            location: format!("walker {i}"),
+            value: u,
+        });
+    }
+    let log_prior = |z: &[f64]| -> Vec<f64> {
+        z.chunks_exact(k)
+            .map(|r| r.iter().map(|v| -0.5 * v * v - 0.5 * LN_2PI).sum())
+            .collect()
+    };
+    let mut accepted = 0usize;
+    for step in 0..steps {
+        let x1: Vec<f64> = x.iter().copied().collect();
+        // z₁ ~ q(z|x₁).
+        let (mu1, var1) = vae.encode(params, &to_f32(&x1), n);
+        let lv1: Vec<f64> = var1.iter().map(|v| v.ln()).collect();
+        let z1 = draw(&mu1, &lv1, rng);
+        // z₂ ~ P(z), x₂ ~ p(x|z₂).
+        let z2: Vec<f64> = (0..n * k).map(|_| StandardNormal.sample(rng)).collect();
+        let (m2, l2) = vae.decode(params, &to_f32(&z2), n);
+        let x2 = draw(&m2, &l2, rng);
+        let (m1, l1) = vae.decode(params, &to_f32(&z1), n);
+        let (mu2, var2) = vae.encode(params, &to_f32(&x2), n);
+        let lv2: Vec<f64> = var2.iter().map(|v| v.ln()).collect();
+        let x2a = Array2::from_shape_vec((n, d), x2.clone()).expect("n·d values");
+        let u2 = energy.energy(x2a.view())?;
+        let (lq1, lq2) = (
+            gaussian_rows(&z1, &mu1, &lv1, k),
+            gaussian_rows(&z2, &mu2, &lv2, k),
+        );
+        let (lp1, lp2) = (
+            gaussian_rows(&x1, &m1, &l1, d),
+            gaussian_rows(&x2, &m2, &l2, d),
+        );
+        let (lz1, lz2) = (log_prior(&z1), log_prior(&z2));
+        for i in 0..n {
+            let log_a = -(u2[i] - u1[i]) + lq2[i] - lq1[i] + lz1[i] - lz2[i] + lp1[i] - lp2[i];
+            // NaN (e.g. u₂ = +∞ − finite is −∞, fine; NaN from the network) is rejected.
+            if log_a >= 0.0 || rng.random::<f64>().ln() < log_a {
+                x.row_mut(i).assign(&x2a.row(i));
+                u1[i] = u2[i];
+                accepted += 1;
+            }
+        }
+        record(step, x);
+    }
+    Ok(accepted as f64 / (n * steps).max(1) as f64)
+}
