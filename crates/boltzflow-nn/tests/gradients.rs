@@ -290,3 +290,29 @@ fn whitening_is_an_exact_frozen_linear_flow_fitted_to_the_data() {
         "{rep:?}"
     );
 }
+
+#[test]
+fn one_dimensional_couplings_with_a_constant_conditioner_pass_the_flow_test() {
+    // The VAE prior of a 1D latent (Monroe & Shen 2022): each block's spline parameters come
+    // from a constant input.
+    for (name, kind) in [
+        ("spline 1d", Transformer::Spline(SplineParams::new(8, 3.0))),
+        ("realnvp 1d", Transformer::Affine { scale_bound: 2.0 }),
+    ] {
+        let mut layout = ParamLayout::new();
+        let mut flow = SequentialFlow::new(1);
+        for i in 0..3 {
+            flow.push(Coupling::new(
+                &mut layout,
+                &format!("b{i}"),
+                1,
+                &[0],
+                &[5],
+                Activation::Tanh,
+                kind,
+            ));
+        }
+        let params = noise(layout.len(), 0.3, 12);
+        assert_flow_ok(name, &flow, &params, 1.5);
+    }
+}

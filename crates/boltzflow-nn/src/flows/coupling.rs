@@ -53,8 +53,11 @@ impl Coupling {
     /// conditioner widths `[n_cond, hidden…, n_trans·n_params]`; the conditioner's last layer
     /// starts at zero so the new layer is the identity.
     ///
+    /// If `transformed` covers every coordinate (as in 1D), the conditioner's input is the
+    /// constant 1.
+    ///
     /// # Panics
-    /// If `transformed` is empty, covers all coordinates, or has an index ≥ `dim`.
+    /// If `transformed` is empty or has an index ≥ `dim`.
     pub fn new(
         layout: &mut ParamLayout,
         prefix: &str,
@@ -75,10 +78,12 @@ impl Coupling {
         let trans: Vec<usize> = (0..dim).filter(|&i| is_trans[i]).collect();
         let cond: Vec<usize> = (0..dim).filter(|&i| !is_trans[i]).collect();
         assert!(
-            !trans.is_empty() && !cond.is_empty(),
-            "a coupling needs both sets non-empty"
+            !trans.is_empty(),
+            "a coupling needs a coordinate to transform"
         );
-        let mut widths = vec![cond.len()];
+        // With nothing to condition on (a 1D flow), the conditioner sees the constant 1: the
+        // transform's parameters are then learned directly (Monroe & Shen's 1D latent prior).
+        let mut widths = vec![cond.len().max(1)];
         widths.extend_from_slice(hidden);
         widths.push(trans.len() * kind.n_params());
         let mlp = Mlp::new(
@@ -103,6 +108,11 @@ impl Coupling {
     }
 
     fn gather_cond<T: Real>(&self, input: &[T], rows: usize, cond: &mut Vec<T>) {
+        if self.cond.is_empty() {
+            cond.clear();
+            cond.resize(rows, T::one());
+            return;
+        }
         let nc = self.cond.len();
         cond.resize(rows * nc, T::zero());
         for (row, c) in input.chunks_exact(self.dim).zip(cond.chunks_exact_mut(nc)) {
@@ -287,15 +297,16 @@ impl<T: Real> FlowLayer<T> for Coupling {
             }
         }
         let mut gc = std::mem::take(&mut cache.grad_cond);
+        let constant_input = self.cond.is_empty();
         self.mlp.backward(
             params,
             grads,
             &cache.cond,
             &mut cache.mlp,
             &mut gh,
-            Some(&mut gc),
+            (!constant_input).then_some(&mut gc),
         );
-        let nc = self.cond.len();
+        let nc = self.cond.len().max(1);
         for (g, gcr) in grad.chunks_exact_mut(self.dim).zip(gc.chunks_exact(nc)) {
             for (&i, &v) in self.cond.iter().zip(gcr) {
                 g[i] += v;
