@@ -5,17 +5,24 @@
 
 use boltzflow_core::RandomStreams;
 use boltzflow_learn::vae::metrics::{active_dims, jd_encode};
-use boltzflow_learn::vae::model::{DecoderKind, Vae, VaeCache};
+use boltzflow_learn::vae::model::{DecoderKind, PriorKind, Vae, VaeCache};
 use boltzflow_nn::{Adam, AdamConfig};
 use rand_distr::{Distribution, StandardNormal};
 
 fn train(beta: f64, steps: usize) -> (Vae, Vec<f32>, Vec<f32>, f64) {
-    train_on("gaussian2d", DecoderKind::Mse, beta, steps)
+    train_on(
+        "gaussian2d",
+        DecoderKind::Mse,
+        PriorKind::Normal,
+        beta,
+        steps,
+    )
 }
 
 fn train_on(
     system: &str,
     decoder: DecoderKind,
+    prior: PriorKind,
     beta: f64,
     steps: usize,
 ) -> (Vae, Vec<f32>, Vec<f32>, f64) {
@@ -27,7 +34,7 @@ fn train_on(
         .sample(10_000, &mut streams)
         .unwrap();
     let x: Vec<f32> = data.iter().map(|&v| v as f32).collect();
-    let vae = Vae::new(2, 1, &[50, 50], &[50, 50], decoder);
+    let vae = Vae::new(2, 1, &[50, 50], &[50, 50], decoder, prior);
     let mut params = vec![0.0f32; vae.layout().len()];
     vae.init(&mut params, &mut RandomStreams::new(1).stream("init"));
     let mut adam = Adam::new(params.len());
@@ -100,17 +107,25 @@ fn vae_monte_carlo_recovers_the_exact_distribution() {
     use boltzflow_learn::vae::mc::vae_metropolis;
     // bimodal2d: per dimension 0.6 N(−3, 1) + 0.4 N(3, 1): P(x > 0) = 0.4 (up to 1e-3),
     // mean −0.6, variance 1 + 0.24·36 = 9.64. gaussian2d: N((−3, −3), I).
-    for (name, decoder, p_pos, mean, var) in [
+    for (name, decoder, prior, p_pos, mean, var) in [
         (
             "bimodal2d",
             DecoderKind::CondIndep,
+            PriorKind::Flow,
             0.4 * 0.998_650 + 0.6 * 0.001_350,
             -0.6,
             9.64,
         ),
-        ("gaussian2d", DecoderKind::Mse, 0.001_350, -3.0, 1.0),
+        (
+            "gaussian2d",
+            DecoderKind::Mse,
+            PriorKind::Normal,
+            0.001_350,
+            -3.0,
+            1.0,
+        ),
     ] {
-        let (vae, params, _, _) = train_on(name, decoder, 1.0, 2000);
+        let (vae, params, _, _) = train_on(name, decoder, prior, 1.0, 2000);
         let system = boltzflow_systems::build(name).unwrap();
         let walkers = 400;
         // All walkers start in the −3 mode: the chain has to find the other one itself.

@@ -75,11 +75,7 @@ pub fn vae_metropolis(
             value: u,
         });
     }
-    let log_prior = |z: &[f64]| -> Vec<f64> {
-        z.chunks_exact(k)
-            .map(|r| r.iter().map(|v| -0.5 * v * v - 0.5 * LN_2PI).sum())
-            .collect()
-    };
+    let log_prior = |z: &[f64]| vae.log_prior_density(params, &to_f32(z), n);
     let mut accepted = 0usize;
     for step in 0..steps {
         let x1: Vec<f64> = x.iter().copied().collect();
@@ -87,8 +83,13 @@ pub fn vae_metropolis(
         let (mu1, var1) = vae.encode(params, &to_f32(&x1), n);
         let lv1: Vec<f64> = var1.iter().map(|v| v.ln()).collect();
         let z1 = draw(&mu1, &lv1, rng);
-        // z₂ ~ P(z), x₂ ~ p(x|z₂).
-        let z2: Vec<f64> = (0..n * k).map(|_| StandardNormal.sample(rng)).collect();
+        // z₂ ~ P(z) (through the prior flow, if any), x₂ ~ p(x|z₂).
+        let u: Vec<f32> = (0..n * k).map(|_| StandardNormal.sample(rng)).collect();
+        let z2: Vec<f64> = vae
+            .prior_sample(params, &u, n)
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
         let (m2, l2) = vae.decode(params, &to_f32(&z2), n);
         let x2 = draw(&m2, &l2, rng);
         let (m1, l1) = vae.decode(params, &to_f32(&z1), n);

@@ -1,17 +1,35 @@
 //! A VAE over configurations x ∈ ℝ^d with a diagonal-Gaussian encoder and a Gaussian decoder
 //! (the "MSE" fixed-variance and the conditionally independent decoders of Monroe & Shen 2022),
-//! a standard-normal prior, and the loss L = −ln p(x|z) + β [ln q(z|x) − ln p(z)] with one
-//! reparameterised sample z = μ + σε, whose hand-written gradient is checked against finite
+//! a standard-normal or flow prior, and the loss L = −ln p(x|z) + β [ln q(z|x) − ln P(z)] with
+//! one reparameterised sample z = μ + σε, whose hand-written gradient is checked against finite
 //! differences.
 //!
-//! Not yet here (issue 5): the flow prior, the autoregressive and flow decoders, periodic inputs
-//! and outputs, batch parallelism, training schedules.
+//! The flow prior (Monroe & Shen 2022): P(z) is N(0, I) pushed through 4 rational-quadratic
+//! spline couplings (32 bins on [−10, 10], one hidden layer of 20 tanh units); halves alternate
+//! for k ≥ 2, and for k = 1 each block's spline parameters come from a constant input.
+//! ln P(z) = ln N(F⁻¹(z)) + ln|det ∂F⁻¹/∂z|.
+//!
+//! Not yet here (issue 5): the autoregressive and flow decoders, periodic inputs and outputs,
+//! batch parallelism, training schedules.
 
-use rand::Rng;
+use boltzflow_core::ChainRng;
+use boltzflow_nn::flows::{Coupling, SplineParams, Transformer};
+use boltzflow_nn::{
+    Activation, Direction, FlowWorkspace, Mlp, MlpCache, ParamLayout, Real, SequentialFlow,
+};
 
 use super::likelihood::{gaussian, gaussian_unit};
-use boltzflow_nn::Real;
-use boltzflow_nn::{Activation, Mlp, MlpCache, ParamLayout};
+
+const LN_2PI: f64 = 1.837_877_066_409_345_3;
+
+/// The latent prior.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriorKind {
+    /// N(0, I).
+    Normal,
+    /// N(0, I) through 4 spline couplings (Monroe & Shen 2022).
+    Flow,
+}
 
 /// The decoders built so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,14 +40,16 @@ pub enum DecoderKind {
     CondIndep,
 }
 
-/// Encoder, decoder and their parameters.
-#[derive(Debug, Clone)]
-pub struct Vae {
+/// Encoder, decoder, prior and the layout of their parameters (f32 for training, f64 for
+/// gradient checks).
+#[derive(Debug)]
+pub struct Vae<T: Real = f32> {
     dim: usize,
     latent: usize,
     decoder: DecoderKind,
     encoder: Mlp,
     decoder_net: Mlp,
+    prior: Option<SequentialFlow<T>>,
     layout: ParamLayout,
 }
 
@@ -42,6 +62,9 @@ pub struct VaeCache<T> {
     d_enc: Vec<T>,
     d_dec: Vec<T>,
     dz: Vec<T>,
+    prior: FlowWorkspace<T>,
+    d_u: Vec<T>,
+    d_ld: Vec<T>,
 }
 
 /// The terms of the loss, averaged over the batch (nats per configuration).
@@ -55,7 +78,7 @@ pub struct VaeLoss {
     pub total: f64,
 }
 
-impl Vae {
+impl<T: Real> Vae<T> {
     /// Encoder MLP [d, hidden…, 2k] with ReLU; decoder MLP [k, hidden…, d or 2d] with tanh
     /// (Monroe & Shen 2022).
     pub fn new(
@@ -64,6 +87,7 @@ impl Vae {
         encoder_hidden: &[usize],
         decoder_hidden: &[usize],
         decoder: DecoderKind,
+        prior: PriorKind,
     ) -> Self {
         let mut layout = ParamLayout::new();
         let mut w = vec![dim];
@@ -90,12 +114,35 @@ impl Vae {
             Activation::Tanh,
             Activation::Identity,
         );
+        let prior = (prior == PriorKind::Flow).then(|| {
+            let mut flow = SequentialFlow::new(latent);
+            let spline = Transformer::Spline(SplineParams::new(32, 10.0));
+            let (first, second): (Vec<usize>, Vec<usize>) = if latent == 1 {
+                (vec![0], vec![0])
+            } else {
+                ((0..latent / 2).collect(), (latent / 2..latent).collect())
+            };
+            for b in 0..4 {
+                let trans = if b % 2 == 0 { &second } else { &first };
+                flow.push(Coupling::new(
+                    &mut layout,
+                    &format!("prior.{b}"),
+                    latent,
+                    trans,
+                    &[20],
+                    Activation::Tanh,
+                    spline,
+                ));
+            }
+            flow
+        });
         Self {
             dim,
             latent,
             decoder,
             encoder,
             decoder_net,
+            prior,
             layout,
         }
     }
@@ -105,14 +152,56 @@ impl Vae {
         &self.layout
     }
 
-    /// PyTorch-style initialisation.
-    pub fn init<T: Real>(&self, params: &mut [T], rng: &mut impl Rng) {
+    /// PyTorch-style initialisation; the flow prior starts as the identity (P = N(0, I)).
+    pub fn init(&self, params: &mut [T], rng: &mut ChainRng) {
         self.encoder.init(params, false, rng);
         self.decoder_net.init(params, false, rng);
+        if let Some(f) = &self.prior {
+            f.init(params, rng);
+        }
+    }
+
+    /// ln P(z) of each row of `z` `[rows, k]` (the forward pass stays in `ws` for
+    /// [`SequentialFlow::backward`]).
+    fn log_prior(&self, params: &[T], z: &[T], rows: usize, ws: &mut FlowWorkspace<T>) -> Vec<f64> {
+        let k = self.latent;
+        let normal = |u: &[T]| {
+            u.iter()
+                .map(|v| -0.5 * v.as_f64() * v.as_f64() - 0.5 * LN_2PI)
+                .sum::<f64>()
+        };
+        match &self.prior {
+            None => z.chunks_exact(k).map(normal).collect(),
+            Some(f) => {
+                f.run(params, z, rows, Direction::Inverse, ws);
+                ws.output()
+                    .chunks_exact(k)
+                    .zip(ws.log_det())
+                    .map(|(u, ld)| normal(u) + ld.as_f64())
+                    .collect()
+            }
+        }
+    }
+
+    /// ln P(z) of each row of `z` `[rows, k]`.
+    pub fn log_prior_density(&self, params: &[T], z: &[T], rows: usize) -> Vec<f64> {
+        self.log_prior(params, z, rows, &mut FlowWorkspace::new())
+    }
+
+    /// Maps standard-normal draws `u` `[rows, k]` to samples of P(z).
+    pub fn prior_sample(&self, params: &[T], u: &[T], rows: usize) -> Vec<T> {
+        match &self.prior {
+            None => u.to_vec(),
+            Some(f) => {
+                let mut ws = FlowWorkspace::new();
+                f.run(params, u, rows, Direction::Forward, &mut ws);
+                ws.output().to_vec()
+            }
+        }
     }
 
     /// The encodings of `x` `[rows, d]`: means and variances, each `[rows, k]`.
-    pub fn encode<T: Real>(&self, params: &[T], x: &[T], rows: usize) -> (Vec<f64>, Vec<f64>) {
+    pub fn encode(&self, params: &[T], x: &[T], rows: usize) -> (Vec<f64>, Vec<f64>) {
         let k = self.latent;
         let mut cache = MlpCache::default();
         let out = self.encoder.forward(params, x, rows, &mut cache);
@@ -127,7 +216,7 @@ impl Vae {
 
     /// The decoder's means and log-variances of x given `z` `[rows, k]`, each `[rows, d]`
     /// (log-variance 0 for the MSE decoder).
-    pub fn decode<T: Real>(&self, params: &[T], z: &[T], rows: usize) -> (Vec<f64>, Vec<f64>) {
+    pub fn decode(&self, params: &[T], z: &[T], rows: usize) -> (Vec<f64>, Vec<f64>) {
         let d = self.dim;
         let mut cache = MlpCache::default();
         let out = self.decoder_net.forward(params, z, rows, &mut cache);
@@ -157,7 +246,7 @@ impl Vae {
     /// The loss of a batch `x` `[rows, d]` with noise `eps` `[rows, k]` (z = μ + σ ε) at `beta`;
     /// parameter gradients of the batch-mean loss are added to `grads`.
     #[allow(clippy::too_many_arguments)]
-    pub fn loss_and_gradient<T: Real>(
+    pub fn loss_and_gradient(
         &self,
         params: &[T],
         grads: &mut [T],
@@ -182,10 +271,15 @@ impl Vae {
                 let e = eps[r * k + j].as_f64();
                 let z = mu + (0.5 * lv).exp() * e;
                 cache.z[r * k + j] = T::of(z);
-                // ln q(z|x) = −½ε² − ½ℓ − ½ln 2π; ln p(z) = −½z² − ½ln 2π.
-                kl += -0.5 * e * e - 0.5 * lv + 0.5 * z * z;
+                // ln q(z|x) = −½ε² − ½ℓ − ½ln 2π.
+                kl += -0.5 * e * e - 0.5 * lv - 0.5 * LN_2PI;
             }
         }
+        let mut prior_ws = std::mem::take(&mut cache.prior);
+        kl -= self
+            .log_prior(params, &cache.z, rows, &mut prior_ws)
+            .iter()
+            .sum::<f64>();
         let out = self
             .decoder_net
             .forward(params, &cache.z, rows, &mut cache.dec)
@@ -221,14 +315,34 @@ impl Vae {
             &mut cache.d_dec,
             Some(&mut dz),
         );
-        // dL/dz = (decoder part) + β z/rows; then dL/dμ = dL/dz and
+        // −β ln P(z): N(0, I) gives +β z/rows; the flow prior backpropagates
+        // dL/du = β u/rows and dL/d(log-det) = −β/rows through the inverse pass.
+        let prior_grad: Vec<f64> = match &self.prior {
+            None => cache.z.iter().map(|z| beta * z.as_f64() * scale).collect(),
+            Some(f) => {
+                cache.d_u.clear();
+                cache.d_u.extend(
+                    prior_ws
+                        .output()
+                        .iter()
+                        .map(|u| T::of(beta * u.as_f64() * scale)),
+                );
+                cache.d_ld.clear();
+                cache.d_ld.resize(rows, T::of(-beta * scale));
+                f.backward(params, grads, &mut prior_ws, &cache.d_u, &cache.d_ld)
+                    .iter()
+                    .map(|g| g.as_f64())
+                    .collect()
+            }
+        };
+        cache.prior = prior_ws;
+        // dL/dz = (decoder part) + (prior part); then dL/dμ = dL/dz and
         // dL/dℓ = dL/dz · ½σε − β/(2 rows) (ln q contributes −½ per dimension at fixed ε).
         for r in 0..rows {
             for j in 0..k {
                 let lv = enc[r * 2 * k + k + j].as_f64();
                 let e = eps[r * k + j].as_f64();
-                let z = cache.z[r * k + j].as_f64();
-                let g = dz[r * k + j].as_f64() + beta * z * scale;
+                let g = dz[r * k + j].as_f64() + prior_grad[r * k + j];
                 cache.d_enc[r * 2 * k + j] = T::of(g);
                 cache.d_enc[r * 2 * k + k + j] =
                     T::of(g * 0.5 * (0.5 * lv).exp() * e - 0.5 * beta * scale);
@@ -260,13 +374,29 @@ mod tests {
 
     #[test]
     fn the_loss_gradient_equals_finite_differences() {
-        for decoder in [DecoderKind::Mse, DecoderKind::CondIndep] {
-            let vae = Vae::new(3, 2, &[7, 5], &[6], decoder);
+        for (decoder, prior, k) in [
+            (DecoderKind::Mse, PriorKind::Normal, 2),
+            (DecoderKind::CondIndep, PriorKind::Normal, 2),
+            (DecoderKind::Mse, PriorKind::Flow, 2),
+            (DecoderKind::CondIndep, PriorKind::Flow, 1),
+        ] {
+            let vae = Vae::<f64>::new(3, k, &[7, 5], &[6], decoder, prior);
             let mut params = vec![0.0; vae.layout().len()];
             vae.init(&mut params, &mut RandomStreams::new(1).stream("init"));
+            // Move the flow prior away from the identity.
+            for e in vae
+                .layout()
+                .entries()
+                .iter()
+                .filter(|e| e.name.starts_with("prior"))
+            {
+                for (i, p) in params[e.range.clone()].iter_mut().enumerate() {
+                    *p = 0.2 * ((i as f64) * 0.37).sin();
+                }
+            }
             let rows = 4;
             let x = normals(rows * 3, 2);
-            let eps = normals(rows * 2, 3);
+            let eps = normals(rows * k, 3);
             let beta = 2.5;
             let mut grads = vec![0.0; params.len()];
             let mut cache = VaeCache::default();
@@ -277,7 +407,10 @@ mod tests {
                     .total
             });
             let rep = compare(&grads, &num);
-            assert!(rep.relative() < 1e-7, "{decoder:?}: {rep:?}");
+            assert!(
+                rep.relative() < 1e-6,
+                "{decoder:?} {prior:?} k={k}: {rep:?}"
+            );
         }
     }
 }
