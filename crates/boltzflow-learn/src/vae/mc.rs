@@ -10,9 +10,8 @@ use ndarray::Array2;
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 
+use super::likelihood::LN_2PI;
 use super::model::Vae;
-
-const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
 /// ln N(x; m, diag e^{ℓ}) of each row.
 fn gaussian_rows(x: &[f64], mean: &[f64], log_var: &[f64], d: usize) -> Vec<f64> {

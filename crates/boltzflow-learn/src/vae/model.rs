@@ -18,9 +18,7 @@ use boltzflow_nn::{
     Activation, Direction, FlowWorkspace, Mlp, MlpCache, ParamLayout, Real, SequentialFlow,
 };
 
-use super::likelihood::{gaussian, gaussian_unit};
-
-const LN_2PI: f64 = 1.837_877_066_409_345_3;
+use super::likelihood::{LN_2PI, gaussian, gaussian_unit};
 
 /// The latent prior.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
