@@ -122,3 +122,83 @@ pub fn write_index(dir: &Path, mut html: String, figures: &[(String, String)]) -
     boltzflow_io::write_atomic(&index, |w| w.write_all(html.as_bytes()))?;
     Ok(index)
 }
+
+/// A checkpoint opened for reading, with errors that name the file.
+pub struct Checkpoint {
+    path: PathBuf,
+    file: TensorFile<f32>,
+    /// The config section that shapes the tensors (`[flow]`, `[network]`), for messages.
+    section: &'static str,
+}
+
+impl Checkpoint {
+    /// Opens `path`, checking that its metadata `format` is `format` (`what` names the kind of
+    /// run for the message).
+    pub fn open(path: &Path, format: &str, what: &str, section: &'static str) -> Result<Self> {
+        if !path.exists() {
+            bail!(Error::invalid(
+                "RUN_DIR",
+                format!(
+                    "no checkpoint at `{}`: train first (`boltzflow train CONFIG.toml --out DIR`)",
+                    path.display()
+                )
+            ));
+        }
+        let file = TensorFile::<f32>::read(path)?;
+        let found = file.metadata.get("format").cloned();
+        let ck = Self {
+            path: path.to_path_buf(),
+            file,
+            section,
+        };
+        if found.as_deref() != Some(format) {
+            bail!(ck.bad(format!(
+                "not a boltzflow {what} checkpoint (format {found:?}, expected {format})"
+            )));
+        }
+        Ok(ck)
+    }
+
+    fn bad(&self, reason: String) -> Error {
+        Error::BadFile {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    /// Whether the metadata has `key`.
+    pub fn has(&self, key: &str) -> bool {
+        self.file.metadata.contains_key(key)
+    }
+
+    /// A non-negative integer from the metadata.
+    pub fn meta(&self, key: &str) -> Result<usize> {
+        Ok(self
+            .file
+            .metadata
+            .get(key)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| self.bad(format!("no `{key}` in the metadata")))?)
+    }
+
+    /// Copies the tensors `{prefix}{name}` of `layout` into `out` (laid out as the layout).
+    pub fn fill(&self, layout: &ParamLayout, prefix: &str, out: &mut [f32]) -> Result<()> {
+        for e in layout.entries() {
+            let name = format!("{prefix}{}", e.name);
+            let t = self.file.get(&name).ok_or_else(|| {
+                self.bad(format!(
+                    "tensor `{name}` is missing: the checkpoint is from a different {}",
+                    self.section
+                ))
+            })?;
+            if t.shape != e.shape {
+                bail!(self.bad(format!(
+                    "tensor `{name}` has shape {:?}, the configured {} needs {:?}",
+                    t.shape, self.section, e.shape
+                )));
+            }
+            out[e.range.clone()].copy_from_slice(&t.data);
+        }
+        Ok(())
+    }
+}

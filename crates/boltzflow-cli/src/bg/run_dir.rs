@@ -10,6 +10,8 @@ use boltzflow_core::{Error, KB_KJ_PER_MOL_K, RandomStreams};
 use boltzflow_learn::BoltzmannGenerator;
 use boltzflow_learn::config::BgConfig;
 use boltzflow_nn::{Adam, TensorFile};
+
+use crate::run_common::Checkpoint;
 use boltzflow_systems::System;
 
 /// Checkpoint format tag (metadata `format`).
@@ -126,68 +128,14 @@ pub fn load_checkpoint(
     bg: &mut BoltzmannGenerator,
     adam: Option<&mut Adam<f32>>,
 ) -> Result<usize> {
-    if !path.exists() {
-        bail!(Error::invalid(
-            "RUN_DIR",
-            format!(
-                "no checkpoint at `{}`: train first (`boltzflow train CONFIG.toml --out DIR`)",
-                path.display()
-            )
-        ));
-    }
-    let f = TensorFile::<f32>::read(path)?;
-    let bad = |reason: String| Error::BadFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    if f.metadata.get("format").map(String::as_str) != Some(FORMAT) {
-        bail!(bad(format!(
-            "not a boltzflow generator checkpoint (format {:?}, expected {FORMAT})",
-            f.metadata.get("format")
-        )));
-    }
-    let epoch: usize = f
-        .metadata
-        .get("epoch")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("no epoch in the metadata".into()))?;
+    let ck = Checkpoint::open(path, FORMAT, "generator", "[flow]")?;
+    let epoch = ck.meta("epoch")?;
     let layout = bg.layout().clone();
-    let fill = |name: &str, shape: &[usize], out: &mut [f32]| -> Result<()> {
-        let t = f.get(name).ok_or_else(|| {
-            bad(format!(
-                "tensor `{name}` is missing: the checkpoint is from a different [flow]"
-            ))
-        })?;
-        if t.shape != shape {
-            bail!(bad(format!(
-                "tensor `{name}` has shape {:?}, the configured flow needs {shape:?}",
-                t.shape
-            )));
-        }
-        out.copy_from_slice(&t.data);
-        Ok(())
-    };
-    for e in layout.entries() {
-        fill(&e.name, &e.shape, &mut bg.params[e.range.clone()])?;
-    }
+    ck.fill(&layout, "", &mut bg.params)?;
     if let Some(adam) = adam {
-        for e in layout.entries() {
-            fill(
-                &format!("optimizer.m.{}", e.name),
-                &e.shape,
-                &mut adam.m[e.range.clone()],
-            )?;
-            fill(
-                &format!("optimizer.v.{}", e.name),
-                &e.shape,
-                &mut adam.v[e.range.clone()],
-            )?;
-        }
-        adam.t = f
-            .metadata
-            .get("optimizer_steps")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        ck.fill(&layout, "optimizer.m.", &mut adam.m)?;
+        ck.fill(&layout, "optimizer.v.", &mut adam.v)?;
+        adam.t = ck.meta("optimizer_steps").unwrap_or(0) as u64;
     }
     Ok(epoch)
 }

@@ -9,6 +9,8 @@ use anyhow::{Context, Result, bail};
 use boltzflow_core::{Error, RandomStreams};
 use boltzflow_learn::van::{Van, VanConfig};
 use boltzflow_nn::{Adam, TensorFile};
+
+use crate::run_common::Checkpoint;
 use boltzflow_systems::SpinSystem;
 
 /// Checkpoint format tag.
@@ -87,63 +89,22 @@ impl VanRun {
 
     /// Reads the checkpoint; `van` supplies the architecture.
     pub fn load(&self, van: &Van) -> Result<VanCheckpoint> {
-        let path = self.checkpoint_path();
-        if !path.exists() {
-            bail!(Error::invalid(
-                "RUN_DIR",
-                format!(
-                    "no checkpoint at `{}`: train first (`boltzflow train CONFIG.toml --out DIR`)",
-                    path.display()
-                )
-            ));
-        }
-        let f = TensorFile::<f32>::read(&path)?;
-        let bad = |reason: String| Error::BadFile {
-            path: path.clone(),
-            reason,
-        };
-        if f.metadata.get("format").map(String::as_str) != Some(FORMAT) {
-            bail!(bad(format!(
-                "not a boltzflow VAN checkpoint (format {:?}, expected {FORMAT})",
-                f.metadata.get("format")
-            )));
-        }
-        let meta = |key: &str| -> Result<usize> {
-            Ok(f.metadata
-                .get(key)
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| bad(format!("no `{key}` in the metadata")))?)
-        };
-        let layout = van.layout().clone();
+        let ck = Checkpoint::open(&self.checkpoint_path(), FORMAT, "VAN", "[network]")?;
+        let layout = van.layout();
         let read = |prefix: &str| -> Result<Vec<f32>> {
             let mut out = vec![0.0; layout.len()];
-            for e in layout.entries() {
-                let name = format!("{prefix}.{}", e.name);
-                let t = f.get(&name).ok_or_else(|| {
-                    bad(format!(
-                        "tensor `{name}` is missing: the checkpoint is from a different [network]"
-                    ))
-                })?;
-                if t.shape != e.shape {
-                    bail!(bad(format!(
-                        "tensor `{name}` has shape {:?}, the configured network needs {:?}",
-                        t.shape, e.shape
-                    )));
-                }
-                out[e.range.clone()].copy_from_slice(&t.data);
-            }
+            ck.fill(layout, prefix, &mut out)?;
             Ok(out)
         };
-        let done = meta("betas_done")?;
-        let finished = (0..done)
-            .map(|k| read(&format!("beta{k}")))
+        let finished = (0..ck.meta("betas_done")?)
+            .map(|k| read(&format!("beta{k}.")))
             .collect::<Result<Vec<_>>>()?;
-        let current = if f.metadata.contains_key("step") {
+        let current = if ck.has("step") {
             let mut adam = Adam::new(layout.len());
-            adam.m = read("optimizer.m")?;
-            adam.v = read("optimizer.v")?;
-            adam.t = meta("optimizer_steps")? as u64;
-            Some((read("current")?, adam, meta("step")?))
+            adam.m = read("optimizer.m.")?;
+            adam.v = read("optimizer.v.")?;
+            adam.t = ck.meta("optimizer_steps")? as u64;
+            Some((read("current.")?, adam, ck.meta("step")?))
         } else {
             None
         };
