@@ -9,8 +9,9 @@
 //! for k ≥ 2, and for k = 1 each block's spline parameters come from a constant input.
 //! ln P(z) = ln N(F⁻¹(z)) + ln|det ∂F⁻¹/∂z|.
 //!
-//! Not yet here (issue 5): the autoregressive and flow decoders, periodic inputs and outputs,
-//! batch parallelism, training schedules.
+//! Periodic coordinates enter the encoder as (sin θ, cos θ). Not yet here (issue 5): the
+//! autoregressive and flow decoders, periodic (von Mises) outputs, batch parallelism, training
+//! schedules.
 
 use boltzflow_core::ChainRng;
 use boltzflow_nn::flows::{Coupling, SplineParams, Transformer};
@@ -48,6 +49,8 @@ pub struct Vae<T: Real = f32> {
     encoder: Mlp,
     decoder_net: Mlp,
     prior: Option<SequentialFlow<T>>,
+    /// Per coordinate: whether it is periodic (an angle), entering the encoder as (sin, cos).
+    periodic: Vec<bool>,
     layout: ParamLayout,
 }
 
@@ -61,6 +64,7 @@ pub struct VaeCache<T> {
     d_dec: Vec<T>,
     dz: Vec<T>,
     prior: FlowWorkspace<T>,
+    features: Vec<T>,
     d_u: Vec<T>,
     d_ld: Vec<T>,
 }
@@ -87,8 +91,32 @@ impl<T: Real> Vae<T> {
         decoder: DecoderKind,
         prior: PriorKind,
     ) -> Self {
+        Self::with_periodic(
+            dim,
+            latent,
+            encoder_hidden,
+            decoder_hidden,
+            decoder,
+            prior,
+            &[],
+        )
+    }
+
+    /// As [`Vae::new`], with the coordinates `periodic` (indices) entering the encoder as
+    /// (sin θ, cos θ) (Monroe & Shen 2022), so the encoding does not depend on the branch of θ.
+    pub fn with_periodic(
+        dim: usize,
+        latent: usize,
+        encoder_hidden: &[usize],
+        decoder_hidden: &[usize],
+        decoder: DecoderKind,
+        prior: PriorKind,
+        periodic: &[usize],
+    ) -> Self {
+        let periodic: Vec<bool> = (0..dim).map(|i| periodic.contains(&i)).collect();
         let mut layout = ParamLayout::new();
-        let mut w = vec![dim];
+        let features = dim + periodic.iter().filter(|&&p| p).count();
+        let mut w = vec![features];
         w.extend_from_slice(encoder_hidden);
         w.push(2 * latent);
         let encoder = Mlp::new(
@@ -141,7 +169,24 @@ impl<T: Real> Vae<T> {
             encoder,
             decoder_net,
             prior,
+            periodic,
             layout,
+        }
+    }
+
+    /// The encoder's input features of `x` `[rows, d]`: x_i, or (sin x_i, cos x_i) for a
+    /// periodic coordinate.
+    fn features(&self, x: &[T], out: &mut Vec<T>) {
+        out.clear();
+        for row in x.chunks_exact(self.dim) {
+            for (&v, &p) in row.iter().zip(&self.periodic) {
+                if p {
+                    out.push(v.sin());
+                    out.push(v.cos());
+                } else {
+                    out.push(v);
+                }
+            }
         }
     }
 
@@ -202,7 +247,9 @@ impl<T: Real> Vae<T> {
     pub fn encode(&self, params: &[T], x: &[T], rows: usize) -> (Vec<f64>, Vec<f64>) {
         let k = self.latent;
         let mut cache = MlpCache::default();
-        let out = self.encoder.forward(params, x, rows, &mut cache);
+        let mut feats = Vec::new();
+        self.features(x, &mut feats);
+        let out = self.encoder.forward(params, &feats, rows, &mut cache);
         let mut mu = Vec::with_capacity(rows * k);
         let mut var = Vec::with_capacity(rows * k);
         for row in out.chunks_exact(2 * k) {
@@ -256,9 +303,11 @@ impl<T: Real> Vae<T> {
     ) -> VaeLoss {
         let (d, k) = (self.dim, self.latent);
         let scale = 1.0 / rows as f64;
+        let mut feats = std::mem::take(&mut cache.features);
+        self.features(x, &mut feats);
         let enc = self
             .encoder
-            .forward(params, x, rows, &mut cache.enc)
+            .forward(params, &feats, rows, &mut cache.enc)
             .to_vec();
         cache.z.resize(rows * k, T::zero());
         cache.d_enc.resize(rows * 2 * k, T::zero());
@@ -347,8 +396,15 @@ impl<T: Real> Vae<T> {
             }
         }
         cache.dz = dz;
-        self.encoder
-            .backward(params, grads, x, &mut cache.enc, &mut cache.d_enc, None);
+        self.encoder.backward(
+            params,
+            grads,
+            &feats,
+            &mut cache.enc,
+            &mut cache.d_enc,
+            None,
+        );
+        cache.features = feats;
         let (recon, kl) = (recon * scale, kl * scale);
         VaeLoss {
             recon,
@@ -378,7 +434,7 @@ mod tests {
             (DecoderKind::Mse, PriorKind::Flow, 2),
             (DecoderKind::CondIndep, PriorKind::Flow, 1),
         ] {
-            let vae = Vae::<f64>::new(3, k, &[7, 5], &[6], decoder, prior);
+            let vae = Vae::<f64>::with_periodic(3, k, &[7, 5], &[6], decoder, prior, &[1]);
             let mut params = vec![0.0; vae.layout().len()];
             vae.init(&mut params, &mut RandomStreams::new(1).stream("init"));
             // Move the flow prior away from the identity.
@@ -409,6 +465,26 @@ mod tests {
                 rep.relative() < 1e-6,
                 "{decoder:?} {prior:?} k={k}: {rep:?}"
             );
+        }
+    }
+
+    #[test]
+    fn periodic_inputs_make_the_encoding_independent_of_the_branch() {
+        let vae =
+            Vae::<f64>::with_periodic(2, 1, &[8], &[8], DecoderKind::Mse, PriorKind::Normal, &[1]);
+        let mut params = vec![0.0; vae.layout().len()];
+        vae.init(&mut params, &mut RandomStreams::new(4).stream("init"));
+        let x = [
+            0.3,
+            1.0,
+            0.3,
+            1.0 + 2.0 * std::f64::consts::PI,
+            0.3,
+            1.0 - 4.0 * std::f64::consts::PI,
+        ];
+        let (mu, var) = vae.encode(&params, &x, 3);
+        for r in 1..3 {
+            assert!((mu[r] - mu[0]).abs() < 1e-12 && (var[r] - var[0]).abs() < 1e-12);
         }
     }
 }
