@@ -22,6 +22,10 @@ use crate::params::ParamLayout;
 #[derive(Debug, Clone)]
 pub struct Made {
     n: usize,
+    /// Context inputs after the n variables (0 for the spin MADE).
+    context: usize,
+    /// Outputs per variable (1 for the spin MADE).
+    per_site: usize,
     mlp: Mlp,
     /// Per layer, `[fan_in, fan_out]`: whether the weight is a connection.
     masks: Vec<Vec<bool>>,
@@ -39,7 +43,8 @@ pub struct MadeSampler<T> {
 }
 
 impl Made {
-    /// Registers `{prefix}.{layer}.weight/.bias`.
+    /// Registers `{prefix}.{layer}.weight/.bias`: a MADE over `n` binary variables with one
+    /// logit per variable.
     ///
     /// # Panics
     /// If `n < 2`, `depth == 0`, or `depth ≥ 2` with `width == 0` (validated by callers).
@@ -51,13 +56,48 @@ impl Made {
         width: usize,
         activation: Activation,
     ) -> Self {
-        assert!(n >= 2 && depth >= 1 && (depth == 1 || width >= 1));
-        let mut widths = vec![n];
+        assert!(n >= 2);
+        Self::conditional(layout, prefix, n, 0, 1, depth, width, activation)
+    }
+
+    /// A conditional MADE: inputs `[rows, n + context]` (the n ordered variables, then a context
+    /// such as a latent z that every unit may see), outputs `[rows, per_site · n]` in blocks of n
+    /// (output `j·n + i` belongs to variable i and sees only variables < i and the context).
+    ///
+    /// # Panics
+    /// If `n == 0`, `per_site == 0`, `depth == 0`, or `depth ≥ 2` with `width == 0`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conditional(
+        layout: &mut ParamLayout,
+        prefix: &str,
+        n: usize,
+        context: usize,
+        per_site: usize,
+        depth: usize,
+        width: usize,
+        activation: Activation,
+    ) -> Self {
+        assert!(n >= 1 && per_site >= 1 && depth >= 1 && (depth == 1 || width >= 1));
+        let mut widths = vec![n + context];
         widths.extend(std::iter::repeat_n(width, depth - 1));
-        widths.push(n);
+        widths.push(per_site * n);
         let mlp = Mlp::new(layout, prefix, &widths, activation, Activation::Identity);
-        let input_degrees: Vec<usize> = (0..n).collect();
-        let hidden_degrees: Vec<usize> = (0..width).map(|k| k % (n - 1)).collect();
+        // Degrees as i64: the context has −1 (seen by everything). With a context, hidden degrees
+        // run over −1 … n − 2, so that variable 0 also gets hidden units (seeing only the
+        // context); without one, over 0 … n − 2.
+        let input_degrees: Vec<i64> = (0..n as i64)
+            .chain(std::iter::repeat_n(-1, context))
+            .collect();
+        let hidden_degrees: Vec<i64> = (0..width)
+            .map(|k| {
+                if context > 0 {
+                    (k % n) as i64 - 1
+                } else {
+                    (k % (n - 1)) as i64
+                }
+            })
+            .collect();
+        let output_degrees: Vec<i64> = (0..per_site * n).map(|o| (o % n) as i64).collect();
         let mut masks = Vec::with_capacity(depth);
         for l in 0..depth {
             let from = if l == 0 {
@@ -67,7 +107,7 @@ impl Made {
             };
             let last = l + 1 == depth;
             let to = if last {
-                &input_degrees
+                &output_degrees
             } else {
                 &hidden_degrees
             };
@@ -81,13 +121,15 @@ impl Made {
             masks.push(mask);
         }
         let mut hidden_by_degree = vec![Vec::new(); n];
-        if depth > 1 {
+        if depth > 1 && context == 0 && per_site == 1 {
             for (k, &d) in hidden_degrees.iter().enumerate() {
-                hidden_by_degree[d].push(k);
+                hidden_by_degree[d as usize].push(k);
             }
         }
         Self {
             n,
+            context,
+            per_site,
             mlp,
             masks,
             hidden_by_degree,
@@ -160,6 +202,21 @@ impl Made {
         self.apply_masks(grads);
     }
 
+    /// As [`Made::backward`], also writing dL/d(input) `[rows, n + context]` to `dx`.
+    pub fn backward_with_input<T: Real>(
+        &self,
+        params: &[T],
+        grads: &mut [T],
+        input: &[T],
+        cache: &mut MlpCache<T>,
+        dout: &mut [T],
+        dx: &mut Vec<T>,
+    ) {
+        self.mlp
+            .backward(params, grads, input, cache, dout, Some(dx));
+        self.apply_masks(grads);
+    }
+
     /// Draws `rows` exact samples into `s` `[rows, n]` (±1) site by site; `uniforms` `[rows, n]`
     /// holds U(0, 1) numbers, the i-th column deciding spin i (s_i = +1 iff u < q(+1 | s_<i)).
     ///
@@ -175,6 +232,10 @@ impl Made {
         s: &mut [T],
         ws: &mut MadeSampler<T>,
     ) {
+        assert!(
+            self.context == 0 && self.per_site == 1,
+            "site-by-site sampling is for the spin MADE"
+        );
         let n = self.n;
         let layers = self.mlp.layers();
         let depth = layers.len();
