@@ -117,6 +117,14 @@ fn vae_monte_carlo_recovers_the_exact_distribution() {
             9.64,
         ),
         (
+            "bimodal2d",
+            DecoderKind::Autoregressive,
+            PriorKind::Flow,
+            0.4 * 0.998_650 + 0.6 * 0.001_350,
+            -0.6,
+            9.64,
+        ),
+        (
             "gaussian2d",
             DecoderKind::Mse,
             PriorKind::Normal,
@@ -157,7 +165,7 @@ fn vae_monte_carlo_recovers_the_exact_distribution() {
         let (m, m_se) = walker_average(&first);
         let (m2, m2_se) = walker_average(&second);
         println!(
-            "{name}: f_acc {f_acc:.3}; P(x1 > 0) {p:.4} ± {p_se:.4} (exact {p_pos:.4}); mean x2 {m:.3} ± {m_se:.3} ({mean}); E[x2²] {m2:.3} ± {m2_se:.3} ({:.3})",
+            "{name} {decoder:?}: f_acc {f_acc:.3}; P(x1 > 0) {p:.4} ± {p_se:.4} (exact {p_pos:.4}); mean x2 {m:.3} ± {m_se:.3} ({mean}); E[x2²] {m2:.3} ± {m2_se:.3} ({:.3})",
             var + mean * mean
         );
         assert!(f_acc > 0.05, "{name}: acceptance {f_acc}");

@@ -89,9 +89,8 @@ pub fn vae_metropolis(
             .iter()
             .map(|&v| f64::from(v))
             .collect();
-        let (m2, l2) = vae.decode(params, &to_f32(&z2), n);
-        let x2 = draw(&m2, &l2, rng);
-        let (m1, l1) = vae.decode(params, &to_f32(&z1), n);
+        let noise: Vec<f64> = (0..n * d).map(|_| StandardNormal.sample(rng)).collect();
+        let x2 = vae.sample_x(params, &to_f32(&z2), &noise, n);
         let (mu2, var2) = vae.encode(params, &to_f32(&x2), n);
         let lv2: Vec<f64> = var2.iter().map(|v| v.ln()).collect();
         let x2a = Array2::from_shape_vec((n, d), x2.clone()).expect("n·d values");
@@ -101,8 +100,8 @@ pub fn vae_metropolis(
             gaussian_rows(&z2, &mu2, &lv2, k),
         );
         let (lp1, lp2) = (
-            gaussian_rows(&x1, &m1, &l1, d),
-            gaussian_rows(&x2, &m2, &l2, d),
+            vae.log_likelihood(params, &to_f32(&x1), &to_f32(&z1), n),
+            vae.log_likelihood(params, &to_f32(&x2), &to_f32(&z2), n),
         );
         let (lz1, lz2) = (log_prior(&z1), log_prior(&z2));
         for i in 0..n {
