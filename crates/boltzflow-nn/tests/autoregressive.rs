@@ -2,11 +2,14 @@
 //! property, normalisation by enumeration, exact sampling, and gradients against f64 finite
 //! differences.
 
+mod common;
+
 use boltzflow_core::RandomStreams;
 use boltzflow_nn::gradcheck::{compare, numeric_gradient};
 use boltzflow_nn::made::log_prob_row;
 use boltzflow_nn::masked_conv::{ConvCache, ConvSampler, MaskedConvNet};
 use boltzflow_nn::{Activation, Made, MadeSampler, MlpCache, ParamLayout};
+use common::{noise, weighted_log_prob, weighted_log_prob_grad};
 use rand::RngExt;
 
 fn made(n: usize, depth: usize, width: usize) -> (Made, Vec<f64>) {
@@ -132,22 +135,12 @@ fn log_probability_gradients_match_finite_differences() {
         let c_r: Vec<f64> = (0..rows).map(|_| rng.random_range(-1.0..1.0)).collect();
         // L = Σ_r c_r log q(s_r).
         let loss = |p: &[f64]| {
-            let mut c = MlpCache::default();
-            let l = m.forward(p, &s, rows, &mut c).to_vec();
-            (0..rows)
-                .map(|r| {
-                    c_r[r] * log_prob_row(&s[r * n..(r + 1) * n], &l[r * n..(r + 1) * n], None)
-                })
-                .sum::<f64>()
+            let l = m.forward(p, &s, rows, &mut MlpCache::default()).to_vec();
+            weighted_log_prob(&s, &l, &c_r, n)
         };
         let mut c = MlpCache::default();
         let l = m.forward(&p, &s, rows, &mut c).to_vec();
-        let mut d = vec![0.0; rows * n];
-        for r in 0..rows {
-            let rs = r * n..(r + 1) * n;
-            log_prob_row(&s[rs.clone()], &l[rs.clone()], Some(&mut d[rs.clone()]));
-            d[rs].iter_mut().for_each(|v| *v *= c_r[r]);
-        }
+        let mut d = weighted_log_prob_grad(&s, &l, &c_r, n);
         let mut g = vec![0.0; p.len()];
         m.backward(&p, &mut g, &s, &mut c, &mut d);
         let mut num = numeric_gradient(&p, 1e-3, loss);
@@ -261,22 +254,10 @@ fn masked_convolutions_normalise_sample_exactly_and_have_exact_gradients() {
         let rows = 3;
         let s = &s[..rows * n];
         let c_r = [0.7, -1.1, 0.4];
-        let loss = |p: &[f64]| {
-            let l = conv_forward(&net, p, s, rows);
-            (0..rows)
-                .map(|r| {
-                    c_r[r] * log_prob_row(&s[r * n..(r + 1) * n], &l[r * n..(r + 1) * n], None)
-                })
-                .sum::<f64>()
-        };
+        let loss = |p: &[f64]| weighted_log_prob(s, &conv_forward(&net, p, s, rows), &c_r, n);
         let mut cache = ConvCache::default();
         let l = net.forward(&p, s, rows, &mut cache).to_vec();
-        let mut d = vec![0.0; rows * n];
-        for r in 0..rows {
-            let rs = r * n..(r + 1) * n;
-            log_prob_row(&s[rs.clone()], &l[rs.clone()], Some(&mut d[rs.clone()]));
-            d[rs].iter_mut().for_each(|v| *v *= c_r[r]);
-        }
+        let mut d = weighted_log_prob_grad(s, &l, &c_r, n);
         let mut g = vec![0.0; p.len()];
         net.backward(&p, &mut g, s, &mut cache, &mut d);
         let mut num = numeric_gradient(&p, 1e-3, loss);
@@ -355,15 +336,4 @@ fn conditional_made_is_autoregressive_in_x_sees_the_context_and_has_exact_input_
         let num_x = numeric_gradient(&xs, 1e-5, |xs| loss(&p, xs));
         assert!(compare(&dx, &num_x).relative() < 1e-8);
     }
-}
-
-fn noise(n: usize, scale: f64, seed: u64) -> Vec<f64> {
-    use rand_distr::{Distribution, StandardNormal};
-    let mut rng = RandomStreams::new(seed).stream("noise");
-    (0..n)
-        .map(|_| {
-            let e: f64 = StandardNormal.sample(&mut rng);
-            scale * e
-        })
-        .collect()
 }

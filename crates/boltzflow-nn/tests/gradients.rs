@@ -1,21 +1,13 @@
 //! Every layer and flow against finite differences (f64), and the generic flow test
 //! (DESIGN §8): round trip, log-dets summing to zero, log-det equal to a brute-force Jacobian.
 
+mod common;
+
 use boltzflow_core::RandomStreams;
 use boltzflow_nn::flows::{ActNorm, Coupling, Inverted, Permutation, SplineParams, Transformer};
 use boltzflow_nn::gradcheck::{check_flow, compare, numeric_gradient};
 use boltzflow_nn::{Activation, Mlp, MlpCache, ParamLayout, SequentialFlow};
-use rand_distr::{Distribution, StandardNormal};
-
-fn noise(n: usize, scale: f64, seed: u64) -> Vec<f64> {
-    let mut rng = RandomStreams::new(seed).stream("noise");
-    (0..n)
-        .map(|_| {
-            let e: f64 = StandardNormal.sample(&mut rng);
-            scale * e
-        })
-        .collect()
-}
+use common::noise;
 
 #[test]
 fn mlp_gradients_match_finite_differences_for_every_activation() {
