@@ -90,7 +90,7 @@ pub fn vae_metropolis(
             .map(|&v| f64::from(v))
             .collect();
         let noise: Vec<f64> = (0..n * d).map(|_| StandardNormal.sample(rng)).collect();
-        let x2 = vae.sample_x(params, &to_f32(&z2), &noise, n);
+        let (x2, lp2) = vae.sample_x(params, &to_f32(&z2), &noise, n);
         let (mu2, var2) = vae.encode(params, &to_f32(&x2), n);
         let lv2: Vec<f64> = var2.iter().map(|v| v.ln()).collect();
         let x2a = Array2::from_shape_vec((n, d), x2.clone()).expect("n·d values");
@@ -99,10 +99,7 @@ pub fn vae_metropolis(
             gaussian_rows(&z1, &mu1, &lv1, k),
             gaussian_rows(&z2, &mu2, &lv2, k),
         );
-        let (lp1, lp2) = (
-            vae.log_likelihood(params, &to_f32(&x1), &to_f32(&z1), n),
-            vae.log_likelihood(params, &to_f32(&x2), &to_f32(&z2), n),
-        );
+        let lp1 = vae.log_likelihood(params, &to_f32(&x1), &to_f32(&z1), n);
         let (lz1, lz2) = (log_prior(&z1), log_prior(&z2));
         for i in 0..n {
             let log_a = -(u2[i] - u1[i]) + lq2[i] - lq1[i] + lz1[i] - lz2[i] + lp1[i] - lp2[i];

@@ -365,27 +365,47 @@ impl<T: Real> Vae<T> {
     }
 
     /// Draws x ~ p(x|z) for each row of `z` `[rows, k]` with standard-normal `noise` `[rows, d]`
-    /// (coordinate by coordinate for the autoregressive decoder).
-    pub fn sample_x(&self, params: &[T], z: &[T], noise: &[f64], rows: usize) -> Vec<f64> {
+    /// (coordinate by coordinate for the autoregressive decoder); returns x `[rows, d]` and
+    /// ln p(x|z) `[rows]`, from the same means and variances the draw used.
+    pub fn sample_x(
+        &self,
+        params: &[T],
+        z: &[T],
+        noise: &[f64],
+        rows: usize,
+    ) -> (Vec<f64>, Vec<f64>) {
         let d = self.dim;
         let (mean, log_var) = self.decode(params, z, rows);
-        let draw = |m: f64, l: f64, e: f64| m + (0.5 * l).exp() * e;
+        let mut x = vec![0.0; rows * d];
+        let mut log_p = vec![0.0; rows];
+        // One coordinate: the value and its log-density.
+        let draw = |m: f64, l: f64, e: f64| {
+            let v = m + (0.5 * l).exp() * e;
+            (v, gaussian(v, m, l).0)
+        };
         if self.ar.is_none() {
-            return (0..rows * d)
-                .map(|j| draw(mean[j], log_var[j], noise[j]))
-                .collect();
+            for (j, xj) in x.iter_mut().enumerate() {
+                let (v, lp) = draw(mean[j], log_var[j], noise[j]);
+                *xj = v;
+                log_p[j / d] += lp;
+            }
+            return (x, log_p);
         }
-        let mut x = vec![T::zero(); rows * d];
+        // The shifts of coordinate i need x_<i: one MADE pass per coordinate.
+        let mut xt = vec![T::zero(); rows * d];
         let (mut input, mut cache) = (Vec::new(), MlpCache::default());
         for i in 0..d {
-            let sh = self.shifts(params, &x, z, rows, &mut input, &mut cache);
+            let sh = self.shifts(params, &xt, z, rows, &mut input, &mut cache);
             for r in 0..rows {
                 let m = mean[r * d + i] + sh[r * 2 * d + i];
                 let l = log_var[r * d + i] + sh[r * 2 * d + d + i];
-                x[r * d + i] = T::of(draw(m, l, noise[r * d + i]));
+                let (v, lp) = draw(m, l, noise[r * d + i]);
+                x[r * d + i] = v;
+                log_p[r] += lp;
+                xt[r * d + i] = T::of(v);
             }
         }
-        x.iter().map(|v| v.as_f64()).collect()
+        (x, log_p)
     }
 
     /// Latent dimension.
@@ -670,7 +690,7 @@ mod tests {
                 .sum();
             let m = 100_000;
             let noise = normals(2 * m, 7);
-            let xs = vae.sample_x(&params, &vec![z[0]; m], &noise, m);
+            let (xs, _) = vae.sample_x(&params, &vec![z[0]; m], &noise, m);
             let mean_s: f64 = xs.chunks_exact(2).map(|p| p[1]).sum::<f64>() / m as f64;
             assert!(
                 (mean_s - mean_q).abs() < 0.02,
