@@ -77,7 +77,35 @@ impl Made {
         width: usize,
         activation: Activation,
     ) -> Self {
+        let degrees: Vec<usize> = (0..n).collect();
+        Self::grouped(
+            layout, prefix, &degrees, context, per_site, depth, width, activation,
+        )
+    }
+
+    /// As [`Made::conditional`] with the variables in groups: variable i has degree
+    /// `degrees[i]`, and its outputs see only the variables of lower degree (and the context).
+    /// Variables that share a degree form a group that is drawn together; with distinct degrees
+    /// 0 … n − 1 this is the plain ordering.
+    ///
+    /// # Panics
+    /// If `degrees` is empty, `per_site == 0`, `depth == 0`, `depth ≥ 2` with `width == 0`, or
+    /// there is no context and fewer than two distinct degrees.
+    #[allow(clippy::too_many_arguments)]
+    pub fn grouped(
+        layout: &mut ParamLayout,
+        prefix: &str,
+        degrees: &[usize],
+        context: usize,
+        per_site: usize,
+        depth: usize,
+        width: usize,
+        activation: Activation,
+    ) -> Self {
+        let n = degrees.len();
+        let groups = degrees.iter().max().map_or(0, |m| m + 1);
         assert!(n >= 1 && per_site >= 1 && depth >= 1 && (depth == 1 || width >= 1));
+        assert!(context > 0 || groups >= 2, "an unconditional MADE needs two degrees");
         let mut widths = vec![n + context];
         widths.extend(std::iter::repeat_n(width, depth - 1));
         widths.push(per_site * n);
@@ -85,19 +113,23 @@ impl Made {
         // Degrees as i64: the context has −1 (seen by everything). With a context, hidden degrees
         // run over −1 … n − 2, so that variable 0 also gets hidden units (seeing only the
         // context); without one, over 0 … n − 2.
-        let input_degrees: Vec<i64> = (0..n as i64)
+        let input_degrees: Vec<i64> = degrees
+            .iter()
+            .map(|&g| g as i64)
             .chain(std::iter::repeat_n(-1, context))
             .collect();
         let hidden_degrees: Vec<i64> = (0..width)
             .map(|k| {
                 if context > 0 {
-                    (k % n) as i64 - 1
+                    (k % groups) as i64 - 1
                 } else {
-                    (k % (n - 1)) as i64
+                    (k % (groups - 1)) as i64
                 }
             })
             .collect();
-        let output_degrees: Vec<i64> = (0..per_site * n).map(|o| (o % n) as i64).collect();
+        let output_degrees: Vec<i64> = (0..per_site * n)
+            .map(|o| degrees[o % n] as i64)
+            .collect();
         let mut masks = Vec::with_capacity(depth);
         for l in 0..depth {
             let from = if l == 0 {
@@ -121,7 +153,7 @@ impl Made {
             masks.push(mask);
         }
         let mut hidden_by_degree = vec![Vec::new(); n];
-        if depth > 1 && context == 0 && per_site == 1 {
+        if depth > 1 && context == 0 && per_site == 1 && groups == n {
             for (k, &d) in hidden_degrees.iter().enumerate() {
                 hidden_by_degree[d as usize].push(k);
             }

@@ -337,3 +337,34 @@ fn conditional_made_is_autoregressive_in_x_sees_the_context_and_has_exact_input_
         assert!(compare(&dx, &num_x).relative() < 1e-8);
     }
 }
+
+#[test]
+fn grouped_made_jacobian_is_block_strictly_triangular() {
+    // Degrees [0, 1, 1, 0, 2]: the Jacobian ∂out_i/∂x_j is non-zero exactly when
+    // degree(j) < degree(i) (checked with random weights, so "exactly" up to chance zeros).
+    let degrees = [0usize, 1, 1, 0, 2];
+    let n = degrees.len();
+    let mut layout = ParamLayout::new();
+    let m = Made::grouped(&mut layout, "g", &degrees, 1, 2, 2, 12, Activation::Tanh);
+    let mut p = vec![0.0; layout.len()];
+    m.init(&mut p, &mut RandomStreams::new(11).stream("init"));
+    let x = noise(n + 1, 1.0, 12);
+    let mut cache = MlpCache::default();
+    let base = m.forward(&p, &x, 1, &mut cache).to_vec();
+    for j in 0..n {
+        let mut t = x.clone();
+        t[j] += 0.5;
+        let out = m.forward(&p, &t, 1, &mut MlpCache::default()).to_vec();
+        for o in 0..2 * n {
+            let i = o % n;
+            let changed = out[o] != base[o];
+            assert_eq!(
+                changed,
+                degrees[j] < degrees[i],
+                "output {o} (variable {i}, degree {}) vs x_{j} (degree {})",
+                degrees[i],
+                degrees[j]
+            );
+        }
+    }
+}

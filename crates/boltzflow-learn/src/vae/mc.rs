@@ -89,8 +89,7 @@ pub fn vae_metropolis(
             .iter()
             .map(|&v| f64::from(v))
             .collect();
-        let noise: Vec<f64> = (0..n * d).map(|_| StandardNormal.sample(rng)).collect();
-        let (x2, lp2) = vae.sample_x(params, &to_f32(&z2), &noise, n);
+        let (x2, lp2) = vae.sample_x(params, &to_f32(&z2), n, rng);
         let (mu2, var2) = vae.encode(params, &to_f32(&x2), n);
         let lv2: Vec<f64> = var2.iter().map(|v| v.ln()).collect();
         let x2a = Array2::from_shape_vec((n, d), x2.clone()).expect("n·d values");

@@ -6,6 +6,7 @@
 //! VAE-proposed Monte Carlo with its acceptance f_acc ([`mc`]). Encoders, the flow prior, the four
 //! decoders, training, VAE Monte Carlo and sweeps are still to come (issue 5).
 
+pub mod decoder;
 pub mod likelihood;
 pub mod mc;
 pub mod metrics;
