@@ -9,6 +9,7 @@ mod kinetics;
 mod plot;
 mod run_common;
 mod simulate;
+mod vae;
 mod van;
 
 use std::process::ExitCode;
@@ -16,8 +17,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// Generative, data-driven molecular simulation: reference systems and molecules (OpenMM XML),
-/// samplers and molecular dynamics, internal coordinates, kinetics; (coming) Boltzmann
-/// generators and VAE collective variables.
+/// samplers and molecular dynamics, internal coordinates, kinetics, Boltzmann generators, VAE
+/// collective variables and variational autoregressive networks.
 #[derive(Parser)]
 #[command(name = "boltzflow", version, about, long_about = None)]
 struct Cli {
@@ -43,6 +44,9 @@ enum Command {
     Evaluate(bg::evaluate::EvaluateArgs),
     /// Figures and an HTML page for a run directory.
     Report(bg::report::ReportArgs),
+    /// Train and evaluate a grid of VAEs (decoders × β × replicates × latent dimensions) from a
+    /// `model = "vae"` configuration with a `[sweep]` table; metrics.csv and the paper's figures.
+    Sweep(vae::sweep::SweepArgs),
     /// List the systems and their parameters.
     Systems,
     /// Evaluate energies (and forces) of configurations from a .npy file.
@@ -61,17 +65,23 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => bg::demo::run(&a),
         Command::MetropolisDemo(a) => simulate::demo(a),
-        Command::Train(a) => match van::is_van_config(&a.config) {
-            Ok(true) => van::train::run(&a).map(|_| ()),
-            Ok(false) => bg::train::run(&a).map(|_| ()),
-            Err(e) => Err(e),
+        Command::Train(a) => match (van::is_van_config(&a.config), vae::is_vae_config(&a.config)) {
+            (Ok(true), _) => van::train::run(&a).map(|_| ()),
+            (_, Ok(true)) => vae::train::run(&a).map(|_| ()),
+            (Ok(false), Ok(false)) => bg::train::run(&a).map(|_| ()),
+            (Err(e), _) | (_, Err(e)) => Err(e),
         },
         Command::Sample(a) if van::is_van_run(&a.run_dir) => van::evaluate::sample(&a),
+        Command::Sample(a) if vae::is_vae_run(&a.run_dir) => vae::evaluate::sample(&a),
         Command::Sample(a) => bg::sample::run(&a),
         Command::Evaluate(a) if van::is_van_run(&a.run_dir) => van::evaluate::run(&a).map(|_| ()),
+        Command::Evaluate(a) if vae::is_vae_run(&a.run_dir) => vae::evaluate::run(&a).map(|_| ()),
         Command::Evaluate(a) => bg::evaluate::run(&a).map(|_| ()),
+        Command::Sweep(a) => vae::sweep::run(&a),
         Command::Report(a) => if van::is_van_run(&a.run_dir) {
             van::report::run(&a)
+        } else if vae::is_vae_run(&a.run_dir) {
+            vae::report::run(&a)
         } else {
             bg::report::run(&a)
         }

@@ -470,3 +470,197 @@ pub fn spin_snapshots(
         .with_context(|| format!("cannot write the figure `{}`", path.display()))?;
     Ok(())
 }
+
+/// What a small panel of [`chart_grid`] shows.
+pub enum PanelContent {
+    /// Lines (with markers and error bars as in [`line_chart`]).
+    Lines(Vec<Series>),
+    /// Points (x, y, c) coloured by c ∈ [0, 1] on the viridis scale.
+    Scatter(Vec<(f64, f64, f64)>),
+}
+
+/// One panel of [`chart_grid`].
+pub struct Panel {
+    pub caption: String,
+    pub content: PanelContent,
+    /// log10 y axis (lines only; non-positive values are left out).
+    pub log_y: bool,
+    /// Axis ranges; `None` for the data's.
+    pub x_range: Option<(f64, f64)>,
+    pub y_range: Option<(f64, f64)>,
+}
+
+impl Panel {
+    /// Lines on a linear axis.
+    pub fn lines(caption: impl Into<String>, series: Vec<Series>) -> Self {
+        Self {
+            caption: caption.into(),
+            content: PanelContent::Lines(series),
+            log_y: false,
+            x_range: None,
+            y_range: None,
+        }
+    }
+
+    /// Coloured points on the given ranges.
+    pub fn scatter(
+        caption: impl Into<String>,
+        points: Vec<(f64, f64, f64)>,
+        x_range: (f64, f64),
+        y_range: (f64, f64),
+    ) -> Self {
+        Self {
+            caption: caption.into(),
+            content: PanelContent::Scatter(points),
+            log_y: false,
+            x_range: Some(x_range),
+            y_range: Some(y_range),
+        }
+    }
+}
+
+/// A grid of `cols` small panels per row (row-major), with a title; legends are drawn in the
+/// first panel that has lines. Used for the VAE figures (latent distributions and data
+/// coloured by latent value per decoder and β, metrics against β).
+pub fn chart_grid(
+    path: &Path,
+    title: &str,
+    cols: usize,
+    panels: &[Panel],
+    x_label: &str,
+    y_label: &str,
+) -> Result<()> {
+    fonts();
+    let cols = cols.max(1);
+    let rows = panels.len().div_ceil(cols).max(1);
+    let (w, h) = (300 * cols as u32 + 20, 260 * rows as u32 + 40);
+    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(title, ("sans-serif", 18))?;
+    let mut legend_drawn = false;
+    for (panel, area) in panels.iter().zip(root.split_evenly((rows, cols)).iter()) {
+        let (xr, yr) = match &panel.content {
+            PanelContent::Lines(series) => (
+                finite_range(
+                    series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
+                    false,
+                ),
+                finite_range(
+                    series.iter().flat_map(|s| {
+                        s.points
+                            .iter()
+                            .zip(s.errors.iter().copied().chain(std::iter::repeat(0.0)))
+                            .flat_map(|(p, e)| [p.1 - e, p.1 + e])
+                    }),
+                    panel.log_y,
+                ),
+            ),
+            PanelContent::Scatter(pts) => (
+                finite_range(pts.iter().map(|p| p.0), false),
+                finite_range(pts.iter().map(|p| p.1), false),
+            ),
+        };
+        let (Some((x0, x1)), Some((y0, y1))) = (panel.x_range.or(xr), panel.y_range.or(yr)) else {
+            continue;
+        };
+        let mut builder = ChartBuilder::on(area);
+        builder
+            .caption(&panel.caption, ("sans-serif", 14))
+            .margin(6)
+            .x_label_area_size(30)
+            .y_label_area_size(48);
+        macro_rules! draw {
+            ($chart:expr) => {{
+                let mut chart = $chart;
+                chart
+                    .configure_mesh()
+                    .x_desc(x_label)
+                    .y_desc(y_label)
+                    .x_labels(5)
+                    .y_labels(5)
+                    .y_label_formatter(&|v: &f64| axis_label(*v, panel.log_y))
+                    .label_style(("sans-serif", 11))
+                    .disable_mesh()
+                    .draw()?;
+                match &panel.content {
+                    PanelContent::Scatter(pts) => {
+                        chart.draw_series(
+                            pts.iter()
+                                .filter(|p| (x0..=x1).contains(&p.0) && (y0..=y1).contains(&p.1))
+                                .map(|&(x, y, c)| {
+                                    let col = ViridisRGB::get_color(c.clamp(0.0, 1.0));
+                                    Circle::new((x, y), 1, col.filled())
+                                }),
+                        )?;
+                    }
+                    PanelContent::Lines(series) => {
+                        for (i, s) in series.iter().enumerate() {
+                            let c = color(i);
+                            let pts: Vec<(f64, f64)> = s
+                                .points
+                                .iter()
+                                .copied()
+                                .filter(|p| {
+                                    p.0.is_finite()
+                                        && p.1.is_finite()
+                                        && (!panel.log_y || p.1 > 0.0)
+                                })
+                                .collect();
+                            chart
+                                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
+                                .label(s.name.clone())
+                                .legend(move |(x, y)| {
+                                    PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
+                                });
+                            if !s.reference {
+                                chart.draw_series(
+                                    pts.iter().map(|&p| Circle::new(p, 2, c.filled())),
+                                )?;
+                            }
+                            if !s.errors.is_empty() {
+                                chart.draw_series(
+                                    s.points
+                                        .iter()
+                                        .zip(&s.errors)
+                                        .filter(|(p, e)| {
+                                            p.0.is_finite()
+                                                && p.1.is_finite()
+                                                && e.is_finite()
+                                                && (!panel.log_y || p.1 - **e > 0.0)
+                                        })
+                                        .map(|(&(x, y), &e)| {
+                                            ErrorBar::new_vertical(
+                                                x,
+                                                y - e,
+                                                y,
+                                                y + e,
+                                                c.stroke_width(1),
+                                                4,
+                                            )
+                                        }),
+                                )?;
+                            }
+                        }
+                        if !legend_drawn && series.len() > 1 {
+                            legend_drawn = true;
+                            chart
+                                .configure_series_labels()
+                                .background_style(WHITE.mix(0.8))
+                                .border_style(BLACK)
+                                .label_font(("sans-serif", 11))
+                                .draw()?;
+                        }
+                    }
+                }
+            }};
+        }
+        if panel.log_y {
+            draw!(builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?);
+        } else {
+            draw!(builder.build_cartesian_2d(x0..x1, y0..y1)?);
+        }
+    }
+    root.present()
+        .with_context(|| format!("cannot write the figure `{}`", path.display()))?;
+    Ok(())
+}

@@ -105,7 +105,10 @@ impl Made {
         let n = degrees.len();
         let groups = degrees.iter().max().map_or(0, |m| m + 1);
         assert!(n >= 1 && per_site >= 1 && depth >= 1 && (depth == 1 || width >= 1));
-        assert!(context > 0 || groups >= 2, "an unconditional MADE needs two degrees");
+        assert!(
+            context > 0 || groups >= 2,
+            "an unconditional MADE needs two degrees"
+        );
         let mut widths = vec![n + context];
         widths.extend(std::iter::repeat_n(width, depth - 1));
         widths.push(per_site * n);
@@ -127,9 +130,7 @@ impl Made {
                 }
             })
             .collect();
-        let output_degrees: Vec<i64> = (0..per_site * n)
-            .map(|o| degrees[o % n] as i64)
-            .collect();
+        let output_degrees: Vec<i64> = (0..per_site * n).map(|o| degrees[o % n] as i64).collect();
         let mut masks = Vec::with_capacity(depth);
         for l in 0..depth {
             let from = if l == 0 {

@@ -468,14 +468,8 @@ impl Decoder {
         let Some((grads, _)) = grads else {
             return log_p;
         };
-        self.net.backward(
-            params,
-            grads,
-            z,
-            &mut cache.net,
-            &mut cache.d_net,
-            Some(dz),
-        );
+        self.net
+            .backward(params, grads, z, &mut cache.net, &mut cache.d_net, Some(dz));
         if let Some(m) = &self.made {
             m.backward_with_input(
                 params,

@@ -3,6 +3,8 @@
 //! per latent dimension and in total), active dimensions, and the total correlation of the
 //! aggregate posterior.
 
+use super::likelihood::LN_2PI;
+
 /// Jeffreys divergence KL(p‖q) + KL(q‖p) of two 1D Gaussians given by means and variances:
 /// ½(v₁/v₂ + v₂/v₁ − 2) + ½(μ₁ − μ₂)²(1/v₁ + 1/v₂).
 pub fn jeffreys_1d(mu1: f64, var1: f64, mu2: f64, var2: f64) -> f64 {
@@ -84,6 +86,48 @@ pub fn total_correlation(z: &[f64], d: usize, log_density: &[f64], bins: usize) 
         .sum();
     let joint = -log_density.iter().sum::<f64>() / log_density.len() as f64;
     marginals - joint
+}
+
+/// ln N(z; μ, diag v) of one row.
+fn log_normal_diag(z: &[f64], mu: &[f64], var: &[f64]) -> f64 {
+    z.iter()
+        .zip(mu.iter().zip(var))
+        .map(|(&z, (&m, &v))| -0.5 * (z - m) * (z - m) / v - 0.5 * v.ln() - 0.5 * LN_2PI)
+        .sum()
+}
+
+/// JD_prior: the Jeffreys divergence KL(q_i‖P) + KL(P‖q_i) between each encoding
+/// q_i = N(`mu`_i, diag `var`_i) (`[n, k]`) and the prior P, averaged over the encodings, by
+/// Monte Carlo through the prior's density: KL(q_i‖P) from one draw `z_q`_i ~ q_i per encoding
+/// (`[n, k]`, with ln P(z_q) in `log_p_zq` `[n]`), KL(P‖q_i) from prior draws `z_p` `[m, k]`
+/// shared by all encodings (with ln P(z_p) in `log_p_zp` `[m]`). Unbiased for the average;
+/// for P = N(0, I) it estimates Σ_dims [`jeffreys_1d`](μ, v, 0, 1).
+pub fn jd_prior(
+    mu: &[f64],
+    var: &[f64],
+    k: usize,
+    z_q: &[f64],
+    log_p_zq: &[f64],
+    z_p: &[f64],
+    log_p_zp: &[f64],
+) -> f64 {
+    let n = log_p_zq.len();
+    let m = log_p_zp.len();
+    let mean_log_p = log_p_zp.iter().sum::<f64>() / m as f64;
+    let total: f64 = (0..n)
+        .map(|i| {
+            let (mi, vi) = (&mu[i * k..(i + 1) * k], &var[i * k..(i + 1) * k]);
+            let forward = log_normal_diag(&z_q[i * k..(i + 1) * k], mi, vi) - log_p_zq[i];
+            let backward = mean_log_p
+                - z_p
+                    .chunks_exact(k)
+                    .map(|z| log_normal_diag(z, mi, vi))
+                    .sum::<f64>()
+                    / m as f64;
+            forward + backward
+        })
+        .sum();
+    total / n as f64
 }
 
 #[cfg(test)]
@@ -184,5 +228,45 @@ mod tests {
             let exact = -0.5 * (1.0 - rho * rho).ln();
             assert!((tc - exact).abs() < 0.01, "ρ={rho}: TC {tc} vs {exact}");
         }
+    }
+
+    #[test]
+    fn jd_prior_equals_the_analytic_divergence_from_a_standard_normal_prior() {
+        // Encodings N(μ_i, v_i) in 2D against P = N(0, I): the exact average is
+        // mean_i Σ_dims jeffreys_1d(μ, v, 0, 1).
+        let n = 400;
+        let k = 2;
+        let g = normals(2 * n * k, 5);
+        let mu: Vec<f64> = g[..n * k].iter().map(|x| 1.5 * x).collect();
+        let var: Vec<f64> = g[n * k..].iter().map(|x| (0.8 * x).exp()).collect();
+        let exact: f64 = mu
+            .iter()
+            .zip(&var)
+            .map(|(&m, &v)| jeffreys_1d(m, v, 0.0, 1.0))
+            .sum::<f64>()
+            / n as f64;
+        let log_p = |z: &[f64]| z.iter().map(|x| -0.5 * x * x - 0.5 * LN_2PI).sum::<f64>();
+        // Many draws per encoding (replicated rows) so the Monte Carlo error is small.
+        let reps = 200;
+        let e = normals(n * k * reps, 6);
+        let (mut mu_r, mut var_r, mut z_q) = (Vec::new(), Vec::new(), Vec::new());
+        for r in 0..reps {
+            for i in 0..n {
+                for j in 0..k {
+                    let (m, v) = (mu[i * k + j], var[i * k + j]);
+                    mu_r.push(m);
+                    var_r.push(v);
+                    z_q.push(m + v.sqrt() * e[(r * n + i) * k + j]);
+                }
+            }
+        }
+        let lq: Vec<f64> = z_q.chunks_exact(k).map(log_p).collect();
+        let z_p = normals(4000 * k, 7);
+        let lp: Vec<f64> = z_p.chunks_exact(k).map(log_p).collect();
+        let est = jd_prior(&mu_r, &var_r, k, &z_q, &lq, &z_p, &lp);
+        assert!(
+            (est - exact).abs() < 0.03 * exact,
+            "JD_prior {est} vs exact {exact}"
+        );
     }
 }

@@ -627,8 +627,16 @@ mod tests {
                 let z = 0.8;
                 // The spline's second derivative jumps at its knots, so the midpoint rule
                 // converges as h² there (measured: 1.2e-4 at n = 480, 1.6e-5 at n = 1500).
-                let n = if decoder == DecoderKind::Flow { 720 } else { 480 };
-                let tol = if decoder == DecoderKind::Flow { 1.5e-4 } else { 1e-6 };
+                let n = if decoder == DecoderKind::Flow {
+                    720
+                } else {
+                    480
+                };
+                let tol = if decoder == DecoderKind::Flow {
+                    1.5e-4
+                } else {
+                    1e-6
+                };
                 let (x, area) = grid(n, periodic);
                 let zs = vec![z; n * n];
                 let lp = vae.log_likelihood(&params, &x, &zs, n * n);
@@ -681,7 +689,8 @@ mod tests {
             let vae = Vae::<f64>::from_spec(&spec);
             let mut params = vec![0.0; vae.layout().len()];
             vae.init(&mut params, &mut RandomStreams::new(6).stream("init"));
-            let lp = |a: f64, b: f64| vae.log_likelihood(&params, &[0.1 + a, -0.4 + b], &[0.3], 1)[0];
+            let lp =
+                |a: f64, b: f64| vae.log_likelihood(&params, &[0.1 + a, -0.4 + b], &[0.3], 1)[0];
             let mixed = lp(0.5, 0.5) - lp(0.5, 0.0) - lp(0.0, 0.5) + lp(0.0, 0.0);
             assert_eq!(mixed.abs() < 1e-12, independent, "{decoder:?}: {mixed}");
         }
@@ -717,10 +726,10 @@ mod tests {
                     // The MADE's last bias shifts coordinate 1: Δm₁ = 0.25, Δℓ₁ = −0.1.
                     set(&mut params, "decoder.made.1.bias", &[0.0, 0.25, 0.0, -0.1]);
                     let got = vae.log_likelihood(&params, &x, &z, 1)[0];
-                    let want = -0.5 * 0.25 / 0.2f64.exp() - 0.1
-                        - 0.5 * 0.75 * 0.75 / (-0.4f64).exp()
-                        + 0.2
-                        - ln2pi;
+                    let want =
+                        -0.5 * 0.25 / 0.2f64.exp() - 0.1 - 0.5 * 0.75 * 0.75 / (-0.4f64).exp()
+                            + 0.2
+                            - ln2pi;
                     assert!((got - want).abs() < 1e-12, "{got} vs {want}");
                     continue;
                 }

@@ -1,0 +1,144 @@
+//! `boltzflow report RUN_DIR` for a VAE run: training curves, and per stage the latent
+//! distribution, the data coloured by latent value and the reconstructions (Monroe & Shen 2022,
+//! Fig. 2b–d); `report/index.html`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use boltzflow_core::RandomStreams;
+use boltzflow_learn::vae::evaluate::subset;
+
+use super::evaluate::VaeRunMetrics;
+use super::figures::{data_box, model_panels};
+use super::run_dir::VaeRun;
+use crate::bg::report::ReportArgs;
+use crate::plot::{Panel, Series, chart_grid};
+
+/// Runs `boltzflow report` on a VAE run directory (evaluating first if metrics.json is missing).
+pub fn run(a: &ReportArgs) -> Result<PathBuf> {
+    let run = VaeRun::open(&a.run_dir)?;
+    let metrics_path = run.dir.join("metrics.json");
+    if !metrics_path.exists() {
+        super::evaluate::evaluate_dir(&a.run_dir)?;
+    }
+    let m: VaeRunMetrics =
+        serde_json::from_str(&std::fs::read_to_string(&metrics_path)?).context("metrics.json")?;
+    let dir = run.dir.join("report");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut figures: Vec<(String, String)> = Vec::new();
+
+    // Training curves from metrics.csv: loss per epoch, one line per stage.
+    if let Ok(text) = std::fs::read_to_string(run.dir.join("metrics.csv")) {
+        let mut per_stage: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+        let mut epoch = 0.0;
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            if f.len() < 6 {
+                continue;
+            }
+            let loss: f64 = f[5].parse().unwrap_or(f64::NAN);
+            epoch += 1.0;
+            match per_stage.last_mut() {
+                Some((label, pts)) if label == f[1] => pts.push((epoch, loss)),
+                _ => per_stage.push((f[1].to_string(), vec![(epoch, loss)])),
+            }
+        }
+        let series: Vec<Series> = per_stage
+            .into_iter()
+            .map(|(label, pts)| Series::line(label, pts))
+            .collect();
+        if !series.is_empty() {
+            crate::plot::line_chart(
+                &dir.join("training.png"),
+                "Training loss per epoch (recon + β_t KL)",
+                "epoch (all stages)",
+                "loss (nats)",
+                &series,
+                false,
+                false,
+            )?;
+            figures.push((
+                "training.png".into(),
+                "Loss per epoch through the stages of the β protocol.".into(),
+            ));
+        }
+    }
+
+    let data = run.data()?;
+    let (vae, trained) = run.trained()?;
+    let d = vae.dim();
+    let points = subset(&data, d, 3000, &RandomStreams::new(run.cfg.seed));
+    let box_ = data_box(&points, d);
+    let (mut latent, mut by_latent, mut recon) = (Vec::new(), Vec::new(), Vec::new());
+    for (s, (stage, params)) in trained.iter().enumerate() {
+        let (a, b, c) = model_panels(
+            &vae,
+            params,
+            &points,
+            &stage.label(),
+            box_,
+            run.cfg.seed.wrapping_add(s as u64),
+        );
+        latent.push(a);
+        by_latent.push(b);
+        recon.push(c);
+    }
+    let cols = trained.len().min(5);
+    let name = m.decoder.as_str();
+    for (file, title, panels, x, y, text) in [
+        (
+            "latent.png",
+            format!("Latent distributions, {name} decoder"),
+            latent,
+            "z₁",
+            "density",
+            "Aggregate posterior q(z) = mean q(z|x) over the data and the flow prior P(z), per stage (Fig. 2b).",
+        ),
+        (
+            "data_by_latent.png",
+            format!("Data coloured by μ₁(x), {name} decoder"),
+            by_latent,
+            "x₁",
+            "x₂",
+            "The data coloured by the encoder mean of the first latent dimension (Fig. 2c).",
+        ),
+        (
+            "reconstructions.png",
+            format!("Reconstructions coloured by z₁, {name} decoder"),
+            recon,
+            "x₁",
+            "x₂",
+            "x̃ ~ p(x|z) with z ~ q(z|x) of the data, coloured by z₁ (Fig. 2d).",
+        ),
+    ] {
+        let panels: Vec<Panel> = panels;
+        chart_grid(&dir.join(file), &title, cols, &panels, x, y)?;
+        figures.push((file.into(), text.into()));
+    }
+
+    let mut html = String::new();
+    let _ = writeln!(
+        html,
+        "<h1>VAE run: {} decoder, latent dim {} on {}</h1>\n<table border=1 cellpadding=4><tr><th>stage</th><th>β</th><th>recon</th><th>KL</th><th>JD_encode</th><th>JD_prior</th><th>TC</th><th>active</th><th>f_acc</th></tr>",
+        m.decoder, m.latent_dim, m.system
+    );
+    for s in &m.stages {
+        let x = &s.metrics;
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.3e}</td><td>{:.3e}</td><td>{:.4}</td><td>{}</td><td>{}</td></tr>",
+            s.label,
+            s.beta,
+            x.loss_recon,
+            x.loss_kl,
+            x.jd_encode,
+            x.jd_prior,
+            x.total_correlation,
+            x.active_dims,
+            x.f_acc.map_or("-".into(), |f| format!("{f:.4}"))
+        );
+    }
+    html.push_str("</table>\n");
+    crate::run_common::write_index(&dir, html, &figures)
+}
