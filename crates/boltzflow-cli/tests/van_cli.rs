@@ -118,26 +118,6 @@ fn an_ising_lattice_is_compared_with_kaufmans_exact_result() {
     assert!(d.path().join("run/report/samples.png").exists());
 }
 
-fn same_tensors(d: &Path, a: &str, b: &str) {
-    let read = |p: &str| {
-        boltzflow_nn::TensorFile::<f32>::read(&d.join(p).join("checkpoint.safetensors")).unwrap()
-    };
-    let (a, b) = (read(a), read(b));
-    assert_eq!(a.tensors.len(), b.tensors.len());
-    for (ta, tb) in a.tensors.iter().zip(&b.tensors) {
-        assert_eq!(ta.name, tb.name);
-        assert!(
-            ta.data
-                .iter()
-                .zip(&tb.data)
-                .all(|(x, y)| x.to_bits() == y.to_bits()),
-            "tensor {} differs",
-            ta.name
-        );
-    }
-    assert_eq!(a.metadata, b.metadata);
-}
-
 #[test]
 fn a_resumed_run_ends_with_the_same_parameters_and_threads_do_not_matter() {
     let d = tempfile::tempdir().unwrap();

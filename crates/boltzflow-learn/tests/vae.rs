@@ -12,6 +12,7 @@ use rand_distr::{Distribution, StandardNormal};
 fn train(beta: f64, steps: usize) -> (Vae, Vec<f32>, Vec<f32>, f64) {
     train_on(
         "gaussian2d",
+        &[],
         DecoderKind::Mse,
         PriorKind::Normal,
         beta,
@@ -21,6 +22,7 @@ fn train(beta: f64, steps: usize) -> (Vae, Vec<f32>, Vec<f32>, f64) {
 
 fn train_on(
     system: &str,
+    periodic: &[usize],
     decoder: DecoderKind,
     prior: PriorKind,
     beta: f64,
@@ -34,7 +36,7 @@ fn train_on(
         .sample(10_000, &mut streams)
         .unwrap();
     let x: Vec<f32> = data.iter().map(|&v| v as f32).collect();
-    let vae = Vae::new(2, 1, &[50, 50], &[50, 50], decoder, prior);
+    let vae = Vae::with_periodic(2, 1, &[50, 50], &[50, 50], decoder, prior, periodic);
     let mut params = vec![0.0f32; vae.layout().len()];
     vae.init(&mut params, &mut RandomStreams::new(1).stream("init"));
     let mut adam = Adam::new(params.len());
@@ -125,6 +127,14 @@ fn vae_monte_carlo_recovers_the_exact_distribution() {
             9.64,
         ),
         (
+            "bimodal2d",
+            DecoderKind::Flow,
+            PriorKind::Flow,
+            0.4 * 0.998_650 + 0.6 * 0.001_350,
+            -0.6,
+            9.64,
+        ),
+        (
             "gaussian2d",
             DecoderKind::Mse,
             PriorKind::Normal,
@@ -132,8 +142,16 @@ fn vae_monte_carlo_recovers_the_exact_distribution() {
             -3.0,
             1.0,
         ),
+        (
+            "gaussian2d",
+            DecoderKind::Flow,
+            PriorKind::Flow,
+            0.001_350,
+            -3.0,
+            1.0,
+        ),
     ] {
-        let (vae, params, _, _) = train_on(name, decoder, prior, 1.0, 2000);
+        let (vae, params, _, _) = train_on(name, &[], decoder, prior, 1.0, 2000);
         let system = boltzflow_systems::build(name).unwrap();
         let walkers = 400;
         // All walkers start in the −3 mode: the chain has to find the other one itself.
@@ -181,5 +199,60 @@ fn vae_monte_carlo_recovers_the_exact_distribution() {
             (m2 - (var + mean * mean)).abs() < 5.0 * m2_se + 1e-3,
             "{name}: E[x²] {m2} ± {m2_se}"
         );
+    }
+}
+
+#[test]
+fn vae_monte_carlo_is_exact_with_von_mises_outputs_on_an_angle() {
+    use boltzflow_learn::vae::mc::vae_metropolis;
+    // beltway-polar: θ uniform on [−π, π) (P(θ > 0) = ½, E cos θ = 0), r from
+    // ½ Gamma(40, rate 40) + ½ Gamma(160, rate 80): E r = 1.5, E r² = 2.525.
+    for decoder in [DecoderKind::Autoregressive, DecoderKind::Flow] {
+        let (vae, params, _, _) =
+            train_on("beltway-polar", &[1], decoder, PriorKind::Flow, 1.0, 1500);
+        let system = boltzflow_systems::build("beltway-polar").unwrap();
+        let walkers = 400;
+        let mut x = ndarray::Array2::from_shape_fn((walkers, 2), |(_, j)| [1.0, 2.5][j]);
+        let (burn_in, steps) = (100, 500);
+        let mut obs = vec![vec![Vec::new(); walkers]; 4];
+        let mut rng = RandomStreams::new(10).stream("vae-mc");
+        let f_acc = vae_metropolis(
+            &vae,
+            &params,
+            system.as_ref(),
+            &mut x,
+            steps,
+            &mut rng,
+            |step, x| {
+                if step >= burn_in {
+                    for (i, row) in x.rows().into_iter().enumerate() {
+                        obs[0][i].push(f64::from(u8::from(row[1] > 0.0)));
+                        obs[1][i].push(row[1].cos());
+                        obs[2][i].push(row[0]);
+                        obs[3][i].push(row[0] * row[0]);
+                    }
+                }
+            },
+        )
+        .unwrap();
+        assert!(f_acc > 0.05, "{decoder:?}: acceptance {f_acc}");
+        for (k, (name, exact)) in [
+            ("P(θ > 0)", 0.5),
+            ("E cos θ", 0.0),
+            ("E r", 1.5),
+            ("E r²", 2.525),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (m, se) = walker_average(&obs[k]);
+            println!(
+                "beltway-polar {decoder:?}: f_acc {f_acc:.3}; {name} {m:.4} ± {se:.4} (exact {exact})"
+            );
+            assert!(
+                (m - exact).abs() < 5.0 * se + 1e-3,
+                "{decoder:?} {name}: {m} ± {se}"
+            );
+        }
     }
 }

@@ -31,6 +31,9 @@ pub struct VaeRun {
     pub periodic: Vec<usize>,
 }
 
+/// A finished stage and its parameters.
+pub type TrainedStage = (Stage, Vec<f32>);
+
 /// What a checkpoint holds.
 pub struct VaeCheckpoint {
     /// Parameters of the finished stages, in order.
@@ -226,7 +229,7 @@ impl VaeRun {
     }
 
     /// The model and the parameters of every finished stage, with its stage.
-    pub fn trained(&self) -> Result<(Vae, Vec<(Stage, Vec<f32>)>)> {
+    pub fn trained(&self) -> Result<(Vae, Vec<TrainedStage>)> {
         let vae = self.vae()?;
         let ck = self.load(&vae)?;
         if ck.finished.is_empty() {

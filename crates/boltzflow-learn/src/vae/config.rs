@@ -306,9 +306,8 @@ impl VaeConfig {
                 format!("expected \"flow\" or \"normal\", got \"{}\"", m.prior),
             ));
         }
-        if !(2..=boltzflow_nn::flows::MAX_BINS).contains(&m.flow_bins)
-            || !(m.flow_bound > 0.0 && m.flow_bound.is_finite())
-        {
+        let bins_ok = (2..=boltzflow_nn::flows::MAX_BINS).contains(&m.flow_bins);
+        if !(bins_ok && m.flow_bound > 0.0 && m.flow_bound.is_finite()) {
             return Err(Error::invalid(
                 "vae.flow_bins",
                 format!(

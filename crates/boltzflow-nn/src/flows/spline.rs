@@ -13,6 +13,7 @@
 //! local gradients are chained back through the cumulative softmax and softplus. Evaluated in
 //! f64 whatever the network's type (the cost is per element, small next to the conditioner).
 
+use std::cell::RefCell;
 use std::ops::{Add, Div, Mul, Sub};
 
 use super::Direction;
@@ -143,6 +144,8 @@ struct Knots {
     pw: [f64; MAX_BINS],
     ph: [f64; MAX_BINS],
     k: usize,
+    /// [`derivative_shift`] of the spline's minimum derivative.
+    shift: f64,
 }
 
 fn softmax_into(raw: &[f64], out: &mut [f64]) {
@@ -174,6 +177,7 @@ impl Knots {
             pw: [0.0; MAX_BINS],
             ph: [0.0; MAX_BINS],
             k,
+            shift: derivative_shift(sp.min_derivative),
         };
         softmax_into(&raw[..k], &mut kn.pw);
         softmax_into(&raw[k..2 * k], &mut kn.ph);
@@ -190,18 +194,46 @@ impl Knots {
         };
         cum(&kn.pw, &mut kn.xs);
         cum(&kn.ph, &mut kn.ys);
-        let shift = derivative_shift(sp.min_derivative);
-        for (j, &r) in raw[2 * k..3 * k - 1].iter().enumerate() {
-            kn.ds[j + 1] = sp.min_derivative + softplus(r + shift);
-        }
-        kn.ds[0] = 1.0;
-        kn.ds[k] = 1.0;
         kn
+    }
+
+    /// Fills the knot derivatives δ_b and δ_{b+1} of bin b, the only ones a point in bin b
+    /// needs (the other K − 3 softplus evaluations are skipped; the end derivatives are 1).
+    fn set_bin(&mut self, raw: &[f64], sp: &SplineParams, b: usize) {
+        let (k, shift) = (self.k, self.shift);
+        for j in [b, b + 1] {
+            self.ds[j] = if j == 0 || j == k {
+                1.0
+            } else {
+                sp.min_derivative + softplus(raw[2 * k + j - 1] + shift)
+            };
+        }
     }
 
     fn bin_of(&self, knots: &[f64], v: f64) -> usize {
         knots[1..self.k].iter().take_while(|&&t| t <= v).count()
     }
+}
+
+thread_local! {
+    /// The last knots built on this thread and the raw parameters they came from: rows that
+    /// share their spline parameters (a conditioner with a constant input, as in a 1D flow
+    /// prior) reuse them instead of recomputing 2K exponentials per element.
+    static LAST_KNOTS: RefCell<Option<(Vec<f64>, SplineParams, Knots)>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the knots of `raw` (from the per-thread cache when `raw` repeats).
+fn with_knots<R>(raw: &[f64], sp: &SplineParams, f: impl FnOnce(&mut Knots) -> R) -> R {
+    LAST_KNOTS.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let raw = &raw[..sp.n_raw()];
+        let hit = matches!(&*slot, Some((r, p, _)) if p == sp && r.as_slice() == raw);
+        if !hit {
+            *slot = Some((raw.to_vec(), *sp, Knots::new(raw, sp)));
+        }
+        let (_, _, kn) = slot.as_mut().expect("filled above");
+        f(kn)
+    })
 }
 
 /// The shift c in δ = δ_min + softplus(raw + c) that makes raw = 0 give δ = 1.
@@ -252,20 +284,21 @@ pub fn rq_spline(raw: &[f64], v: f64, dir: Direction, sp: &SplineParams) -> (f64
     if !(v > -sp.bound && v < sp.bound) {
         return (v, 0.0);
     }
-    let kn = Knots::new(raw, sp);
-    match dir {
+    with_knots(raw, sp, |kn| match dir {
         Direction::Forward => {
             let k = kn.bin_of(&kn.xs, v);
-            let (g, ld) = eval_local(v, &kn, k);
+            kn.set_bin(raw, sp, k);
+            let (g, ld) = eval_local(v, kn, k);
             (g.v, ld.v)
         }
         Direction::Inverse => {
             let k = kn.bin_of(&kn.ys, v);
-            let x = solve_bin(v, &kn, k);
-            let (_, ld) = eval_local(x, &kn, k);
+            kn.set_bin(raw, sp, k);
+            let x = solve_bin(v, kn, k);
+            let (_, ld) = eval_local(x, kn, k);
             (x, -ld.v)
         }
-    }
+    })
 }
 
 /// Backward pass of [`rq_spline`] at input `v`: given dL/d(output) `g_out` and dL/d(log-det)
@@ -282,13 +315,29 @@ pub fn rq_spline_backward(
     if !(v > -sp.bound && v < sp.bound) {
         return g_out;
     }
-    let kn = Knots::new(raw, sp);
+    with_knots(raw, sp, |kn| {
+        spline_backward(kn, raw, v, dir, sp, g_out, g_ld, g_raw)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spline_backward(
+    kn: &mut Knots,
+    raw: &[f64],
+    v: f64,
+    dir: Direction,
+    sp: &SplineParams,
+    g_out: f64,
+    g_ld: f64,
+    g_raw: &mut [f64],
+) -> f64 {
     // dL/d(local quantity) for x_k, W, y_k, H, δ_k, δ_{k+1} (indices 1..7).
     let mut gl = [0.0; NV];
     let (k, g_in) = match dir {
         Direction::Forward => {
             let k = kn.bin_of(&kn.xs, v);
-            let (g, ld) = eval_local(v, &kn, k);
+            kn.set_bin(raw, sp, k);
+            let (g, ld) = eval_local(v, kn, k);
             for i in 1..NV {
                 gl[i] = g_out * g.d[i] + g_ld * ld.d[i];
             }
@@ -296,8 +345,9 @@ pub fn rq_spline_backward(
         }
         Direction::Inverse => {
             let k = kn.bin_of(&kn.ys, v);
-            let x = solve_bin(v, &kn, k);
-            let (g, ld) = eval_local(x, &kn, k);
+            kn.set_bin(raw, sp, k);
+            let x = solve_bin(v, kn, k);
+            let (g, ld) = eval_local(x, kn, k);
             let gx = g.d[0];
             // x(y, θ): dx/dy = 1/g', dx/dθ = −g_θ/g'. Log-det −ln g'(x(y, θ), θ).
             for i in 1..NV {
@@ -307,7 +357,7 @@ pub fn rq_spline_backward(
             (k, g_out / gx - g_ld * ld.d[0] / gx)
         }
     };
-    chain_to_raw(raw, &kn, k, &gl, sp, g_raw);
+    chain_to_raw(raw, kn, k, &gl, sp, g_raw);
     g_in
 }
 
@@ -335,7 +385,7 @@ fn chain_to_raw(
     };
     softmax_back(&kn.pw, gl[1], gl[2], &mut g_raw[..bins]);
     softmax_back(&kn.ph, gl[3], gl[4], &mut g_raw[bins..2 * bins]);
-    let shift = derivative_shift(sp.min_derivative);
+    let shift = kn.shift;
     // Interior derivative j (1 ≤ j ≤ K−1) is raw[2K + j − 1].
     for (j, g) in [(k, gl[5]), (k + 1, gl[6])] {
         if j >= 1 && j < bins {
