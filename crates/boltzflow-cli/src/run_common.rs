@@ -9,6 +9,41 @@ use anyhow::{Context, Result, bail};
 use boltzflow_core::Error;
 use boltzflow_nn::{Adam, ParamLayout, TensorFile};
 
+/// The system of a `[system]` table and the β that turns its energies into kT: 1/(k_B T) for
+/// molecules (T from `temperature`, default 300 K), 1 for the reduced toy systems, where a
+/// temperature other than 1 is an error whose message ends with `toy_hint`.
+pub fn build_system(
+    sys: &boltzflow_learn::config::SystemConfig,
+    toy_hint: &str,
+) -> Result<(Box<dyn boltzflow_systems::System>, f64)> {
+    let system = boltzflow_systems::build_with_pdb(&sys.spec, sys.pdb.as_deref())
+        .context("in [system] of the configuration")?;
+    let beta = if system.atom_masses().is_some() {
+        let t = sys.temperature.unwrap_or(300.0);
+        if !(t > 0.0 && t.is_finite()) {
+            bail!(Error::invalid(
+                "system.temperature",
+                format!("must be positive kelvin, got {t}")
+            ));
+        }
+        1.0 / (boltzflow_core::KB_KJ_PER_MOL_K * t)
+    } else {
+        if let Some(t) = sys.temperature
+            && t != 1.0
+        {
+            bail!(Error::invalid(
+                "system.temperature",
+                format!(
+                    "{} is in reduced units (kT = 1); {toy_hint}, got {t}",
+                    sys.spec
+                )
+            ));
+        }
+        1.0
+    };
+    Ok((system, beta))
+}
+
 /// `--out`, or `runs/<configuration file stem>`.
 pub fn out_dir(out: Option<&Path>, config: &Path) -> PathBuf {
     out.map_or_else(

@@ -134,38 +134,8 @@ fn a_resumed_vae_run_ends_with_the_same_parameters() {
         config("bimodal2d", "autoregressive", "[0, 1, 2]", 3),
     )
     .unwrap();
-    let o = boltzflow(&["train", "v.toml", "--out", "full", "--quiet"], d.path());
-    assert!(o.status.success(), "{}", text(&o));
     // Killed inside the first stage, then inside the third.
-    for (stop, resume) in [("2", false), ("7", true)] {
-        let mut args = vec![
-            "train",
-            "v.toml",
-            "--out",
-            "cut",
-            "--quiet",
-            "--stop-after",
-            stop,
-        ];
-        if resume {
-            args.push("--resume");
-        }
-        let o = boltzflow(&args, d.path());
-        assert!(o.status.success(), "{}", text(&o));
-    }
-    let o = boltzflow(&["train", "v.toml", "--out", "cut", "--resume"], d.path());
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("resuming"), "{}", text(&o));
-    same_tensors(d.path(), "full", "cut");
-    // The thread count changes nothing.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_boltzflow"))
-        .args(["train", "v.toml", "--out", "one", "--quiet"])
-        .env("RAYON_NUM_THREADS", "1")
-        .current_dir(d.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    same_tensors(d.path(), "full", "one");
+    check_resume_and_threads(d.path(), "v.toml", &["2", "7"]);
 }
 
 #[test]

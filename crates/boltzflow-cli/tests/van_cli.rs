@@ -126,50 +126,9 @@ fn a_resumed_run_ends_with_the_same_parameters_and_threads_do_not_matter() {
         config("sk:n=10,seed=1", MADE, "[0.5, 1.0]", 120),
     )
     .unwrap();
-    let o = boltzflow(&["train", "sk.toml", "--out", "full", "--quiet"], d.path());
-    assert!(o.status.success(), "{}", text(&o));
     // Killed inside the first β (after a checkpoint at step 50, before the next), and again
     // inside the second one.
-    for (stop, resume) in [("70", false), ("190", true)] {
-        let mut args = vec![
-            "train",
-            "sk.toml",
-            "--out",
-            "cut",
-            "--quiet",
-            "--stop-after",
-            stop,
-        ];
-        if resume {
-            args.push("--resume");
-        }
-        let o = boltzflow(&args, d.path());
-        assert!(o.status.success(), "{}", text(&o));
-    }
-    let o = boltzflow(
-        &["train", "sk.toml", "--out", "cut", "--resume", "--quiet"],
-        d.path(),
-    );
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("resuming"), "{}", text(&o));
-    same_tensors(d.path(), "full", "cut");
-    let strip = |p: &str| -> Vec<String> {
-        std::fs::read_to_string(d.path().join(p))
-            .unwrap()
-            .lines()
-            .map(|l| l.rsplit_once(',').map_or(l, |(head, _)| head).to_string())
-            .collect()
-    };
-    assert_eq!(strip("full/metrics.csv"), strip("cut/metrics.csv"));
-    // The thread count changes nothing.
-    let o = Command::new(env!("CARGO_BIN_EXE_boltzflow"))
-        .args(["train", "sk.toml", "--out", "one", "--quiet"])
-        .env("RAYON_NUM_THREADS", "1")
-        .current_dir(d.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    same_tensors(d.path(), "full", "one");
+    check_resume_and_threads(d.path(), "sk.toml", &["70", "190"]);
     // A changed configuration cannot be resumed into the run, nor a run overwritten.
     let o = boltzflow(
         &[

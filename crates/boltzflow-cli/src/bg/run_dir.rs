@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use boltzflow_core::{Error, KB_KJ_PER_MOL_K, RandomStreams};
+use anyhow::Result;
+use boltzflow_core::RandomStreams;
 use boltzflow_learn::BoltzmannGenerator;
 use boltzflow_learn::config::BgConfig;
 use boltzflow_nn::{Adam, TensorFile};
@@ -30,31 +30,10 @@ impl Run {
     /// Builds the system of a configuration (relative paths are relative to the working
     /// directory; `train` stores them resolved).
     pub fn new(dir: PathBuf, cfg: BgConfig) -> Result<Self> {
-        let system = boltzflow_systems::build_with_pdb(&cfg.system.spec, cfg.system.pdb.as_deref())
-            .context("in [system] of the configuration")?;
-        let beta = if system.atom_masses().is_some() {
-            let t = cfg.system.temperature.unwrap_or(300.0);
-            if !(t > 0.0 && t.is_finite()) {
-                bail!(Error::invalid(
-                    "system.temperature",
-                    format!("must be positive kelvin, got {t}")
-                ));
-            }
-            1.0 / (KB_KJ_PER_MOL_K * t)
-        } else {
-            if let Some(t) = cfg.system.temperature
-                && t != 1.0
-            {
-                bail!(Error::invalid(
-                    "system.temperature",
-                    format!(
-                        "{} is in reduced units (kT = 1); temperatures of the toy systems are set per stage with `temperatures`, got {t}",
-                        cfg.system.spec
-                    )
-                ));
-            }
-            1.0
-        };
+        let (system, beta) = crate::run_common::build_system(
+            &cfg.system,
+            "temperatures of the toy systems are set per stage with `temperatures`",
+        )?;
         Ok(Self {
             dir,
             cfg,

@@ -91,30 +91,52 @@ pub fn evaluate_dir(dir: &Path) -> Result<VaeRunMetrics> {
     Ok(out)
 }
 
+/// Headers of the per-stage table (terminal and report).
+pub const COLUMNS: [&str; 9] = [
+    "stage",
+    "β",
+    "recon",
+    "KL",
+    "JD_encode",
+    "JD_prior",
+    "TC",
+    "active",
+    "f_acc",
+];
+
+/// One stage's cells of the table, formatted.
+pub fn cells(s: &StageResult) -> [String; 9] {
+    let x = &s.metrics;
+    [
+        s.label.clone(),
+        s.beta.to_string(),
+        format!("{:.4}", x.loss_recon),
+        format!("{:.4}", x.loss_kl),
+        format!("{:.3e}", x.jd_encode),
+        format!("{:.3e}", x.jd_prior),
+        format!("{:.4}", x.total_correlation),
+        x.active_dims.to_string(),
+        x.f_acc.map_or("-".into(), |f| format!("{f:.4}")),
+    ]
+}
+
 /// Prints the metrics as a table.
 pub fn print_table(m: &VaeRunMetrics) {
     println!(
         "{} decoder, latent dim {} on {} (seed {}):",
         m.decoder, m.latent_dim, m.system, m.seed
     );
-    println!(
-        "{:<16} {:>6} {:>10} {:>9} {:>10} {:>10} {:>8} {:>6} {:>7}",
-        "stage", "β", "recon", "KL", "JD_encode", "JD_prior", "TC", "active", "f_acc"
-    );
+    let widths = [16, 6, 10, 9, 10, 10, 8, 6, 7];
+    let line = |c: &[String]| {
+        let mut out = format!("{:<w$}", c[0], w = widths[0]);
+        for (v, w) in c[1..].iter().zip(&widths[1..]) {
+            out.push_str(&format!(" {v:>w$}"));
+        }
+        println!("{out}");
+    };
+    line(&COLUMNS.map(String::from));
     for s in &m.stages {
-        let x = &s.metrics;
-        println!(
-            "{:<16} {:>6} {:>10.4} {:>9.4} {:>10.3e} {:>10.3e} {:>8.4} {:>6} {:>7}",
-            s.label,
-            s.beta,
-            x.loss_recon,
-            x.loss_kl,
-            x.jd_encode,
-            x.jd_prior,
-            x.total_correlation,
-            x.active_dims,
-            x.f_acc.map_or("-".into(), |f| format!("{f:.4}"))
-        );
+        line(&cells(s));
     }
 }
 

@@ -120,23 +120,17 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
     let mut html = String::new();
     let _ = writeln!(
         html,
-        "<h1>VAE run: {} decoder, latent dim {} on {}</h1>\n<table border=1 cellpadding=4><tr><th>stage</th><th>β</th><th>recon</th><th>KL</th><th>JD_encode</th><th>JD_prior</th><th>TC</th><th>active</th><th>f_acc</th></tr>",
-        m.decoder, m.latent_dim, m.system
+        "<h1>VAE run: {} decoder, latent dim {} on {}</h1>\n<table border=1 cellpadding=4><tr><th>{}</th></tr>",
+        m.decoder,
+        m.latent_dim,
+        m.system,
+        super::evaluate::COLUMNS.join("</th><th>")
     );
     for s in &m.stages {
-        let x = &s.metrics;
         let _ = writeln!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.3e}</td><td>{:.3e}</td><td>{:.4}</td><td>{}</td><td>{}</td></tr>",
-            s.label,
-            s.beta,
-            x.loss_recon,
-            x.loss_kl,
-            x.jd_encode,
-            x.jd_prior,
-            x.total_correlation,
-            x.active_dims,
-            x.f_acc.map_or("-".into(), |f| format!("{f:.4}"))
+            "<tr><td>{}</td></tr>",
+            super::evaluate::cells(s).join("</td><td>")
         );
     }
     html.push_str("</table>\n");

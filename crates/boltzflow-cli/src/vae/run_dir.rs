@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use boltzflow_core::{Error, KB_KJ_PER_MOL_K, RandomStreams};
+use boltzflow_core::{Error, RandomStreams};
 use boltzflow_learn::vae::config::VaeConfig;
 use boltzflow_learn::vae::model::Vae;
 use boltzflow_learn::vae::train::{Stage, stages};
@@ -46,20 +46,8 @@ impl VaeRun {
     /// Builds the system of a configuration and checks that its periodic coordinates have
     /// period 2π.
     pub fn new(dir: PathBuf, cfg: VaeConfig) -> Result<Self> {
-        let system = boltzflow_systems::build_with_pdb(&cfg.system.spec, cfg.system.pdb.as_deref())
-            .context("in [system] of the configuration")?;
-        let beta = if system.atom_masses().is_some() {
-            let t = cfg.system.temperature.unwrap_or(300.0);
-            if !(t > 0.0 && t.is_finite()) {
-                bail!(Error::invalid(
-                    "system.temperature",
-                    format!("must be positive kelvin, got {t}")
-                ));
-            }
-            1.0 / (KB_KJ_PER_MOL_K * t)
-        } else {
-            1.0
-        };
+        let (system, beta) =
+            crate::run_common::build_system(&cfg.system, "leave [system] temperature out")?;
         let mut periodic = Vec::new();
         for (i, p) in system.periods().iter().enumerate() {
             if let Some([lo, hi]) = p {
