@@ -82,7 +82,6 @@ def made_masks(n, context, per_site, width):
     deg_h = np.arange(width) % n - 1
     deg_out = np.arange(per_site * n) % n
     return [jnp.asarray(deg_h[None, :] >= deg_in[:, None], jnp.float32),
-            jnp.asarray(deg_h[None, :] >= deg_h[:, None], jnp.float32),
             jnp.asarray(deg_out[None, :] > deg_h[:, None], jnp.float32)]
 
 
@@ -94,7 +93,7 @@ def build(decoder, key, d=2, k=1):
     per_site = {"autoregressive": 2, "flow": NRAW}.get(decoder)
     masks = None
     if per_site:
-        p["made"] = mlp_init(ks[6], [d + k, 50, 50, per_site * d])
+        p["made"] = mlp_init(ks[6], [d + k, 50, per_site * d])
         masks = made_masks(d, k, per_site, 50)
     return p, masks
 

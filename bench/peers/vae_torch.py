@@ -5,7 +5,7 @@ Shen 2022 on d = 2 with a 1D latent. Encoder 2 -> 50 -> 50 -> 2 (ReLU, mean and 
 decoder 1 -> 50 -> 50 -> d or 2d (tanh), flow prior N(0, 1) through 4 rational-quadratic spline
 blocks (32 bins on [-10, 10], linear tails; for a 1D latent each block's 95 spline parameters come
 from a constant input through one hidden layer of 20 tanh units). The autoregressive decoders add
-a conditional MADE over [x, z] (2 masked layers of 50, tanh): shifts of the means and
+a conditional MADE over [x, z] (2 masked layers: one hidden layer of 50, tanh): shifts of the means and
 log-variances (`autoregressive`) or the spline parameters of a masked autoregressive flow on x
 (`flow`). Loss = -ln p(x|z) + beta (ln q(z|x) - ln P(z)), one reparameterised sample, Adam 1e-4,
 batch 200, one epoch = 10^5 points (500 steps). VAE-MC: 1000 walkers, the Monroe & Shen (JCTC
@@ -96,12 +96,10 @@ def cond_made(n, context, per_site, width):
     deg_h = torch.arange(width) % n - 1
     deg_out = torch.arange(per_site * n) % n
     m1 = deg_h[:, None] >= deg_in[None, :]
-    m2 = deg_h[:, None] >= deg_h[None, :]
-    m3 = deg_out[:, None] > deg_h[None, :]
+    m2 = deg_out[:, None] > deg_h[None, :]
     return torch.nn.Sequential(
         MaskedLinear(n + context, width, m1), torch.nn.Tanh(),
-        MaskedLinear(width, width, m2), torch.nn.Tanh(),
-        MaskedLinear(width, per_site * n, m3))
+        MaskedLinear(width, per_site * n, m2))
 
 
 class Vae(torch.nn.Module):

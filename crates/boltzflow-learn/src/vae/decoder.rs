@@ -16,8 +16,8 @@
 //! the paper's Gaussian in the training loss; draws are wrapped onto [−π, π) and evaluated with
 //! the wrapped-normal density, so that VAE Monte Carlo stays exact on the circle.
 //!
-//! The base network is an MLP [k, hidden…, d or 2d] with tanh; the MADE has two masked layers
-//! of the first hidden width, also tanh.
+//! The base network is an MLP [k, hidden…, d or 2d] with tanh; the MADE has two masked layers,
+//! [d + k, h, outputs] with h the first hidden width, also tanh.
 
 use std::f64::consts::PI;
 

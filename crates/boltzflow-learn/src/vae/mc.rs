@@ -69,11 +69,8 @@ fn vae_move(vae: &Vae, params: &[f32], energy: &dyn Energy, w: &mut Walkers) -> 
     let u: Vec<f32> = (0..n * k)
         .map(|_| StandardNormal.sample(&mut *rng))
         .collect();
-    let z2: Vec<f64> = vae
-        .prior_sample(params, &u, n)
-        .iter()
-        .map(|&v| f64::from(v))
-        .collect();
+    let (z2, lz2) = vae.prior_sample_with_density(params, &u, n);
+    let z2: Vec<f64> = z2.iter().map(|&v| f64::from(v)).collect();
     let (x2, lp2) = vae.sample_x(params, &to_f32(&z2), n, rng);
     let (mu2, var2) = vae.encode(params, &to_f32(&x2), n);
     let lv2: Vec<f64> = var2.iter().map(|v| v.ln()).collect();
@@ -85,7 +82,6 @@ fn vae_move(vae: &Vae, params: &[f32], energy: &dyn Energy, w: &mut Walkers) -> 
     );
     let lp1 = vae.log_likelihood(params, &to_f32(&x1), &to_f32(&z1), n);
     let lz1 = vae.log_prior_density(params, &to_f32(&z1), n);
-    let lz2 = vae.log_prior_density(params, &to_f32(&z2), n);
     for i in 0..n {
         let log_a = -(u2[i] - w.u[i]) + lq2[i] - lq1[i] + lz1[i] - lz2[i] + lp1[i] - lp2[i];
         // NaN (from the network) is rejected; u₂ = +∞ gives log a = −∞, rejected too.

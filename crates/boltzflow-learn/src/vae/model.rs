@@ -269,12 +269,37 @@ impl<T: Real> Vae<T> {
 
     /// Maps standard-normal draws `u` `[rows, k]` to samples of P(z).
     pub fn prior_sample(&self, params: &[T], u: &[T], rows: usize) -> Vec<T> {
+        self.prior_sample_with_density(params, u, rows).0
+    }
+
+    /// As [`Vae::prior_sample`], with ln P(z) of each draw from the same pass:
+    /// ln N(u) − ln|det ∂z/∂u|.
+    pub fn prior_sample_with_density(
+        &self,
+        params: &[T],
+        u: &[T],
+        rows: usize,
+    ) -> (Vec<T>, Vec<f64>) {
+        let k = self.spec.latent;
+        let normal: Vec<f64> = u
+            .chunks_exact(k)
+            .map(|u| {
+                u.iter()
+                    .map(|v| -0.5 * v.as_f64() * v.as_f64() - 0.5 * LN_2PI)
+                    .sum::<f64>()
+            })
+            .collect();
         match &self.prior {
-            None => u.to_vec(),
+            None => (u.to_vec(), normal),
             Some(f) => {
                 let mut ws = FlowWorkspace::new();
                 f.run(params, u, rows, Direction::Forward, &mut ws);
-                ws.output().to_vec()
+                let lp = normal
+                    .iter()
+                    .zip(ws.log_det())
+                    .map(|(n, ld)| n - ld.as_f64())
+                    .collect();
+                (ws.output().to_vec(), lp)
             }
         }
     }
@@ -760,6 +785,31 @@ mod tests {
                 }
             };
             assert!((got - want).abs() < 1e-12, "{decoder:?}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn the_prior_density_of_a_draw_equals_the_density_by_the_inverse_pass() {
+        for k in [1, 2] {
+            let vae = Vae::<f64>::new(2, k, &[4], &[4], DecoderKind::Mse, PriorKind::Flow);
+            let mut params = vec![0.0; vae.layout().len()];
+            vae.init(&mut params, &mut RandomStreams::new(8).stream("init"));
+            for e in vae
+                .layout()
+                .entries()
+                .iter()
+                .filter(|e| e.name.starts_with("prior"))
+            {
+                for (i, p) in params[e.range.clone()].iter_mut().enumerate() {
+                    *p = 0.3 * ((i as f64) * 0.71).cos();
+                }
+            }
+            let u = normals(50 * k, 9);
+            let (z, lp) = vae.prior_sample_with_density(&params, &u, 50);
+            let again = vae.log_prior_density(&params, &z, 50);
+            for (a, b) in lp.iter().zip(&again) {
+                assert!((a - b).abs() < 1e-9, "k={k}: {a} vs {b}");
+            }
         }
     }
 }

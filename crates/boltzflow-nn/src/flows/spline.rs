@@ -146,6 +146,8 @@ struct Knots {
     k: usize,
     /// [`derivative_shift`] of the spline's minimum derivative.
     shift: f64,
+    /// Bit j set: `ds[j]` is computed.
+    known: u128,
 }
 
 fn softmax_into(raw: &[f64], out: &mut [f64]) {
@@ -178,6 +180,7 @@ impl Knots {
             ph: [0.0; MAX_BINS],
             k,
             shift: derivative_shift(sp.min_derivative),
+            known: 0,
         };
         softmax_into(&raw[..k], &mut kn.pw);
         softmax_into(&raw[k..2 * k], &mut kn.ph);
@@ -199,14 +202,20 @@ impl Knots {
 
     /// Fills the knot derivatives δ_b and δ_{b+1} of bin b, the only ones a point in bin b
     /// needs (the other K − 3 softplus evaluations are skipped; the end derivatives are 1).
+    /// Each derivative is computed once per set of knots (`known` marks them), so rows that
+    /// share the knots share the softplus evaluations too.
     fn set_bin(&mut self, raw: &[f64], sp: &SplineParams, b: usize) {
         let (k, shift) = (self.k, self.shift);
         for j in [b, b + 1] {
+            if self.known & (1u128 << j) != 0 {
+                continue;
+            }
             self.ds[j] = if j == 0 || j == k {
                 1.0
             } else {
                 sp.min_derivative + softplus(raw[2 * k + j - 1] + shift)
             };
+            self.known |= 1u128 << j;
         }
     }
 
@@ -219,20 +228,36 @@ thread_local! {
     /// The last knots built on this thread and the raw parameters they came from: rows that
     /// share their spline parameters (a conditioner with a constant input, as in a 1D flow
     /// prior) reuse them instead of recomputing 2K exponentials per element.
-    static LAST_KNOTS: RefCell<Option<(Vec<f64>, SplineParams, Knots)>> = const { RefCell::new(None) };
+    static LAST_KNOTS: RefCell<Option<Box<CachedKnots>>> = const { RefCell::new(None) };
+}
+
+/// The knots of one parameter vector (fixed size: a cache miss allocates nothing).
+struct CachedKnots {
+    raw: [f64; 3 * MAX_BINS],
+    sp: SplineParams,
+    knots: Knots,
 }
 
 /// Runs `f` on the knots of `raw` (from the per-thread cache when `raw` repeats).
 fn with_knots<R>(raw: &[f64], sp: &SplineParams, f: impl FnOnce(&mut Knots) -> R) -> R {
     LAST_KNOTS.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let raw = &raw[..sp.n_raw()];
-        let hit = matches!(&*slot, Some((r, p, _)) if p == sp && r.as_slice() == raw);
-        if !hit {
-            *slot = Some((raw.to_vec(), *sp, Knots::new(raw, sp)));
+        let n = sp.n_raw();
+        let raw = &raw[..n];
+        let entry = slot.get_or_insert_with(|| {
+            Box::new(CachedKnots {
+                raw: [f64::NAN; 3 * MAX_BINS],
+                sp: *sp,
+                knots: Knots::new(raw, sp),
+            })
+        });
+        // NaN never compares equal, so a fresh entry is rebuilt below.
+        if entry.sp != *sp || entry.raw[..n] != *raw {
+            entry.raw[..n].copy_from_slice(raw);
+            entry.sp = *sp;
+            entry.knots = Knots::new(raw, sp);
         }
-        let (_, _, kn) = slot.as_mut().expect("filled above");
-        f(kn)
+        f(&mut entry.knots)
     })
 }
 
@@ -259,6 +284,21 @@ fn eval_local(x: f64, kn: &Knots, k: usize) -> (Dual, Dual) {
     let inner = dk1 * xi * xi + (s * om).scale(2.0) + dk * one_m * one_m;
     let log_dg = s.ln().scale(2.0) + inner.ln() - den.ln().scale(2.0);
     (g, log_dg)
+}
+
+/// Spline value and log-derivative at x in bin k in plain f64 (the forward-only path of
+/// [`rq_spline`]; [`eval_local`] carries the derivatives for the backward pass).
+fn eval_plain(x: f64, kn: &Knots, k: usize) -> (f64, f64) {
+    let (xk, w) = (kn.xs[k], kn.xs[k + 1] - kn.xs[k]);
+    let (yk, h) = (kn.ys[k], kn.ys[k + 1] - kn.ys[k]);
+    let (dk, dk1) = (kn.ds[k], kn.ds[k + 1]);
+    let xi = (x - xk) / w;
+    let s = h / w;
+    let om = xi * (1.0 - xi);
+    let den = s + (dk1 + dk - 2.0 * s) * om;
+    let g = yk + h * (s * xi * xi + dk * om) / den;
+    let inner = dk1 * xi * xi + 2.0 * s * om + dk * (1.0 - xi) * (1.0 - xi);
+    (g, 2.0 * s.ln() + inner.ln() - 2.0 * den.ln())
 }
 
 /// Solves the spline for x given y in bin k (the root of the quadratic in ξ that lies in [0, 1]).
@@ -288,15 +328,13 @@ pub fn rq_spline(raw: &[f64], v: f64, dir: Direction, sp: &SplineParams) -> (f64
         Direction::Forward => {
             let k = kn.bin_of(&kn.xs, v);
             kn.set_bin(raw, sp, k);
-            let (g, ld) = eval_local(v, kn, k);
-            (g.v, ld.v)
+            eval_plain(v, kn, k)
         }
         Direction::Inverse => {
             let k = kn.bin_of(&kn.ys, v);
             kn.set_bin(raw, sp, k);
             let x = solve_bin(v, kn, k);
-            let (_, ld) = eval_local(x, kn, k);
-            (x, -ld.v)
+            (x, -eval_plain(x, kn, k).1)
         }
     })
 }
