@@ -6,7 +6,6 @@ mod common;
 use common::*;
 
 use std::path::Path;
-use std::process::Command;
 
 fn config(system: &str, network: &str, betas: &str, steps: usize) -> String {
     format!(
