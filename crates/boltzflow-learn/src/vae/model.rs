@@ -89,6 +89,18 @@ pub struct VaeLoss {
     pub total: f64,
 }
 
+impl VaeLoss {
+    /// The batch means from the sums of −ln p(x|z) and of the KL estimate over `rows` rows.
+    fn from_sums(recon: f64, kl: f64, rows: usize, beta: f64) -> Self {
+        let (recon, kl) = (recon / rows as f64, kl / rows as f64);
+        Self {
+            recon,
+            kl,
+            total: recon + beta * kl,
+        }
+    }
+}
+
 impl<T: Real> Vae<T> {
     /// Encoder MLP [d, hidden…, 2k] with ReLU; decoder base network [k, hidden…, d or 2d] with
     /// tanh (Monroe & Shen 2022); no periodic coordinates, no grouping.
@@ -378,12 +390,7 @@ impl<T: Real> Vae<T> {
     ) -> VaeLoss {
         let scale = 1.0 / rows as f64;
         let (recon, kl) = self.chunk_loss(params, grads, x, eps, rows, beta, scale, cache);
-        let (recon, kl) = (recon * scale, kl * scale);
-        VaeLoss {
-            recon,
-            kl,
-            total: recon + beta * kl,
-        }
+        VaeLoss::from_sums(recon, kl, rows, beta)
     }
 
     /// As [`Vae::loss_and_gradient`], with the batch cut into chunks of `chunk_rows` rows that
@@ -434,12 +441,7 @@ impl<T: Real> Vae<T> {
         let (recon, kl) = ws[..chunks]
             .iter()
             .fold((0.0, 0.0), |(a, b), c| (a + c.sums.0, b + c.sums.1));
-        let (recon, kl) = (recon * scale, kl * scale);
-        VaeLoss {
-            recon,
-            kl,
-            total: recon + beta * kl,
-        }
+        VaeLoss::from_sums(recon, kl, rows, beta)
     }
 
     /// Sums over the rows of −ln p(x|z) and ln q(z|x) − ln P(z); gradients of
