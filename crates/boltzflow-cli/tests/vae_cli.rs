@@ -173,3 +173,21 @@ fn bad_vae_input_names_what_to_change() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(stderr(&o).contains("[sweep]"), "{}", stderr(&o));
 }
+
+#[test]
+fn every_vae_example_is_a_valid_configuration() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("vae_") && name.ends_with(".toml") {
+            let cfg = boltzflow_learn::vae::config::VaeConfig::from_file(&path)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(cfg.sweep.is_some(), name.ends_with("_sweep.toml"), "{name}");
+            n += 1;
+        }
+    }
+    // mueller (single run and sweep) and the five exact-sample sweeps.
+    assert_eq!(n, 7);
+}
