@@ -5,7 +5,7 @@
 
 use boltzflow_core::ChainRng;
 
-use super::spline::{SplineParams, rq_spline, rq_spline_backward};
+use super::spline::{SharedSpline, SplineParams, rq_spline, rq_spline_backward};
 use super::{Direction, FlowLayer, LayerCache};
 use crate::Real;
 use crate::linear::Activation;
@@ -49,6 +49,26 @@ pub struct Coupling {
 }
 
 impl Coupling {
+    /// With nothing to condition on, every row's conditioner output is the same: the splines of
+    /// the transformed coordinates, built once from the first row (empty otherwise, and the
+    /// spline of each row is looked up per value).
+    fn shared_splines<T: Real>(
+        &self,
+        h: &[T],
+        rows: usize,
+        sp: &SplineParams,
+    ) -> Vec<SharedSpline> {
+        if !self.cond.is_empty() || rows == 0 {
+            return Vec::new();
+        }
+        let np = sp.n_raw();
+        (0..self.trans.len())
+            .map(|j| {
+                let raw: Vec<f64> = h[j * np..(j + 1) * np].iter().map(|v| v.as_f64()).collect();
+                SharedSpline::new(&raw, sp)
+            })
+            .collect()
+    }
     /// A coupling that transforms the coordinates `transformed` (the others condition), with
     /// conditioner widths `[n_cond, hidden…, n_trans·n_params]`; the conditioner's last layer
     /// starts at zero so the new layer is the identity.
@@ -183,6 +203,7 @@ impl<T: Real> FlowLayer<T> for Coupling {
             }
             Transformer::Spline(sp) => {
                 let mut raw = vec![0.0; np];
+                let mut shared = self.shared_splines(h, rows, &sp);
                 for ((out, hr), ld) in output
                     .chunks_exact_mut(self.dim)
                     .zip(h.chunks_exact(nt * np))
@@ -190,10 +211,14 @@ impl<T: Real> FlowLayer<T> for Coupling {
                 {
                     let mut sum = 0.0;
                     for (j, &i) in self.trans.iter().enumerate() {
-                        for (r, &v) in raw.iter_mut().zip(&hr[j * np..(j + 1) * np]) {
-                            *r = v.as_f64();
-                        }
-                        let (y, l) = rq_spline(&raw, out[i].as_f64(), dir, &sp);
+                        let (y, l) = if let Some(s) = shared.get_mut(j) {
+                            s.apply(out[i].as_f64(), dir)
+                        } else {
+                            for (r, &v) in raw.iter_mut().zip(&hr[j * np..(j + 1) * np]) {
+                                *r = v.as_f64();
+                            }
+                            rq_spline(&raw, out[i].as_f64(), dir, &sp)
+                        };
                         out[i] = T::of(y);
                         sum += l;
                     }
@@ -268,6 +293,7 @@ impl<T: Real> FlowLayer<T> for Coupling {
             Transformer::Spline(sp) => {
                 let mut raw = vec![0.0; np];
                 let mut g_raw = vec![0.0; np];
+                let mut shared = self.shared_splines(h, rows, &sp);
                 for (((g, ghr), inp), (&gl, hr)) in grad
                     .chunks_exact_mut(self.dim)
                     .zip(gh.chunks_exact_mut(nt * np))
@@ -275,19 +301,16 @@ impl<T: Real> FlowLayer<T> for Coupling {
                     .zip(grad_log_det.iter().zip(h.chunks_exact(nt * np)))
                 {
                     for (j, &i) in self.trans.iter().enumerate() {
-                        for (r, &v) in raw.iter_mut().zip(&hr[j * np..(j + 1) * np]) {
-                            *r = v.as_f64();
-                        }
                         g_raw.fill(0.0);
-                        let gi = rq_spline_backward(
-                            &raw,
-                            inp[i].as_f64(),
-                            dir,
-                            &sp,
-                            g[i].as_f64(),
-                            gl.as_f64(),
-                            &mut g_raw,
-                        );
+                        let (v, go, gld) = (inp[i].as_f64(), g[i].as_f64(), gl.as_f64());
+                        let gi = if let Some(s) = shared.get_mut(j) {
+                            s.backward(v, dir, go, gld, &mut g_raw)
+                        } else {
+                            for (r, &x) in raw.iter_mut().zip(&hr[j * np..(j + 1) * np]) {
+                                *r = x.as_f64();
+                            }
+                            rq_spline_backward(&raw, v, dir, &sp, go, gld, &mut g_raw)
+                        };
                         g[i] = T::of(gi);
                         for (d, &v) in ghr[j * np..(j + 1) * np].iter_mut().zip(&g_raw) {
                             *d = T::of(v);

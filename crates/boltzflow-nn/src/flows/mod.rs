@@ -15,7 +15,7 @@ mod whiten;
 pub use coupling::{Coupling, Transformer};
 pub use elementwise::{ActNorm, Permutation};
 pub use sequential::{FlowWorkspace, Inverted, SequentialFlow};
-pub use spline::{MAX_BINS, SplineParams, rq_spline, rq_spline_backward};
+pub use spline::{MAX_BINS, SharedSpline, SplineParams, rq_spline, rq_spline_backward};
 pub use whiten::Whiten;
 
 use boltzflow_core::ChainRng;

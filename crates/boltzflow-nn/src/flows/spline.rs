@@ -324,7 +324,18 @@ pub fn rq_spline(raw: &[f64], v: f64, dir: Direction, sp: &SplineParams) -> (f64
     if !(v > -sp.bound && v < sp.bound) {
         return (v, 0.0);
     }
-    with_knots(raw, sp, |kn| match dir {
+    with_knots(raw, sp, |kn| spline_apply(kn, raw, v, dir, sp))
+}
+
+/// [`rq_spline`] on built knots (`v` inside the interval).
+fn spline_apply(
+    kn: &mut Knots,
+    raw: &[f64],
+    v: f64,
+    dir: Direction,
+    sp: &SplineParams,
+) -> (f64, f64) {
+    match dir {
         Direction::Forward => {
             let k = kn.bin_of(&kn.xs, v);
             kn.set_bin(raw, sp, k);
@@ -336,7 +347,61 @@ pub fn rq_spline(raw: &[f64], v: f64, dir: Direction, sp: &SplineParams) -> (f64
             let x = solve_bin(v, kn, k);
             (x, -eval_plain(x, kn, k).1)
         }
-    })
+    }
+}
+
+/// One spline applied to many values: the knots are built once, for rows that share their
+/// parameters (a coupling whose conditioner sees only a constant, as in a 1D flow prior), with
+/// no per-value lookup in the per-thread cache.
+pub struct SharedSpline {
+    raw: Vec<f64>,
+    sp: SplineParams,
+    knots: Knots,
+}
+
+impl SharedSpline {
+    /// The spline of raw parameters `raw` (3K − 1).
+    pub fn new(raw: &[f64], sp: &SplineParams) -> Self {
+        let raw = raw[..sp.n_raw()].to_vec();
+        let knots = Knots::new(&raw, sp);
+        Self {
+            raw,
+            sp: *sp,
+            knots,
+        }
+    }
+
+    /// As [`rq_spline`].
+    pub fn apply(&mut self, v: f64, dir: Direction) -> (f64, f64) {
+        if !(v > -self.sp.bound && v < self.sp.bound) {
+            return (v, 0.0);
+        }
+        spline_apply(&mut self.knots, &self.raw, v, dir, &self.sp)
+    }
+
+    /// As [`rq_spline_backward`].
+    pub fn backward(
+        &mut self,
+        v: f64,
+        dir: Direction,
+        g_out: f64,
+        g_ld: f64,
+        g_raw: &mut [f64],
+    ) -> f64 {
+        if !(v > -self.sp.bound && v < self.sp.bound) {
+            return g_out;
+        }
+        spline_backward(
+            &mut self.knots,
+            &self.raw,
+            v,
+            dir,
+            &self.sp,
+            g_out,
+            g_ld,
+            g_raw,
+        )
+    }
 }
 
 /// Backward pass of [`rq_spline`] at input `v`: given dL/d(output) `g_out` and dL/d(log-det)
