@@ -97,6 +97,65 @@ fn axis_label(v: f64, log: bool) -> String {
     }
 }
 
+/// Draws `series` into `chart`: lines with markers of `marker` px (references thin and without
+/// markers, `markers_only` series as dots), error bars, and legend entries `legend` px long.
+/// Non-finite points, and on a log axis non-positive ones, are left out.
+fn draw_lines<X, Y>(
+    chart: &mut ChartContext<'_, BitMapBackend<'_>, Cartesian2d<X, Y>>,
+    series: &[Series],
+    log_y: bool,
+    marker: u32,
+    legend: i32,
+) -> Result<()>
+where
+    X: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+    Y: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+{
+    for (i, s) in series.iter().enumerate() {
+        let c = color(i);
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0))
+            .collect();
+        if s.markers_only {
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, marker + 1, c.filled())))?
+                .label(s.name.clone())
+                .legend(move |(x, y)| Circle::new((x + legend / 2, y), 4, c.filled()));
+        } else {
+            let width = if s.reference { 1 } else { 2 };
+            chart
+                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(width)))?
+                .label(s.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + legend, y)], c.stroke_width(2))
+                });
+            if !s.reference {
+                chart.draw_series(pts.iter().map(|&p| Circle::new(p, marker, c.filled())))?;
+            }
+        }
+        if !s.errors.is_empty() {
+            chart.draw_series(
+                s.points
+                    .iter()
+                    .zip(&s.errors)
+                    .filter(|(p, e)| {
+                        p.0.is_finite()
+                            && p.1.is_finite()
+                            && e.is_finite()
+                            && (!log_y || p.1 - **e > 0.0)
+                    })
+                    .map(|(&(x, y), &e)| {
+                        ErrorBar::new_vertical(x, y - e, y, y + e, c.stroke_width(1), 2 * marker)
+                    }),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// A line chart of `series` written to `path` (PNG, 800×560). `log_y` uses a log10 y axis
 /// (non-positive values are left out); `shade_below` greys the region y < x (the ITS plot's
 /// "faster than the lag time" area).
@@ -147,43 +206,7 @@ pub fn line_chart(
                     RGBColor(200, 200, 200).mix(0.5).filled(),
                 )))?;
             }
-            for (i, s) in series.iter().enumerate() {
-                let c = color(i);
-                let pts: Vec<(f64, f64)> = s
-                    .points
-                    .iter()
-                    .copied()
-                    .filter(|p| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0))
-                    .collect();
-                if s.markers_only {
-                    chart
-                        .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))?
-                        .label(s.name.clone())
-                        .legend(move |(x, y)| Circle::new((x + 10, y), 4, c.filled()));
-                } else {
-                    let width = if s.reference { 1 } else { 2 };
-                    chart
-                        .draw_series(LineSeries::new(pts.clone(), c.stroke_width(width)))?
-                        .label(s.name.clone())
-                        .legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                        });
-                    if !s.reference {
-                        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
-                    }
-                }
-                if !s.errors.is_empty() {
-                    chart.draw_series(
-                        s.points
-                            .iter()
-                            .zip(&s.errors)
-                            .filter(|(p, e)| p.0.is_finite() && p.1.is_finite() && e.is_finite())
-                            .map(|(&(x, y), &e)| {
-                                ErrorBar::new_vertical(x, y - e, y, y + e, c.stroke_width(1), 6)
-                            }),
-                    )?;
-                }
-            }
+            draw_lines(&mut chart, series, log_y, 3, 20)?;
             chart
                 .configure_series_labels()
                 .background_style(WHITE.mix(0.8))
@@ -594,53 +617,7 @@ pub fn chart_grid(
                         )?;
                     }
                     PanelContent::Lines(series) => {
-                        for (i, s) in series.iter().enumerate() {
-                            let c = color(i);
-                            let pts: Vec<(f64, f64)> = s
-                                .points
-                                .iter()
-                                .copied()
-                                .filter(|p| {
-                                    p.0.is_finite()
-                                        && p.1.is_finite()
-                                        && (!panel.log_y || p.1 > 0.0)
-                                })
-                                .collect();
-                            chart
-                                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
-                                .label(s.name.clone())
-                                .legend(move |(x, y)| {
-                                    PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
-                                });
-                            if !s.reference {
-                                chart.draw_series(
-                                    pts.iter().map(|&p| Circle::new(p, 2, c.filled())),
-                                )?;
-                            }
-                            if !s.errors.is_empty() {
-                                chart.draw_series(
-                                    s.points
-                                        .iter()
-                                        .zip(&s.errors)
-                                        .filter(|(p, e)| {
-                                            p.0.is_finite()
-                                                && p.1.is_finite()
-                                                && e.is_finite()
-                                                && (!panel.log_y || p.1 - **e > 0.0)
-                                        })
-                                        .map(|(&(x, y), &e)| {
-                                            ErrorBar::new_vertical(
-                                                x,
-                                                y - e,
-                                                y,
-                                                y + e,
-                                                c.stroke_width(1),
-                                                4,
-                                            )
-                                        }),
-                                )?;
-                            }
-                        }
+                        draw_lines(&mut chart, series, panel.log_y, 2, 16)?;
                         if !legend_drawn && series.len() > 1 {
                             legend_drawn = true;
                             chart
