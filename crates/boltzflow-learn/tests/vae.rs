@@ -104,9 +104,48 @@ fn walker_average(values: &[Vec<f64>]) -> (f64, f64) {
     (m, (var / n).sqrt())
 }
 
+/// Runs VAE-MC from `x` for `steps` moves (seed `seed`) and returns f_acc and, for each
+/// observable, the walker-averaged mean after `burn_in` moves with its standard error.
+#[allow(clippy::too_many_arguments)]
+fn chain_averages(
+    vae: &Vae,
+    params: &[f32],
+    system: &str,
+    mut x: ndarray::Array2<f64>,
+    burn_in: usize,
+    steps: usize,
+    seed: u64,
+    observables: &[fn(&[f64]) -> f64],
+) -> (f64, Vec<(f64, f64)>) {
+    use boltzflow_learn::vae::mc::vae_metropolis;
+    let system = boltzflow_systems::build(system).unwrap();
+    let walkers = x.nrows();
+    let mut obs = vec![vec![Vec::new(); walkers]; observables.len()];
+    let mut rng = RandomStreams::new(seed).stream("vae-mc");
+    let f_acc = vae_metropolis(
+        vae,
+        params,
+        system.as_ref(),
+        &mut x,
+        steps,
+        &mut rng,
+        |step, x| {
+            if step >= burn_in {
+                for (i, row) in x.rows().into_iter().enumerate() {
+                    let row = row.to_vec();
+                    for (o, f) in obs.iter_mut().zip(observables) {
+                        o[i].push(f(&row));
+                    }
+                }
+            }
+        },
+    )
+    .unwrap();
+    (f_acc, obs.iter().map(|o| walker_average(o)).collect())
+}
+
 #[test]
 fn vae_monte_carlo_recovers_the_exact_distribution() {
-    use boltzflow_learn::vae::mc::vae_metropolis;
     // bimodal2d: per dimension 0.6 N(−3, 1) + 0.4 N(3, 1): P(x > 0) = 0.4 (up to 1e-3),
     // mean −0.6, variance 1 + 0.24·36 = 9.64. gaussian2d: N((−3, −3), I).
     for (name, decoder, prior, p_pos, mean, var) in [
@@ -152,36 +191,22 @@ fn vae_monte_carlo_recovers_the_exact_distribution() {
         ),
     ] {
         let (vae, params, _, _) = train_on(name, &[], decoder, prior, 1.0, 2000);
-        let system = boltzflow_systems::build(name).unwrap();
-        let walkers = 400;
         // All walkers start in the −3 mode: the chain has to find the other one itself.
-        let mut x = ndarray::Array2::from_elem((walkers, 2), -3.0);
-        let (burn_in, steps) = (100, 600);
-        let mut pos = vec![Vec::new(); walkers];
-        let mut first = vec![Vec::new(); walkers];
-        let mut second = vec![Vec::new(); walkers];
-        let mut rng = RandomStreams::new(9).stream("vae-mc");
-        let f_acc = vae_metropolis(
+        let (f_acc, avg) = chain_averages(
             &vae,
             &params,
-            system.as_ref(),
-            &mut x,
-            steps,
-            &mut rng,
-            |step, x| {
-                if step >= burn_in {
-                    for (i, row) in x.rows().into_iter().enumerate() {
-                        pos[i].push(f64::from(u8::from(row[0] > 0.0)));
-                        first[i].push(row[1]);
-                        second[i].push(row[1] * row[1]);
-                    }
-                }
-            },
-        )
-        .unwrap();
-        let (p, p_se) = walker_average(&pos);
-        let (m, m_se) = walker_average(&first);
-        let (m2, m2_se) = walker_average(&second);
+            name,
+            ndarray::Array2::from_elem((400, 2), -3.0),
+            100,
+            600,
+            9,
+            &[
+                |r| f64::from(u8::from(r[0] > 0.0)),
+                |r| r[1],
+                |r| r[1] * r[1],
+            ],
+        );
+        let [(p, p_se), (m, m_se), (m2, m2_se)] = [avg[0], avg[1], avg[2]];
         println!(
             "{name} {decoder:?}: f_acc {f_acc:.3}; P(x1 > 0) {p:.4} ± {p_se:.4} (exact {p_pos:.4}); mean x2 {m:.3} ± {m_se:.3} ({mean}); E[x2²] {m2:.3} ± {m2_se:.3} ({:.3})",
             var + mean * mean
@@ -204,37 +229,26 @@ fn vae_monte_carlo_recovers_the_exact_distribution() {
 
 #[test]
 fn vae_monte_carlo_is_exact_with_von_mises_outputs_on_an_angle() {
-    use boltzflow_learn::vae::mc::vae_metropolis;
     // beltway-polar: θ uniform on [−π, π) (P(θ > 0) = ½, E cos θ = 0), r from
     // ½ Gamma(40, rate 40) + ½ Gamma(160, rate 80): E r = 1.5, E r² = 2.525.
     for decoder in [DecoderKind::Autoregressive, DecoderKind::Flow] {
         let (vae, params, _, _) =
             train_on("beltway-polar", &[1], decoder, PriorKind::Flow, 1.0, 1500);
-        let system = boltzflow_systems::build("beltway-polar").unwrap();
-        let walkers = 400;
-        let mut x = ndarray::Array2::from_shape_fn((walkers, 2), |(_, j)| [1.0, 2.5][j]);
-        let (burn_in, steps) = (100, 500);
-        let mut obs = vec![vec![Vec::new(); walkers]; 4];
-        let mut rng = RandomStreams::new(10).stream("vae-mc");
-        let f_acc = vae_metropolis(
+        let (f_acc, avg) = chain_averages(
             &vae,
             &params,
-            system.as_ref(),
-            &mut x,
-            steps,
-            &mut rng,
-            |step, x| {
-                if step >= burn_in {
-                    for (i, row) in x.rows().into_iter().enumerate() {
-                        obs[0][i].push(f64::from(u8::from(row[1] > 0.0)));
-                        obs[1][i].push(row[1].cos());
-                        obs[2][i].push(row[0]);
-                        obs[3][i].push(row[0] * row[0]);
-                    }
-                }
-            },
-        )
-        .unwrap();
+            "beltway-polar",
+            ndarray::Array2::from_shape_fn((400, 2), |(_, j)| [1.0, 2.5][j]),
+            100,
+            500,
+            10,
+            &[
+                |r| f64::from(u8::from(r[1] > 0.0)),
+                |r| r[1].cos(),
+                |r| r[0],
+                |r| r[0] * r[0],
+            ],
+        );
         assert!(f_acc > 0.05, "{decoder:?}: acceptance {f_acc}");
         for (k, (name, exact)) in [
             ("P(θ > 0)", 0.5),
@@ -245,7 +259,7 @@ fn vae_monte_carlo_is_exact_with_von_mises_outputs_on_an_angle() {
         .into_iter()
         .enumerate()
         {
-            let (m, se) = walker_average(&obs[k]);
+            let (m, se) = avg[k];
             println!(
                 "beltway-polar {decoder:?}: f_acc {f_acc:.3}; {name} {m:.4} ± {se:.4} (exact {exact})"
             );

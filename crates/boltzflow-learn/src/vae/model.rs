@@ -556,6 +556,20 @@ mod tests {
         (0..n).map(|_| StandardNormal.sample(&mut rng)).collect()
     }
 
+    /// Sets the flow prior's parameters to a·sin(ω i), away from the identity it starts as.
+    fn move_prior_off_identity(vae: &Vae<f64>, params: &mut [f64], a: f64, omega: f64) {
+        for e in vae
+            .layout()
+            .entries()
+            .iter()
+            .filter(|e| e.name.starts_with("prior"))
+        {
+            for (i, p) in params[e.range.clone()].iter_mut().enumerate() {
+                *p = a * ((i as f64) * omega).sin();
+            }
+        }
+    }
+
     #[test]
     fn the_loss_gradient_equals_finite_differences() {
         for (decoder, prior, k) in [
@@ -571,17 +585,7 @@ mod tests {
             let vae = Vae::<f64>::with_periodic(3, k, &[7, 5], &[6], decoder, prior, &[1]);
             let mut params = vec![0.0; vae.layout().len()];
             vae.init(&mut params, &mut RandomStreams::new(1).stream("init"));
-            // Move the flow prior away from the identity.
-            for e in vae
-                .layout()
-                .entries()
-                .iter()
-                .filter(|e| e.name.starts_with("prior"))
-            {
-                for (i, p) in params[e.range.clone()].iter_mut().enumerate() {
-                    *p = 0.2 * ((i as f64) * 0.37).sin();
-                }
-            }
+            move_prior_off_identity(&vae, &mut params, 0.2, 0.37);
             let rows = 4;
             let x = normals(rows * 3, 2);
             let eps = normals(rows * k, 3);
@@ -796,16 +800,7 @@ mod tests {
             let vae = Vae::<f64>::new(2, k, &[4], &[4], DecoderKind::Mse, PriorKind::Flow);
             let mut params = vec![0.0; vae.layout().len()];
             vae.init(&mut params, &mut RandomStreams::new(8).stream("init"));
-            for e in vae
-                .layout()
-                .entries()
-                .iter()
-                .filter(|e| e.name.starts_with("prior"))
-            {
-                for (i, p) in params[e.range.clone()].iter_mut().enumerate() {
-                    *p = 0.3 * ((i as f64) * 0.71).cos();
-                }
-            }
+            move_prior_off_identity(&vae, &mut params, 0.3, 0.71);
             let u = normals(50 * k, 9);
             let (z, lp) = vae.prior_sample_with_density(&params, &u, 50);
             let again = vae.log_prior_density(&params, &z, 50);
