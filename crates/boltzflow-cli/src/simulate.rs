@@ -63,7 +63,8 @@ pub struct SimulateArgs {
     pub seed: u64,
     /// Starting configurations: `uniform` in the system's reference box, `default` (the system's
     /// start configuration for every chain: the PDB for molecules), `exact` (the exact sampler),
-    /// or a .npy file [chains, dim] [default: `uniform`, or `default` for systems without a box].
+    /// or a .npy file [m, dim] whose rows each start chains/m consecutive chains (chains must be
+    /// a multiple of m) [default: `uniform`, or `default` for systems without a box].
     #[arg(long)]
     pub init: Option<String>,
     /// Topology and start positions for `openmm:FILE.xml` systems.
@@ -176,14 +177,17 @@ pub(crate) fn initial_positions(
         },
         file => {
             let x = boltzflow_io::read_npy_2d(Path::new(file))?;
-            if x.dim() != (n, dim) {
+            let m = x.nrows();
+            if x.ncols() != dim || m == 0 || !n.is_multiple_of(m) {
                 bail!(Error::Shape {
                     what: format!("initial configurations in `{file}`"),
-                    expected: format!("[{n}, {dim}] (--chains × dim)"),
+                    expected: format!("[m, {dim}] with the number of chains ({n}) a multiple of m"),
                     got: format!("[{}, {}]", x.nrows(), x.ncols())
                 });
             }
-            x
+            // Each row starts n/m consecutive chains, so the file's order is kept.
+            let per_row = n / m;
+            Array2::from_shape_fn((n, dim), |(c, j)| x[[c / per_row, j]])
         }
     })
 }

@@ -235,3 +235,54 @@ fn simulate_is_reproducible_and_writes_what_it_says() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// A start file with fewer rows than chains: each row starts chains/m consecutive chains;
+/// a count that is not a multiple is refused with the file named.
+#[test]
+fn simulate_tiles_a_start_file_over_the_chains() {
+    let d = tempfile::tempdir().unwrap();
+    let x0 = ndarray::array![[-1.0, 0.5], [1.0, -0.5]];
+    boltzflow_io::write_npy_2d(&d.path().join("x0.npy"), x0.view()).unwrap();
+    let run = |chains: &str| {
+        boltzflow(
+            &[
+                "simulate",
+                "--system",
+                "double-well",
+                "--sampler",
+                "metropolis",
+                "--init",
+                "x0.npy",
+                "--chains",
+                chains,
+                "--steps",
+                "1",
+                "--burn-in",
+                "0",
+                "--stride",
+                "1",
+                "--step-size",
+                "1e-9",
+                "--quiet",
+                "--out",
+                "x.npy",
+            ],
+            d.path(),
+        )
+    };
+    let o = run("6");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let x = boltzflow_io::read_npy_2d(&d.path().join("x.npy")).unwrap();
+    assert_eq!(x.dim(), (6, 2));
+    for c in 0..6 {
+        let row = x0.row(c / 3);
+        assert!((x[[c, 0]] - row[0]).abs() < 1e-6 && (x[[c, 1]] - row[1]).abs() < 1e-6);
+    }
+    let o = run("5");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("x0.npy") && stderr(&o).contains("multiple"),
+        "{}",
+        stderr(&o)
+    );
+}

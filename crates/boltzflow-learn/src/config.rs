@@ -88,8 +88,9 @@ pub struct SimulateConfig {
     pub stride: u64,
     /// Gaussian proposal width.
     pub step_size: f64,
-    /// Start: `default` (the system's start configuration), `uniform` (in its reference box)
-    /// or `exact` (its exact sampler).
+    /// Start: `default` (the system's start configuration), `uniform` (in its reference box),
+    /// `exact` (its exact sampler) or a .npy file `[m, dim]` whose rows each start chains/m
+    /// consecutive chains.
     #[serde(default = "default_init")]
     pub init: String,
 }
@@ -223,6 +224,10 @@ pub struct EvaluateConfig {
     pub latent_mc_steps: usize,
     /// Latent-space Metropolis: Gaussian step width in z.
     pub latent_mc_step: f64,
+    /// Temperature τ of the prior the evaluation samples from (σ → √τ σ). Below 1 it trims the
+    /// latent tails that a maximum-likelihood flow maps onto clashing configurations; the
+    /// log-weights use the tempered density, so reweighting stays exact.
+    pub prior_temperature: f64,
 }
 
 impl Default for EvaluateConfig {
@@ -239,6 +244,7 @@ impl Default for EvaluateConfig {
             latent_mc_chains: 256,
             latent_mc_steps: 2000,
             latent_mc_step: 0.2,
+            prior_temperature: 1.0,
         }
     }
 }
@@ -371,6 +377,19 @@ impl BgConfig {
             return Err(Error::invalid(
                 "prior.sigma",
                 format!("must be positive, got {}", self.prior.sigma),
+            ));
+        }
+        let t = self.evaluate.prior_temperature;
+        if !(t > 0.0 && t.is_finite()) {
+            return Err(Error::invalid(
+                "evaluate.prior_temperature",
+                format!("must be positive, got {t}"),
+            ));
+        }
+        if self.evaluate.profile_bins == 0 {
+            return Err(Error::invalid(
+                "evaluate.profile_bins",
+                "must be at least 1",
             ));
         }
         Ok(())

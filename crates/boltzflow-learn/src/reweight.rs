@@ -229,3 +229,338 @@ pub fn profile_rmse(
         / sel.len() as f64)
         .sqrt()
 }
+
+/// 1 / (1 + e^a) without overflow.
+fn fermi(a: f64) -> f64 {
+    if a > 0.0 {
+        let e = (-a).exp();
+        e / (1.0 + e)
+    } else {
+        1.0 / (1.0 + a.exp())
+    }
+}
+
+/// Bennett's acceptance ratio (Bennett 1976; Shirts, Bair, Hooker & Pande 2003): the reduced
+/// free-energy difference Δf = f₁ − f₀ (f = −ln Z, in kT) between two states from forward
+/// work values `w_f` = u₁(x) − u₀(x) with x drawn from state 0 and reverse ones `w_r` =
+/// u₀(x) − u₁(x) with x drawn from state 1. A work value of +∞ (a sample outside the other
+/// state) contributes nothing. With no reverse samples this is one-sided importance sampling,
+/// Δf = −ln mean(e^{−w_f}), its limit.
+///
+/// Solves Σ_F 1/(1 + e^{M + w_F − Δf}) = Σ_R 1/(1 + e^{−M + w_R + Δf}), M = ln(n_F / n_R), by
+/// bisection: the left side increases and the right side decreases with Δf, so the root is
+/// unique. (Written by hand: the equation is one line and no crate ships it.)
+///
+/// # Errors
+/// [`Error::NonFinite`] if a work value is NaN or −∞; [`Error::Numerical`] if no forward work
+/// is finite (the states do not overlap at all).
+pub fn bar(w_f: &[f64], w_r: &[f64]) -> Result<f64> {
+    for (name, w) in [("forward", w_f), ("reverse", w_r)] {
+        if let Some(v) = w.iter().find(|v| v.is_nan() || **v == f64::NEG_INFINITY) {
+            return Err(Error::NonFinite {
+                what: format!("{name} work value (BAR)"),
+                location: "free-energy estimate".into(),
+                value: *v,
+            });
+        }
+    }
+    let counted = |w: &[f64]| -> Vec<(f64, f64)> {
+        w.iter()
+            .filter(|v| v.is_finite())
+            .map(|&v| (v, 1.0))
+            .collect()
+    };
+    bar_counted(
+        &counted(w_f),
+        w_f.len() as f64,
+        &counted(w_r),
+        w_r.len() as f64,
+    )
+}
+
+/// BAR on finite work values with multiplicities `(work, count)` (a bootstrap resample is a
+/// set of counts); `n_f`, `n_r` are the sample totals, +∞ work values included.
+fn bar_counted(wf: &[(f64, f64)], n_f: f64, wr: &[(f64, f64)], n_r: f64) -> Result<f64> {
+    if wf.is_empty() {
+        return Err(Error::Numerical {
+            what: "BAR free-energy difference".into(),
+            reason: "no forward sample lies in the target state; sample more or check the state"
+                .into(),
+        });
+    }
+    // One-sided estimate: the answer without reverse samples and the bisection's start.
+    let m = wf.iter().map(|w| -w.0).fold(f64::NEG_INFINITY, f64::max);
+    let mean = wf.iter().map(|(w, c)| c * (-w - m).exp()).sum::<f64>() / n_f;
+    let one_sided = -(m + mean.ln());
+    if wr.is_empty() {
+        return Ok(one_sided);
+    }
+    let big_m = (n_f / n_r).ln();
+    let g = |df: f64| -> f64 {
+        wf.iter()
+            .map(|(w, c)| c * fermi(big_m + w - df))
+            .sum::<f64>()
+            - wr.iter()
+                .map(|(w, c)| c * fermi(-big_m + w + df))
+                .sum::<f64>()
+    };
+    // Bracket the root, g(lo) < 0 < g(hi), then bisect.
+    let (mut lo, mut hi) = (one_sided - 1.0, one_sided + 1.0);
+    let mut step = 1.0;
+    while g(lo) > 0.0 && step < 1e6 {
+        step *= 2.0;
+        lo -= step;
+    }
+    step = 1.0;
+    while g(hi) < 0.0 && step < 1e6 {
+        step *= 2.0;
+        hi += step;
+    }
+    while hi - lo > 1e-10 * (1.0 + lo.abs()) {
+        let mid = 0.5 * (lo + hi);
+        if g(mid) < 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(0.5 * (lo + hi))
+}
+
+/// Free energies of states from a normalised generator and equilibrium data, by BAR between
+/// the generator's density q and the Boltzmann density restricted to each state: state 0 has
+/// u₀ = −ln q (so f₀ = 0), state 1 has u₁ = u inside the state and +∞ outside, so
+/// Δf = f_s = −ln Z_s. Forward work for a generated sample inside the state is u + ln q (minus
+/// its log-weight); reverse work for a data point in the state is −ln q − u (its log-weight).
+/// A state without data falls back to importance sampling, the BAR limit.
+///
+/// The data enter only through their log-weights and must be Boltzmann distributed *within*
+/// each state; their ratio between states does not matter (chains that stay in their basin,
+/// as for the dimer, qualify). Data the generator was trained on make ln q too large: pass
+/// held-out data.
+///
+/// `state_*[i]` is the state (`0..n_states`) of a sample, or `None`. Returns f_s for every
+/// state with `n_boot` bootstrap replicates (generated samples and each state's data resampled
+/// together), from which [`StateFreeEnergies::difference`] takes error bars of differences.
+///
+/// A state that holds no generated sample gets f_s = NaN: BAR cannot estimate it.
+///
+/// # Errors
+/// [`Error::NonFinite`] for a NaN or +∞ log-weight.
+pub fn bar_state_free_energies(
+    log_w_gen: &[f64],
+    state_gen: &[Option<usize>],
+    log_w_data: &[f64],
+    state_data: &[Option<usize>],
+    n_states: usize,
+    n_boot: usize,
+    rng: &mut ChainRng,
+) -> Result<StateFreeEnergies> {
+    for (name, lw) in [("generated", log_w_gen), ("data", log_w_data)] {
+        if let Some(i) = lw.iter().position(|v| v.is_nan() || *v == f64::INFINITY) {
+            return Err(Error::NonFinite {
+                what: format!("log-weight of a {name} sample (BAR)"),
+                location: format!("sample {i}"),
+                value: lw[i],
+            });
+        }
+    }
+    // Members of each state (−∞ log-weights are +∞ work: they drop out of the sums).
+    let members = |states: &[Option<usize>], lw: &[f64]| -> Vec<Vec<usize>> {
+        let mut m = vec![Vec::new(); n_states];
+        for (i, s) in states.iter().enumerate() {
+            if let Some(s) = *s
+                && s < n_states
+                && lw[i].is_finite()
+            {
+                m[s].push(i);
+            }
+        }
+        m
+    };
+    let gen_members = members(state_gen, log_w_gen);
+    let data_members = members(state_data, log_w_data);
+    let n_gen = log_w_gen.len();
+    // Every data point of a state, −∞ log-weights included (they count in n_R).
+    let data_by_state: Vec<Vec<usize>> = (0..n_states)
+        .map(|s| {
+            (0..state_data.len())
+                .filter(|&i| state_data[i] == Some(s))
+                .collect()
+        })
+        .collect();
+    // f_s for counts per generated sample and per data point (NaN: no generated sample).
+    let free = |c_gen: &[f64], c_data: &[f64]| -> Vec<f64> {
+        (0..n_states)
+            .map(|s| {
+                let wf: Vec<(f64, f64)> = gen_members[s]
+                    .iter()
+                    .filter(|&&i| c_gen[i] > 0.0)
+                    .map(|&i| (-log_w_gen[i], c_gen[i]))
+                    .collect();
+                let wr: Vec<(f64, f64)> = data_members[s]
+                    .iter()
+                    .filter(|&&i| c_data[i] > 0.0)
+                    .map(|&i| (log_w_data[i], c_data[i]))
+                    .collect();
+                bar_counted(&wf, n_gen as f64, &wr, data_by_state[s].len() as f64)
+                    .unwrap_or(f64::NAN)
+            })
+            .collect()
+    };
+    let values = free(&vec![1.0; n_gen], &vec![1.0; log_w_data.len()]);
+    // Bootstrap: all generated samples resampled; each state's data resampled within it.
+    let mut reps: Vec<Vec<f64>> = Vec::with_capacity(n_boot);
+    let (mut c_gen, mut c_data) = (vec![0.0; n_gen], vec![0.0; log_w_data.len()]);
+    for _ in 0..n_boot {
+        c_gen.fill(0.0);
+        c_data.fill(0.0);
+        for _ in 0..n_gen {
+            c_gen[rng.random_range(0..n_gen)] += 1.0;
+        }
+        for m in &data_by_state {
+            for _ in 0..m.len() {
+                c_data[m[rng.random_range(0..m.len())]] += 1.0;
+            }
+        }
+        reps.push(free(&c_gen, &c_data));
+    }
+    Ok(StateFreeEnergies {
+        values,
+        replicates: reps,
+    })
+}
+
+/// State free energies f_s = −ln Z_s (kT) with their bootstrap replicates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateFreeEnergies {
+    /// f_s on all samples.
+    pub values: Vec<f64>,
+    /// One vector of f_s per bootstrap replicate (NaN where a state lost all its generated
+    /// samples; error bars use the finite replicates).
+    pub replicates: Vec<Vec<f64>>,
+}
+
+impl StateFreeEnergies {
+    /// f_s with the bootstrap standard deviation of f_s.
+    pub fn state(&self, s: usize) -> Estimate {
+        Estimate {
+            value: self.values[s],
+            std_error: finite_std(&self.replicates.iter().map(|r| r[s]).collect::<Vec<_>>()),
+        }
+    }
+
+    /// f_b − f_a with the bootstrap standard deviation of the difference.
+    pub fn difference(&self, a: usize, b: usize) -> Estimate {
+        Estimate {
+            value: self.values[b] - self.values[a],
+            std_error: finite_std(
+                &self
+                    .replicates
+                    .iter()
+                    .map(|r| r[b] - r[a])
+                    .collect::<Vec<_>>(),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boltzflow_core::RandomStreams;
+    use rand_distr::{Distribution, StandardNormal};
+
+    fn normals(n: usize, mean: f64, sd: f64, rng: &mut ChainRng) -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                let z: f64 = StandardNormal.sample(rng);
+                mean + sd * z
+            })
+            .collect()
+    }
+
+    /// N(0, 1) → N(1, 0.5²) with unnormalised u₀ = x²/2, u₁ = (x − 1)²/(2 · 0.25):
+    /// Δf = −ln(Z₁ / Z₀) = ln 2.
+    #[test]
+    fn bar_equals_the_analytic_free_energy_of_two_gaussians() {
+        let mut rng = RandomStreams::new(3).stream("bar");
+        let u0 = |x: f64| 0.5 * x * x;
+        let u1 = |x: f64| (x - 1.0).powi(2) / 0.5;
+        let x0 = normals(20_000, 0.0, 1.0, &mut rng);
+        let x1 = normals(20_000, 1.0, 0.5, &mut rng);
+        let wf: Vec<f64> = x0.iter().map(|&x| u1(x) - u0(x)).collect();
+        let wr: Vec<f64> = x1.iter().map(|&x| u0(x) - u1(x)).collect();
+        let df = bar(&wf, &wr).unwrap();
+        assert!((df - 2f64.ln()).abs() < 0.02, "BAR {df} vs ln 2");
+        // Swapping the states flips the sign.
+        let back = bar(&wr, &wf).unwrap();
+        assert!((df + back).abs() < 1e-9, "{df} vs {back}");
+        // Without reverse samples: one-sided importance sampling, still unbiased here.
+        let one = bar(&wf, &[]).unwrap();
+        assert!((one - 2f64.ln()).abs() < 0.05, "one-sided {one}");
+        assert!(bar(&[f64::NAN], &[]).is_err());
+        assert!(bar(&[f64::INFINITY], &[0.0]).is_err());
+    }
+
+    /// A generator q = N(0, 1.5²) and a two-state target e^{−u} = e^{−3}[0.7 N(−1.5, 0.5²) +
+    /// 0.3 N(1.5, 0.5²)], states x < 0 and x ≥ 0, data drawn within each state: BAR gives each
+    /// state's f = −ln Z_s (absolute, since q is normalised) and their difference.
+    #[test]
+    fn bar_state_free_energies_equal_the_exact_state_masses() {
+        let mut rng = RandomStreams::new(4).stream("bar.states");
+        let gauss = |x: f64, m: f64, s: f64| {
+            (-(x - m).powi(2) / (2.0 * s * s)).exp() / (s * (2.0 * std::f64::consts::PI).sqrt())
+        };
+        let u = |x: f64| 3.0 - (0.7 * gauss(x, -1.5, 0.5) + 0.3 * gauss(x, 1.5, 0.5)).ln();
+        let ln_q = |x: f64| gauss(x, 0.0, 1.5).ln();
+        let state = |x: f64| Some(usize::from(x >= 0.0));
+        let xg = normals(50_000, 0.0, 1.5, &mut rng);
+        // Data: 4000 points per mode, so the data do not hold the states' true ratio.
+        let mut xd = normals(4000, -1.5, 0.5, &mut rng);
+        xd.extend(normals(4000, 1.5, 0.5, &mut rng));
+        let lw_g: Vec<f64> = xg.iter().map(|&x| -u(x) - ln_q(x)).collect();
+        let lw_d: Vec<f64> = xd.iter().map(|&x| -u(x) - ln_q(x)).collect();
+        let sg: Vec<Option<usize>> = xg.iter().map(|&x| state(x)).collect();
+        let sd: Vec<Option<usize>> = xd.iter().map(|&x| state(x)).collect();
+        let fe = bar_state_free_energies(&lw_g, &sg, &lw_d, &sd, 2, 50, &mut rng).unwrap();
+        let f = [fe.state(0), fe.state(1)];
+        let d = fe.difference(0, 1);
+        // Φ(3) = 0.998650101968…; Z_A = e^{−3}(0.7 Φ(3) + 0.3 Φ(−3)), Z_B likewise.
+        let phi3 = 0.998_650_101_968;
+        let za = (-3f64).exp() * (0.7 * phi3 + 0.3 * (1.0 - phi3));
+        let zb = (-3f64).exp() * (0.3 * phi3 + 0.7 * (1.0 - phi3));
+        assert!(
+            (f[0].value + za.ln()).abs() < 0.03,
+            "f_A {} vs {}",
+            f[0].value,
+            -za.ln()
+        );
+        assert!(
+            (f[1].value + zb.ln()).abs() < 0.03,
+            "f_B {} vs {}",
+            f[1].value,
+            -zb.ln()
+        );
+        let exact = -(zb / za).ln();
+        assert!(d.std_error > 0.0 && d.std_error < 0.05, "{}", d.std_error);
+        assert!(
+            f[1].std_error > 0.0 && f[1].std_error < 0.05,
+            "{}",
+            f[1].std_error
+        );
+        assert!(
+            (d.value - exact).abs() < 4.0 * d.std_error + 0.01,
+            "ΔF {} vs {exact}",
+            d.value
+        );
+        // No data in a state: that state falls back to importance sampling.
+        let none: Vec<Option<usize>> = sd.iter().map(|s| s.filter(|&v| v == 0)).collect();
+        let g = bar_state_free_energies(&lw_g, &sg, &lw_d, &none, 2, 0, &mut rng).unwrap();
+        assert!(
+            (g.values[1] + zb.ln()).abs() < 0.05,
+            "IS f_B {}",
+            g.values[1]
+        );
+    }
+}

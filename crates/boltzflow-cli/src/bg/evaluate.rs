@@ -47,6 +47,11 @@ pub struct ProfileFile {
     pub reference_kind: Option<String>,
     #[serde(deserialize_with = "nan_for_null")]
     pub unweighted: Vec<f64>,
+    /// BAR between the generator and held-out data, per bin (absent without held-out data).
+    #[serde(default, deserialize_with = "nan_for_null_opt")]
+    pub bar_free_energy: Option<Vec<f64>>,
+    #[serde(default, deserialize_with = "nan_for_null_opt")]
+    pub bar_std_error: Option<Vec<f64>>,
 }
 
 fn nan_for_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
@@ -89,7 +94,12 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
         inner: run.system.as_ref(),
         beta: run.beta,
     };
-    let (x, neg_log_q) = bg.sample(n, 1.0, 8192, &mut streams.stream("evaluate.sample"));
+    let (x, neg_log_q) = bg.sample(
+        n,
+        ev.prior_temperature,
+        8192,
+        &mut streams.stream("evaluate.sample"),
+    );
     let u = energy.energy(x.view())?;
     if let Some(i) = u.iter().position(|v| v.is_nan()) {
         bail!(Error::NonFinite {
@@ -113,6 +123,7 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
     let mut out = Map::new();
     out.insert("epoch".into(), json!(epoch));
     out.insert("n_samples".into(), json!(n));
+    out.insert("prior_temperature".into(), json!(ev.prior_temperature));
     out.insert("ess_fraction".into(), json!(ess));
     out.insert("kl_reverse".into(), finite_or_null(kl_reverse));
     out.insert("ln_z".into(), finite_or_null(ln_z));
@@ -123,21 +134,47 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
     if let Some(exact) = run.system.exact_ln_z() {
         out.insert("ln_z_exact".into(), json!(exact));
     }
-    if let Some(path) = &a.data {
-        let xd = boltzflow_io::read_npy_2d(path)?;
-        if xd.ncols() != run.system.dim() {
-            bail!(Error::Shape {
-                what: format!("--data `{}`", path.display()),
-                expected: format!("[n, {}]", run.system.dim()),
-                got: format!("[{}, {}]", xd.nrows(), xd.ncols()),
-            });
+    // Held-out equilibrium data: the NLL, and BAR between the generator and the Boltzmann
+    // density of each state (or profile bin).
+    let held_out = match &a.data {
+        Some(path) => {
+            let xd = boltzflow_io::read_npy_2d(path)?;
+            if xd.ncols() != run.system.dim() {
+                bail!(Error::Shape {
+                    what: format!("--data `{}`", path.display()),
+                    expected: format!("[n, {}]", run.system.dim()),
+                    got: format!("[{}, {}]", xd.nrows(), xd.ncols()),
+                });
+            }
+            Some((xd, format!("--data {}", path.display())))
         }
-        let lq = bg.log_density(&xd, 8192);
-        out.insert(
-            "nll".into(),
-            finite_or_null(-lq.iter().sum::<f64>() / lq.len() as f64),
-        );
-    }
+        None => validation_rows(&run)?.map(|x| (x, "validation rows of data.npy".to_string())),
+    };
+    let held_out = match held_out {
+        Some((xd, source)) if xd.nrows() > 0 => {
+            let lq = bg.log_density(&xd, 8192);
+            out.insert(
+                "nll".into(),
+                finite_or_null(-lq.iter().sum::<f64>() / lq.len() as f64),
+            );
+            out.insert("held_out".into(), json!(source));
+            out.insert("held_out_rows".into(), json!(xd.nrows()));
+            let ud = energy.energy(xd.view())?;
+            let lw: Vec<f64> = ud
+                .iter()
+                .zip(&lq)
+                .map(|(u, q)| {
+                    if u.is_nan() {
+                        f64::NEG_INFINITY
+                    } else {
+                        -u - q
+                    }
+                })
+                .collect();
+            Some((xd, lw))
+        }
+        _ => None,
+    };
 
     let (chain, acc) =
         flow_mc::independence_metropolis(&log_w, &mut streams.stream("evaluate.flow_mc"))?;
@@ -207,11 +244,32 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
                     out.insert("delta_f_latent_mc".into(), json!(mc.value));
                 }
             }
+            if let Some((xd, lw_d)) = &held_out {
+                let to_state = |v: &f64| Some(usize::from(*v >= thr));
+                let sg: Vec<Option<usize>> = s.iter().map(to_state).collect();
+                let sd: Vec<Option<usize>> = coord.values(xd).iter().map(to_state).collect();
+                let fe = reweight::bar_state_free_energies(
+                    &log_w,
+                    &sg,
+                    lw_d,
+                    &sd,
+                    2,
+                    n_boot,
+                    &mut streams.stream("evaluate.bar"),
+                )?;
+                let d = fe.difference(0, 1);
+                if d.value.is_finite() {
+                    insert_estimate(&mut out, "delta_f_bar", d);
+                }
+            }
             if let Some(r) = &reference
                 && let Some(v) = r.delta_f
             {
                 out.insert("delta_f_reference".into(), json!(v));
                 out.insert("delta_f_error_kt".into(), json!((df.value - v).abs()));
+                if let Some(b) = out.get("delta_f_bar").and_then(Value::as_f64) {
+                    out.insert("delta_f_bar_error_kt".into(), json!((b - v).abs()));
+                }
             }
             if let (Some(q), Some(w)) = (&quad, coord.projection_2d()) {
                 let pb = q.threshold_probability(w, thr);
@@ -240,6 +298,40 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
                 &mut streams.stream("evaluate.raw_profile"),
             )?;
             let centres: Vec<f64> = edges.windows(2).map(|e| 0.5 * (e[0] + e[1])).collect();
+            let widths: Vec<f64> = edges.windows(2).map(|e| e[1] - e[0]).collect();
+            // BAR per bin: each bin is a state; bins without held-out data fall back to
+            // importance sampling, bins without generated samples stay undefined.
+            let bar_profile = match &held_out {
+                Some((xd, lw_d)) => {
+                    let bins = |v: &[f64]| -> Vec<Option<usize>> {
+                        v.iter()
+                            .map(|&x| {
+                                (x >= lo && x < hi).then(|| {
+                                    (((x - lo) / (hi - lo)) * ev.profile_bins as f64) as usize
+                                })
+                            })
+                            .map(|b| b.map(|b| b.min(ev.profile_bins - 1)))
+                            .collect()
+                    };
+                    let fe = reweight::bar_state_free_energies(
+                        &log_w,
+                        &bins(&s),
+                        lw_d,
+                        &bins(&coord.values(xd)),
+                        ev.profile_bins,
+                        n_boot,
+                        &mut streams.stream("evaluate.bar_profile"),
+                    )?;
+                    let (f, e): (Vec<f64>, Vec<f64>) = (0..ev.profile_bins)
+                        .map(|b| {
+                            let est = fe.state(b);
+                            (est.value + widths[b].ln(), est.std_error)
+                        })
+                        .unzip();
+                    Some((f, e))
+                }
+                None => None,
+            };
             let mut file = ProfileFile {
                 coordinate: text.clone(),
                 centres,
@@ -248,25 +340,13 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
                 reference: None,
                 reference_kind: None,
                 unweighted: raw.free_energy.clone(),
+                bar_free_energy: bar_profile.as_ref().map(|p| p.0.clone()),
+                bar_std_error: bar_profile.as_ref().map(|p| p.1.clone()),
             };
-            if let (Some(q), Some(w)) = (&quad, coord.projection_2d()) {
+            // The reference: quadrature for the 2D systems, else a reference file.
+            let reference_profile = if let (Some(q), Some(w)) = (&quad, coord.projection_2d()) {
                 let exact = q.profile(w, &edges)?;
-                let rmse = reweight::profile_rmse(
-                    &prof.free_energy,
-                    &exact.free_energy,
-                    &exact.probabilities,
-                    ev.min_probability,
-                );
-                out.insert("profile_rmse".into(), finite_or_null(rmse));
-                let mask: Vec<bool> = exact
-                    .probabilities
-                    .iter()
-                    .map(|&p| p > ev.min_probability)
-                    .collect();
-                align(&mut file.free_energy, &exact.free_energy, &mask);
-                align(&mut file.unweighted, &exact.free_energy, &mask);
-                file.reference = Some(exact.free_energy);
-                file.reference_kind = Some("exact (quadrature)".into());
+                Some((exact.free_energy, exact.probabilities, "exact (quadrature)"))
             } else if let Some(r) = &reference {
                 if r.edges.len() != edges.len()
                     || r.edges
@@ -285,7 +365,6 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
                     ));
                 }
                 // Reference probabilities from its free energies, for the bin selection.
-                let widths: Vec<f64> = edges.windows(2).map(|e| e[1] - e[0]).collect();
                 let w: Vec<f64> = r
                     .free_energy
                     .iter()
@@ -294,18 +373,30 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
                     .collect();
                 let total: f64 = w.iter().filter(|v| v.is_finite()).sum();
                 let probs: Vec<f64> = w.iter().map(|v| v / total).collect();
-                let rmse = reweight::profile_rmse(
-                    &prof.free_energy,
-                    &r.free_energy,
-                    &probs,
-                    ev.min_probability,
+                Some((
+                    r.free_energy.clone(),
+                    probs,
+                    "reference (umbrella sampling + MBAR)",
+                ))
+            } else {
+                None
+            };
+            if let Some((ref_f, probs, kind)) = reference_profile {
+                let rmse =
+                    |f: &[f64]| reweight::profile_rmse(f, &ref_f, &probs, ev.min_probability);
+                out.insert(
+                    "profile_rmse".into(),
+                    finite_or_null(rmse(&prof.free_energy)),
                 );
-                out.insert("profile_rmse".into(), finite_or_null(rmse));
                 let mask: Vec<bool> = probs.iter().map(|&p| p > ev.min_probability).collect();
-                align(&mut file.free_energy, &r.free_energy, &mask);
-                align(&mut file.unweighted, &r.free_energy, &mask);
-                file.reference = Some(r.free_energy.clone());
-                file.reference_kind = Some("reference (umbrella sampling + MBAR)".into());
+                align(&mut file.free_energy, &ref_f, &mask);
+                align(&mut file.unweighted, &ref_f, &mask);
+                if let Some(f) = &mut file.bar_free_energy {
+                    out.insert("profile_rmse_bar".into(), finite_or_null(rmse(f)));
+                    align(f, &ref_f, &mask);
+                }
+                file.reference = Some(ref_f);
+                file.reference_kind = Some(kind.into());
             }
             write_json(&run.dir.join("profile.json"), &file)?;
         }
@@ -322,6 +413,25 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
     }
     save_samples_for_report(&run.dir, &x, &log_w)?;
     Ok(out)
+}
+
+/// The rows of the run's data.npy that training held out for validation (the same split as
+/// `train`), or `None` if the run has no saved data.
+fn validation_rows(run: &Run) -> Result<Option<Array2<f64>>> {
+    let path = run.dir.join("data.npy");
+    let Some(d) = &run.cfg.data else {
+        return Ok(None);
+    };
+    if !path.exists() || d.validation_fraction <= 0.0 {
+        return Ok(None);
+    }
+    let x = boltzflow_io::read_npy_2d(&path)?;
+    let split = boltzflow_learn::trainer::TrainData::split(
+        &x,
+        d.validation_fraction,
+        &RandomStreams::new(run.cfg.seed),
+    )?;
+    Ok(Some(split.validation))
 }
 
 /// A reference profile (and ΔF) from a JSON file.

@@ -218,6 +218,12 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
             },
             Series::line("generator, raw", pts(&p.unweighted)),
         ];
+        if let Some(f) = &p.bar_free_energy {
+            s.push(Series {
+                errors: p.bar_std_error.clone().unwrap_or_default(),
+                ..Series::line("generator + held-out data, BAR", pts(f))
+            });
+        }
         if let Some(r) = &p.reference {
             s.push(Series::reference(
                 p.reference_kind
@@ -235,7 +241,7 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
             false,
             false,
         )?;
-        figures.push(("profile.png".into(), format!("Free energy along {} from reweighted generator samples (bootstrap error bars), the raw generator, and the reference.", p.coordinate)));
+        figures.push(("profile.png".into(), format!("Free energy along {} from reweighted generator samples (bootstrap error bars), the raw generator, BAR between the generator and held-out data per bin where available, and the reference.", p.coordinate)));
     }
 
     let metrics: serde_json::Map<String, serde_json::Value> =
