@@ -14,6 +14,6 @@ pub mod vae;
 pub mod van;
 
 pub use boltzflow_core::Coordinate;
-pub use flow_spec::{FlowKind, FlowSpec};
+pub use flow_spec::{FlowKind, FlowSpec, Split};
 pub use generator::{BoltzmannGenerator, LinLogCut, Objective, StepStats};
 pub use rc::RcEntropy;

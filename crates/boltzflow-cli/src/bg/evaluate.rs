@@ -412,6 +412,14 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
         }
     }
     save_samples_for_report(&run.dir, &x, &log_w)?;
+    let held_out_weights = run.dir.join("held_out_log_weights.npy");
+    match &held_out {
+        Some((_, lw_d)) => {
+            boltzflow_io::write_npy_1d(&held_out_weights, ndarray::ArrayView1::from(lw_d))?;
+        }
+        None if held_out_weights.exists() => std::fs::remove_file(&held_out_weights)?,
+        None => {}
+    }
     Ok(out)
 }
 

@@ -107,20 +107,47 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
     let u_gen = energy.energy(x.view())?.to_vec();
     let m = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let lw: Vec<f64> = log_w.iter().map(|l| l - m).collect();
-    let r = quantile_range(&lw, 0.05);
+    // Held-out data's log-weights (BAR's reverse work), when evaluate had held-out data.
+    let held_out = run.dir.join("held_out_log_weights.npy");
+    let lw_data: Option<Vec<f64>> = if held_out.exists() {
+        Some(
+            boltzflow_io::read_npy_1d(&held_out)?
+                .iter()
+                .map(|l| l - m)
+                .collect(),
+        )
+    } else {
+        None
+    };
+    // Weights more than e⁻⁵⁰ below the largest do not count: the axis stops there.
+    let mut r = quantile_range(
+        &lw.iter()
+            .chain(lw_data.iter().flatten())
+            .copied()
+            .collect::<Vec<_>>(),
+        0.05,
+    );
+    r[0] = r[0].max(-50.0);
+    let mut ws = vec![Series::line(
+        "generated",
+        histogram_points(&lw, None, r[0], r[1].max(0.0), 60),
+    )];
+    if let Some(d) = &lw_data {
+        ws.push(Series::reference(
+            "held-out data",
+            histogram_points(d, None, r[0], r[1].max(0.0), 60),
+        ));
+    }
     line_chart(
         &dir.join("log_weights.png"),
-        "Log-weights of generated samples",
-        "log w − max log w",
+        "Log-weights",
+        "log w − max log w (generated)",
         "density",
-        &[Series::line(
-            "generated",
-            histogram_points(&lw, None, r[0], 0.0, 60),
-        )],
+        &ws,
         false,
         false,
     )?;
-    figures.push(("log_weights.png".into(), "Histogram of the importance log-weights log w = −u(x) − log q(x) (shifted by the maximum); a narrow histogram means a high ESS.".into()));
+    figures.push(("log_weights.png".into(), "Histogram of the importance log-weights log w = −u(x) − log q(x), shifted by the largest generated one; a narrow histogram means a high ESS. Where held-out data were evaluated, their log-weights are drawn too: BAR's free energies are reliable where the two histograms overlap.".into()));
 
     let data = run.dir.join("data.npy");
     let x_data: Option<Array2<f64>> = if data.exists() {
