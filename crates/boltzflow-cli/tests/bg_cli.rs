@@ -52,14 +52,19 @@ fn double_well_generator_reweights_to_the_exact_free_energy_difference() {
     // BAR between the generator and the held-out validation rows (chains that never cross the
     // barrier, so the data hold the states in the wrong ratio) is exact as well.
     println!(
-        "ΔF BAR {:.4} ± {:.4} on {}; profile RMSE {:.3} (BAR {:.3})",
+        "ΔF BAR {:.4} ± {:.4} (overlap {:.3}) on {}; profile RMSE {:.3} (BAR {:.3})",
         get("delta_f_bar"),
         get("delta_f_bar_std_error"),
+        get("delta_f_bar_overlap"),
         m["held_out"],
         get("profile_rmse"),
         get("profile_rmse_bar")
     );
     assert!((get("delta_f_bar") - exact).abs() < 0.1, "{m:?}");
+    assert!(
+        get("delta_f_bar_overlap") > 0.03 && !m.contains_key("delta_f_bar_warning"),
+        "{m:?}"
+    );
     assert!(get("profile_rmse_bar") < 0.3, "{m:?}");
     // sample and report work on the run.
     let o = boltzflow(

@@ -327,6 +327,36 @@ fn bar_counted(wf: &[(f64, f64)], n_f: f64, wr: &[(f64, f64)], n_r: f64) -> Resu
     Ok(0.5 * (lo + hi))
 }
 
+/// The overlap of the two states of a BAR estimate Δf, as the MBAR overlap O₀₁ they would have
+/// with equal sample sizes (Shirts & Chodera 2008; Klimovich, Shirts & Mobley 2015): ½ for
+/// identical states, 0 when no sample is plausible under both. Below ~0.03 a BAR estimate is
+/// not to be trusted, whatever its bootstrap error.
+///
+/// With r = p₁/p₀ = e^{Δf − w} (w = u₁ − u₀; for reverse samples w = −w_R), that overlap is
+/// ½ E₀[2r/(1 + r)] = ½ E₁[2/(1 + r)]; the two sample estimates are averaged. `n_f` counts all
+/// forward samples, of which only the `wf` (finite work) lie in state 1: state 0 is compared
+/// with state 1 on state 1's support, p₀ restricted there (r scaled by its mass |wf|/n_f).
+fn bar_overlap(wf: &[(f64, f64)], n_f: f64, wr: &[(f64, f64)], df: f64) -> f64 {
+    let inside: f64 = wf.iter().map(|(_, c)| c).sum();
+    let n_r: f64 = wr.iter().map(|(_, c)| c).sum();
+    if inside == 0.0 || n_r == 0.0 {
+        return 0.0;
+    }
+    let ln_mass = (inside / n_f).ln();
+    // 2r/(1 + r) and 2/(1 + r) through the logistic function of a = ln r (no overflow).
+    let h_f = wf
+        .iter()
+        .map(|(w, c)| c * 2.0 * fermi(-(df - w + ln_mass)))
+        .sum::<f64>()
+        / inside;
+    let h_r = wr
+        .iter()
+        .map(|(w, c)| c * 2.0 * fermi(df + w + ln_mass))
+        .sum::<f64>()
+        / n_r;
+    0.25 * (h_f + h_r)
+}
+
 /// Free energies of states from a normalised generator and equilibrium data, by BAR between
 /// the generator's density q and the Boltzmann density restricted to each state: state 0 has
 /// u₀ = −ln q (so f₀ = 0), state 1 has u₁ = u inside the state and +∞ outside, so
@@ -409,6 +439,23 @@ pub fn bar_state_free_energies(
             .collect()
     };
     let values = free(&vec![1.0; n_gen], &vec![1.0; log_w_data.len()]);
+    let overlap = (0..n_states)
+        .map(|s| {
+            let wf: Vec<(f64, f64)> = gen_members[s]
+                .iter()
+                .map(|&i| (-log_w_gen[i], 1.0))
+                .collect();
+            let wr: Vec<(f64, f64)> = data_members[s]
+                .iter()
+                .map(|&i| (log_w_data[i], 1.0))
+                .collect();
+            if values[s].is_finite() {
+                bar_overlap(&wf, n_gen as f64, &wr, values[s])
+            } else {
+                0.0
+            }
+        })
+        .collect();
     // Bootstrap: all generated samples resampled; each state's data resampled within it.
     let mut reps: Vec<Vec<f64>> = Vec::with_capacity(n_boot);
     let (mut c_gen, mut c_data) = (vec![0.0; n_gen], vec![0.0; log_w_data.len()]);
@@ -428,6 +475,7 @@ pub fn bar_state_free_energies(
     Ok(StateFreeEnergies {
         values,
         replicates: reps,
+        overlap,
     })
 }
 
@@ -439,6 +487,10 @@ pub struct StateFreeEnergies {
     /// One vector of f_s per bootstrap replicate (NaN where a state lost all its generated
     /// samples; error bars use the finite replicates).
     pub replicates: Vec<Vec<f64>>,
+    /// Overlap between the generator and each state ([`bar_overlap`]'s equal-size MBAR
+    /// overlap; 0 for a state without data, whose estimate is importance sampling alone);
+    /// trust f_s only where it is ≳ 0.03.
+    pub overlap: Vec<f64>,
 }
 
 impl StateFreeEnergies {
@@ -500,6 +552,27 @@ mod tests {
         let one = bar(&wf, &[]).unwrap();
         assert!((one - 2f64.ln()).abs() < 0.05, "one-sided {one}");
         assert!(bar(&[f64::NAN], &[]).is_err());
+        // Overlap: ½ for identical states sampled equally, ~0 for states far apart.
+        let same: Vec<(f64, f64)> = vec![(0.0, 1.0); 100];
+        assert!((bar_overlap(&same, 100.0, &same[..10], 0.0) - 0.5).abs() < 1e-12);
+        let counted = |w: &[f64]| w.iter().map(|&v| (v, 1.0)).collect::<Vec<_>>();
+        let o = bar_overlap(&counted(&wf), 2e4, &counted(&wr), df);
+        assert!(o > 0.05 && o < 0.5, "overlap {o}");
+        // Unequal sample sizes do not change it.
+        let o_small = bar_overlap(&counted(&wf), 2e4, &counted(&wr[..2000]), df);
+        assert!((o - o_small).abs() < 0.02, "{o} vs {o_small}");
+        let far_f: Vec<f64> = normals(1000, 0.0, 1.0, &mut rng);
+        let far_r: Vec<f64> = normals(1000, 30.0, 1.0, &mut rng);
+        let wf2: Vec<f64> = far_f
+            .iter()
+            .map(|x| 0.5 * (x - 30.0).powi(2) - 0.5 * x * x)
+            .collect();
+        let wr2: Vec<f64> = far_r
+            .iter()
+            .map(|x| 0.5 * x * x - 0.5 * (x - 30.0).powi(2))
+            .collect();
+        let df2 = bar(&wf2, &wr2).unwrap();
+        assert!(bar_overlap(&counted(&wf2), 1e3, &counted(&wr2), df2) < 1e-10);
         assert!(bar(&[f64::INFINITY], &[0.0]).is_err());
     }
 
@@ -543,6 +616,12 @@ mod tests {
             -zb.ln()
         );
         let exact = -(zb / za).ln();
+        // q = N(0, 1.5²), restricted to a state, overlaps it well.
+        assert!(
+            fe.overlap.iter().all(|&o| o > 0.2 && o < 0.5),
+            "{:?}",
+            fe.overlap
+        );
         assert!(d.std_error > 0.0 && d.std_error < 0.05, "{}", d.std_error);
         assert!(
             f[1].std_error > 0.0 && f[1].std_error < 0.05,

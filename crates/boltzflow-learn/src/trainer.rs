@@ -59,13 +59,31 @@ pub struct TrainData {
 }
 
 impl TrainData {
-    /// Shuffles `x` with the run's `data.split` stream and holds out `validation_fraction`.
+    /// Shuffles `x` with the run's `data.split` stream and holds out `validation_fraction` of
+    /// its rows (for rows that are independent samples).
     ///
     /// # Errors
     /// [`Error::NonFinite`] naming the row of a NaN or infinite coordinate.
     pub fn split(
         x: &Array2<f64>,
         validation_fraction: f64,
+        streams: &RandomStreams,
+    ) -> Result<Self> {
+        Self::split_by_chain(x, validation_fraction, x.nrows(), streams)
+    }
+
+    /// Holds out `validation_fraction` of the *chains* of frame-major chain output (row
+    /// `frame·chains + chain`, as the samplers write it), so the validation rows are independent
+    /// of the training rows: frames of one chain are correlated, and a flow that fits some of
+    /// them fits the rest too. With one row per chain this is [`TrainData::split`].
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] naming the row of a NaN or infinite coordinate;
+    /// [`Error::InvalidParameter`] if the rows are not a whole number of frames.
+    pub fn split_by_chain(
+        x: &Array2<f64>,
+        validation_fraction: f64,
+        chains: usize,
         streams: &RandomStreams,
     ) -> Result<Self> {
         if let Some((i, v)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
@@ -76,16 +94,28 @@ impl TrainData {
             });
         }
         let n = x.nrows();
-        let mut order: Vec<usize> = (0..n).collect();
+        if n > 0 && (chains == 0 || !n.is_multiple_of(chains)) {
+            return Err(Error::invalid(
+                "data",
+                format!("{n} rows are not whole frames of {chains} chains"),
+            ));
+        }
+        let mut order: Vec<usize> = (0..chains).collect();
         let mut rng = streams.stream("data.split");
-        for i in (1..n).rev() {
+        for i in (1..chains).rev() {
             order.swap(i, rng.random_range(0..=i));
         }
-        let n_val = ((n as f64) * validation_fraction).round() as usize;
-        let validation = x.select(ndarray::Axis(0), &order[..n_val]);
-        let train = order[n_val..]
-            .iter()
-            .flat_map(|&i| x.row(i).iter().map(|&v| v as f32).collect::<Vec<_>>())
+        let rows = |chain_set: &[usize]| -> Vec<usize> {
+            chain_set
+                .iter()
+                .flat_map(|&c| (c..n).step_by(chains))
+                .collect()
+        };
+        let n_val = ((chains as f64) * validation_fraction).round() as usize;
+        let validation = x.select(ndarray::Axis(0), &rows(&order[..n_val]));
+        let train = rows(&order[n_val..])
+            .into_iter()
+            .flat_map(|i| x.row(i).iter().map(|&v| v as f32).collect::<Vec<_>>())
             .collect();
         Ok(Self {
             train,
@@ -308,4 +338,32 @@ pub fn train(
         observer.epoch_end(&rec, bg, adam)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frame-major chain output (row = frame·chains + chain, value = chain id): whole chains
+    /// are held out, and the training rows hold no frame of a validation chain.
+    #[test]
+    fn simulated_data_are_held_out_by_chain() {
+        let (chains, frames) = (20, 7);
+        let x = Array2::from_shape_fn((chains * frames, 2), |(r, _)| (r % chains) as f64);
+        let streams = RandomStreams::new(5);
+        let d = TrainData::split_by_chain(&x, 0.25, chains, &streams).unwrap();
+        assert_eq!(d.validation.nrows(), 5 * frames);
+        assert_eq!(d.n_train(), 15 * frames);
+        let val: std::collections::BTreeSet<i64> =
+            d.validation.column(0).iter().map(|&v| v as i64).collect();
+        assert_eq!(val.len(), 5);
+        assert!(d.train.iter().all(|&v| !val.contains(&(v as i64))));
+        // Rows that are not whole frames are refused.
+        let bad = Array2::<f64>::zeros((chains * frames + 1, 2));
+        assert!(TrainData::split_by_chain(&bad, 0.25, chains, &streams).is_err());
+        // One row per chain is the row split.
+        let a = TrainData::split(&x, 0.25, &streams).unwrap();
+        let b = TrainData::split_by_chain(&x, 0.25, x.nrows(), &streams).unwrap();
+        assert_eq!((a.train, a.validation), (b.train, b.validation));
+    }
 }

@@ -32,6 +32,10 @@ pub struct EvaluateArgs {
     pub quiet: bool,
 }
 
+/// Below this MBAR overlap between the generator and a state, BAR is flagged as unreliable
+/// (the usual rule of thumb, e.g. alchemlyb's overlap-matrix check).
+const BAR_MIN_OVERLAP: f64 = 0.03;
+
 /// The profile written to profile.json (and drawn by `report`). Undefined values (empty bins)
 /// are JSON `null`, read back as NaN.
 #[derive(Serialize, serde::Deserialize, Debug, Clone)]
@@ -260,6 +264,16 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
                 let d = fe.difference(0, 1);
                 if d.value.is_finite() {
                     insert_estimate(&mut out, "delta_f_bar", d);
+                    let overlap = fe.overlap[0].min(fe.overlap[1]);
+                    out.insert("delta_f_bar_overlap".into(), json!(overlap));
+                    if overlap < BAR_MIN_OVERLAP {
+                        out.insert(
+                            "delta_f_bar_warning".into(),
+                            json!(format!(
+                                "generator and held-out data barely overlap (MBAR overlap {overlap:.2e} < {BAR_MIN_OVERLAP}): the BAR estimate and its error bar are unreliable"
+                            )),
+                        );
+                    }
                 }
             }
             if let Some(r) = &reference
@@ -424,7 +438,7 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
 }
 
 /// The rows of the run's data.npy that training held out for validation (the same split as
-/// `train`), or `None` if the run has no saved data.
+/// `train`: whole chains for simulated data), or `None` if the run has no saved data.
 fn validation_rows(run: &Run) -> Result<Option<Array2<f64>>> {
     let path = run.dir.join("data.npy");
     let Some(d) = &run.cfg.data else {
@@ -434,11 +448,7 @@ fn validation_rows(run: &Run) -> Result<Option<Array2<f64>>> {
         return Ok(None);
     }
     let x = boltzflow_io::read_npy_2d(&path)?;
-    let split = boltzflow_learn::trainer::TrainData::split(
-        &x,
-        d.validation_fraction,
-        &RandomStreams::new(run.cfg.seed),
-    )?;
+    let split = super::train::split_data(&x, d, &RandomStreams::new(run.cfg.seed))?;
     Ok(Some(split.validation))
 }
 

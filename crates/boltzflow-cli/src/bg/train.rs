@@ -185,7 +185,7 @@ fn training_data(run: &Run, reuse: bool) -> Result<Option<TrainData>> {
             got: format!("[{}, {}]", x.nrows(), x.ncols()),
         });
     }
-    Ok(Some(TrainData::split(&x, d.validation_fraction, &streams)?))
+    Ok(Some(split_data(&x, d, &streams)?))
 }
 
 /// Runs `boltzflow train`; returns the run directory.
@@ -290,4 +290,17 @@ fn describe(cfg: &BgConfig) -> String {
         cfg.flow.kind, cfg.flow.couplings, cfg.flow.hidden
     )
     .to_lowercase()
+}
+
+/// Training and validation rows: simulated data are held out by whole chains (frames of one
+/// chain are correlated), a data file by rows.
+pub(crate) fn split_data(
+    x: &Array2<f64>,
+    d: &boltzflow_learn::config::DataConfig,
+    streams: &RandomStreams,
+) -> boltzflow_core::Result<TrainData> {
+    match &d.simulate {
+        Some(sim) => TrainData::split_by_chain(x, d.validation_fraction, sim.chains, streams),
+        None => TrainData::split(x, d.validation_fraction, streams),
+    }
 }
