@@ -142,17 +142,19 @@ fn histogram(
         let mut t = 0.0;
         for i in idx {
             t += w[i];
-            let v = values[i];
-            if v >= lo && v < hi {
-                // Uniform edges: direct index.
-                let b = (((v - lo) / (hi - lo)) * n as f64) as usize;
-                p[b.min(n - 1)] += w[i];
+            if let Some(b) = uniform_bin(values[i], lo, hi, n) {
+                p[b] += w[i];
             }
         }
         t
     };
     p.iter_mut().for_each(|v| *v /= total);
     p
+}
+
+/// The bin of `v` among `n` uniform bins on [lo, hi) (direct index), or `None` outside.
+pub fn uniform_bin(v: f64, lo: f64, hi: f64, n: usize) -> Option<usize> {
+    (v >= lo && v < hi).then(|| ((((v - lo) / (hi - lo)) * n as f64) as usize).min(n - 1))
 }
 
 /// Uniform bin edges on [lo, hi].

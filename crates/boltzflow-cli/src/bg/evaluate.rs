@@ -319,12 +319,7 @@ pub fn run(a: &EvaluateArgs) -> Result<Map<String, Value>> {
                 Some((xd, lw_d)) => {
                     let bins = |v: &[f64]| -> Vec<Option<usize>> {
                         v.iter()
-                            .map(|&x| {
-                                (x >= lo && x < hi).then(|| {
-                                    (((x - lo) / (hi - lo)) * ev.profile_bins as f64) as usize
-                                })
-                            })
-                            .map(|b| b.map(|b| b.min(ev.profile_bins - 1)))
+                            .map(|&x| reweight::uniform_bin(x, lo, hi, ev.profile_bins))
                             .collect()
                     };
                     let fe = reweight::bar_state_free_energies(
