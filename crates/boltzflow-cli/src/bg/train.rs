@@ -44,6 +44,18 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
+impl TrainArgs {
+    /// Applies `--seed` and `--system` to a configuration's seed and `[system] spec`.
+    pub fn override_seed_and_system(&self, seed: &mut u64, spec: &mut String) {
+        if let Some(s) = self.seed {
+            *seed = s;
+        }
+        if let Some(s) = &self.system {
+            spec.clone_from(s);
+        }
+    }
+}
+
 /// Makes relative paths in the configuration absolute, so that the run directory's copy works
 /// from anywhere.
 fn resolve_paths(cfg: &mut BgConfig) -> Result<()> {
@@ -191,12 +203,7 @@ fn training_data(run: &Run, reuse: bool) -> Result<Option<TrainData>> {
 /// Runs `boltzflow train`; returns the run directory.
 pub fn run(a: &TrainArgs) -> Result<PathBuf> {
     let mut cfg = BgConfig::from_file(&a.config)?;
-    if let Some(s) = a.seed {
-        cfg.seed = s;
-    }
-    if let Some(s) = &a.system {
-        cfg.system.spec.clone_from(s);
-    }
+    a.override_seed_and_system(&mut cfg.seed, &mut cfg.system.spec);
     resolve_paths(&mut cfg)?;
     let out = crate::run_common::out_dir(a.out.as_deref(), &a.config);
     let run = Run::new(out.clone(), cfg)?;

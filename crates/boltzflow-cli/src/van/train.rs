@@ -53,12 +53,7 @@ fn write_csv(run: &VanRun, rows: &[String]) -> boltzflow_core::Result<()> {
 /// Runs `boltzflow train` on a VAN configuration; returns the run directory.
 pub fn run(a: &TrainArgs) -> Result<PathBuf> {
     let mut cfg = VanConfig::from_file(&a.config)?;
-    if let Some(s) = a.seed {
-        cfg.seed = s;
-    }
-    if let Some(s) = &a.system {
-        cfg.system.spec.clone_from(s);
-    }
+    a.override_seed_and_system(&mut cfg.seed, &mut cfg.system.spec);
     cfg.resolve_paths()?;
     let out = crate::run_common::out_dir(a.out.as_deref(), &a.config);
     let run = VanRun::new(out.clone(), cfg)?;
