@@ -38,16 +38,37 @@ impl MuellerBrown {
 const LANES: usize = 8;
 
 #[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1"))]
-fn mueller_rows(k: f64, x: &[f64], e: &mut [f64], mut f: Option<&mut [f64]>) {
+fn mueller_energy_rows(k: f64, x: &[f64], e: &mut [f64]) {
+    mueller_rows::<false>(k, x, e, None);
+}
+
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1"))]
+fn mueller_force_rows(k: f64, x: &[f64], e: &mut [f64], f: &mut [f64]) {
+    mueller_rows::<true>(k, x, e, Some(f));
+}
+
+/// The kernel; `FORCES = false` skips the gradient (Metropolis needs energies only). Rows go in
+/// chunks of [`LANES`] with constant trip counts (the last one padded), so that the loads
+/// de-interleave x and y with shuffles and the four exponentials run across rows.
+#[inline(always)]
+fn mueller_rows<const FORCES: bool>(k: f64, x: &[f64], e: &mut [f64], mut f: Option<&mut [f64]>) {
     let n = e.len();
     let mut start = 0;
     while start < n {
         let m = LANES.min(n - start);
         let mut px = [0.0; LANES];
         let mut py = [0.0; LANES];
-        for i in 0..m {
-            px[i] = x[2 * (start + i)];
-            py[i] = x[2 * (start + i) + 1];
+        if m == LANES {
+            let c = &x[2 * start..2 * start + 2 * LANES];
+            for i in 0..LANES {
+                px[i] = c[2 * i];
+                py[i] = c[2 * i + 1];
+            }
+        } else {
+            for i in 0..m {
+                px[i] = x[2 * (start + i)];
+                py[i] = x[2 * (start + i) + 1];
+            }
         }
         let mut en = [0.0; LANES];
         let mut gx = [0.0; LANES];
@@ -56,14 +77,23 @@ fn mueller_rows(k: f64, x: &[f64], e: &mut [f64], mut f: Option<&mut [f64]>) {
             for i in 0..LANES {
                 let dx = px[i] - X0[j];
                 let dy = py[i] - Y0[j];
-                let t = A[j] * exp(AA[j] * dx * dx + BB[j] * dx * dy + CC[j] * dy * dy);
+                let q = (AA[j] * dx).mul_add(dx, (BB[j] * dx).mul_add(dy, CC[j] * dy * dy));
+                let t = A[j] * exp(q);
                 en[i] += t;
-                gx[i] += t * (2.0 * AA[j] * dx + BB[j] * dy);
-                gy[i] += t * (BB[j] * dx + 2.0 * CC[j] * dy);
+                if FORCES {
+                    gx[i] += t * (2.0 * AA[j] * dx + BB[j] * dy);
+                    gy[i] += t * (BB[j] * dx + 2.0 * CC[j] * dy);
+                }
             }
         }
-        for i in 0..m {
-            e[start + i] = k * en[i];
+        if m == LANES {
+            for (o, v) in e[start..start + LANES].iter_mut().zip(&en) {
+                *o = k * v;
+            }
+        } else {
+            for i in 0..m {
+                e[start + i] = k * en[i];
+            }
         }
         if let Some(f) = f.as_deref_mut() {
             for i in 0..m {
@@ -80,10 +110,10 @@ impl RowKernel for MuellerBrown {
         2
     }
     fn energy_rows(&self, x: &[f64], e: &mut [f64]) {
-        mueller_rows(self.k, x, e, None);
+        mueller_energy_rows(self.k, x, e);
     }
     fn energy_forces_rows(&self, x: &[f64], e: &mut [f64], f: &mut [f64]) {
-        mueller_rows(self.k, x, e, Some(f));
+        mueller_force_rows(self.k, x, e, f);
     }
 }
 impl_energy_via_rows!(MuellerBrown);
