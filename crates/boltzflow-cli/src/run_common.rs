@@ -72,17 +72,24 @@ pub fn config_file(dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Starts or resumes a run in `out`. Resuming needs `stored_config_equal` (the run's own
-/// config.toml read back and compared); starting refuses to overwrite a run, creates the
-/// directory and writes the resolved configuration `config_toml` atomically.
+/// Starts or resumes a run in `out`; returns whether it resumes.
+///
+/// * `resume` and `out` holds a run (config.toml or a checkpoint): the stored configuration
+///   must equal this one (`stored_config_equal`); temporaries left by a killed write are removed.
+/// * `resume` and nothing there yet (a run killed before it wrote anything): starts afresh.
+/// * Otherwise a run in `out`, finished or not, is refused unless `force`, which deletes it.
+///
+/// Starting creates the directory and writes the resolved configuration `config_toml`
+/// atomically.
 pub fn start_or_resume(
     out: &Path,
-    resume: bool,
+    (resume, force): (bool, bool),
     checkpoint: &Path,
     config_toml: &str,
     stored_config_equal: impl FnOnce() -> Result<bool>,
-) -> Result<()> {
-    if resume {
+) -> Result<bool> {
+    let holds_run = out.join("config.toml").exists() || checkpoint.exists();
+    if resume && holds_run {
         if !stored_config_equal()? {
             bail!(Error::invalid(
                 "--resume",
@@ -92,16 +99,24 @@ pub fn start_or_resume(
                 )
             ));
         }
-        return Ok(());
+        boltzflow_io::remove_stale_temporaries(out)?;
+        return Ok(true);
     }
-    if checkpoint.exists() {
-        bail!(Error::invalid(
-            "--out",
-            format!(
-                "`{}` already holds a run; continue it with --resume, or choose another --out",
-                out.display()
-            )
-        ));
+    if holds_run {
+        if !force {
+            bail!(Error::invalid(
+                "--out",
+                format!(
+                    "`{}` already holds a run; continue it with --resume, start it over with --force (deletes it), or choose another --out",
+                    out.display()
+                )
+            ));
+        }
+        std::fs::remove_dir_all(out).map_err(|source| Error::Io {
+            action: "cannot remove",
+            path: out.to_path_buf(),
+            source,
+        })?;
     }
     std::fs::create_dir_all(out).map_err(|source| Error::Io {
         action: "cannot create",
@@ -112,7 +127,7 @@ pub fn start_or_resume(
         w.write_all(config_toml.as_bytes())
     })?;
     let _ = std::fs::remove_file(out.join("log.txt"));
-    Ok(())
+    Ok(false)
 }
 
 /// Appends a line to `dir/log.txt`.

@@ -191,3 +191,64 @@ fn every_vae_example_is_a_valid_configuration() {
     // mueller (single run and sweep) and the five exact-sample sweeps.
     assert_eq!(n, 7);
 }
+
+#[test]
+fn a_vae_run_killed_at_random_points_resumes_bit_identically() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("v.toml"),
+        config("bimodal2d", "autoregressive", "[0, 1, 2]", 4),
+    )
+    .unwrap();
+    check_kill_and_resume(d.path(), "v.toml", 5);
+}
+
+#[test]
+fn a_sweep_killed_at_random_points_resumes_to_the_same_models() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config("bimodal2d", "mse", "[0, 1]", 3)
+        + "[sweep]\ndecoders = [\"mse\", \"cond-indep\"]\nreplicates = 2\nlatent_dims = [1]\n";
+    std::fs::write(d.path().join("s.toml"), cfg).unwrap();
+    let t = std::time::Instant::now();
+    let o = boltzflow(&["sweep", "s.toml", "--out", "full", "--quiet"], d.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let ms = t.elapsed().as_millis() as u64;
+    let killed = kill_and_finish(&["sweep", "s.toml", "--out", "killed"], d.path(), ms, 6, 9);
+    assert!(
+        killed > 0,
+        "no sweep was killed (the full one took {ms} ms)"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("full/metrics.csv")).unwrap(),
+        std::fs::read_to_string(d.path().join("killed/metrics.csv")).unwrap()
+    );
+    for unit in [
+        "mse-k1-r0",
+        "mse-k1-r1",
+        "cond-indep-k1-r0",
+        "cond-indep-k1-r1",
+    ] {
+        same_tensors(
+            d.path(),
+            &format!("full/runs/{unit}"),
+            &format!("killed/runs/{unit}"),
+        );
+    }
+    no_temporaries(&d.path().join("killed"));
+    // A finished sweep is refused without --resume or --force; --force starts it over.
+    let o = boltzflow(&["sweep", "s.toml", "--out", "killed", "--quiet"], d.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--force"), "{}", text(&o));
+}
+
+#[test]
+fn a_diverging_vae_stops_with_the_stage_epoch_and_step() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = config("gaussian2d", "cond-indep", "[0, 1]", 3).replace("lr = 2e-3", "lr = 1e30");
+    std::fs::write(d.path().join("v.toml"), cfg).unwrap();
+    let o = boltzflow(&["train", "v.toml", "--out", "run", "--quiet"], d.path());
+    let msg = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    assert!(msg.contains("non-finite") && msg.contains("step"), "{msg}");
+    assert!(msg.contains("last good checkpoint"), "{msg}");
+}

@@ -195,3 +195,36 @@ fn bad_input_names_what_to_change() {
         assert!(!text(&o).contains("panicked"));
     }
 }
+
+#[test]
+fn a_van_run_killed_at_random_points_resumes_bit_identically() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("sk.toml"),
+        config("sk:n=10,seed=1", MADE, "[0.5, 1.0]", 200),
+    )
+    .unwrap();
+    check_kill_and_resume(d.path(), "sk.toml", 13);
+}
+
+#[test]
+fn a_diverging_van_stops_with_the_step() {
+    // Couplings of 1e308 overflow the energy to +∞ in the first step.
+    let d = tempfile::tempdir().unwrap();
+    let mut j = ndarray::Array2::from_elem((8, 8), 1e308);
+    j.diag_mut().fill(0.0);
+    boltzflow_io::write_npy_2d(&d.path().join("J.npy"), j.view()).unwrap();
+    std::fs::write(
+        d.path().join("j.toml"),
+        config("couplings:J.npy", MADE, "[1.0]", 100),
+    )
+    .unwrap();
+    let o = boltzflow(&["train", "j.toml", "--out", "run", "--quiet"], d.path());
+    let msg = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    assert!(
+        msg.contains("non-finite") && msg.contains("training step 0") && msg.contains("inf"),
+        "{msg}"
+    );
+    assert!(msg.contains("last good checkpoint"), "{msg}");
+}

@@ -29,6 +29,8 @@ fn io_err(action: &'static str, path: &Path, source: std::io::Error) -> Error {
         ),
         (_, kind) => match source.raw_os_error() {
             Some(code) => std::io::Error::from_raw_os_error(code),
+            // An error wrapped by an encoder (npy, PNG) carries the OS error in its text.
+            None if kind == K::Other => std::io::Error::new(kind, source.to_string()),
             None => std::io::Error::from(kind),
         },
     };
@@ -74,6 +76,31 @@ pub fn write_atomic(
     tmp.persist(path)
         .map_err(|e| io_err("cannot write", path, e.error))?;
     Ok(())
+}
+
+/// Removes the temporary files that [`write_atomic`] leaves in `dir` when its process is killed
+/// mid-write (`.boltzflow-*.tmp`); returns how many it removed. A missing `dir` has none.
+///
+/// # Errors
+/// [`Error::Io`] if `dir` cannot be read or a temporary cannot be removed.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_err("cannot read", dir, e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err("cannot read", dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".boltzflow-") && name.ends_with(".tmp") {
+            std::fs::remove_file(entry.path())
+                .map_err(|e| io_err("cannot remove", &entry.path(), e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Reads a 2D array `[n, dim]` from a `.npy` file holding float64 or float32 (converted).

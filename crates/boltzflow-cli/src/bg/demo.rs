@@ -51,6 +51,7 @@ pub fn run(d: &DemoArgs) -> Result<()> {
         out: Some(d.out.clone()),
         seed: Some(d.seed),
         resume: false,
+        force: false,
         stop_after: None,
         system: None,
         quiet: false,

@@ -32,9 +32,12 @@ pub struct TrainArgs {
     /// Overrides the configuration's `[system] spec` (e.g. `sk:n=20,seed=3`).
     #[arg(long)]
     pub system: Option<String>,
-    /// Continue the run in --out from its last checkpoint.
-    #[arg(long)]
+    /// Continue the run in --out from its last checkpoint (or start it, if it has none).
+    #[arg(long, conflicts_with = "force")]
     pub resume: bool,
+    /// Delete a run already in --out and start over.
+    #[arg(long)]
+    pub force: bool,
     /// Stop after this many epochs (VAN: optimizer steps) in total, as a killed run would (for
     /// testing --resume).
     #[arg(long, hide = true)]
@@ -121,13 +124,8 @@ impl EpochObserver for Recorder<'_> {
         bg: &BoltzmannGenerator,
         adam: &Adam<f32>,
     ) -> boltzflow_core::Result<()> {
-        save_checkpoint(
-            &self.run.checkpoint_path(),
-            bg,
-            adam,
-            rec.epoch,
-            self.run.cfg.seed,
-        )?;
+        // metrics.csv first: a run killed between the two writes has a row too many, which
+        // --resume drops (it keeps the rows the checkpoint covers), never a row too few.
         self.rows.push(rec.csv());
         let csv = std::iter::once(EpochRecord::HEADER.to_string())
             .chain(self.rows.iter().cloned())
@@ -136,6 +134,13 @@ impl EpochObserver for Recorder<'_> {
             + "\n";
         let path = self.run.dir.join("metrics.csv");
         boltzflow_io::write_atomic(&path, |w| w.write_all(csv.as_bytes()))?;
+        save_checkpoint(
+            &self.run.checkpoint_path(),
+            bg,
+            adam,
+            rec.epoch,
+            self.run.cfg.seed,
+        )?;
         let line = format!(
             "epoch {:>4} [{}] lr {:.1e}  nll {:>9.4}  kl {:>9.4}  energy {:>9.4}  val_nll {:>9.4}  ess {:>6.3}  ({:.1} s)",
             rec.epoch,
@@ -208,14 +213,18 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
     let out = crate::run_common::out_dir(a.out.as_deref(), &a.config);
     let run = Run::new(out.clone(), cfg)?;
     let checkpoint = run.checkpoint_path();
-    crate::run_common::start_or_resume(&out, a.resume, &checkpoint, &run.cfg.to_toml(), || {
-        Ok(Run::open(&out)?.cfg == run.cfg)
-    })?;
-    let data = training_data(&run, a.resume)?;
+    let resuming = crate::run_common::start_or_resume(
+        &out,
+        (a.resume, a.force),
+        &checkpoint,
+        &run.cfg.to_toml(),
+        || Ok(Run::open(&out)?.cfg == run.cfg),
+    )?;
+    let data = training_data(&run, resuming)?;
     let mut bg = run.new_generator()?;
     let mut adam = Adam::new(bg.params.len());
     let mut rows = Vec::new();
-    let start = if a.resume && checkpoint.exists() {
+    let start = if resuming && checkpoint.exists() {
         let e = load_checkpoint(&checkpoint, &mut bg, Some(&mut adam))?;
         // Keep the metrics of the epochs the checkpoint contains.
         if let Ok(text) = std::fs::read_to_string(out.join("metrics.csv")) {

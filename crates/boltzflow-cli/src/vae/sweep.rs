@@ -30,9 +30,13 @@ pub struct SweepArgs {
     /// Output directory.
     #[arg(long)]
     pub out: PathBuf,
-    /// Continue a sweep in --out: finished runs are kept, interrupted ones resumed.
-    #[arg(long)]
+    /// Continue a sweep in --out: finished runs are kept, interrupted ones resumed (a sweep
+    /// that never started is started).
+    #[arg(long, conflicts_with = "force")]
     pub resume: bool,
+    /// Delete a sweep already in --out and start over.
+    #[arg(long)]
+    pub force: bool,
     /// Only the per-run summary lines.
     #[arg(long)]
     pub quiet: bool,
@@ -73,14 +77,33 @@ pub fn run(a: &SweepArgs) -> Result<()> {
     };
     let out = &a.out;
     let data_path = out.join("data.npy");
-    if out.join("metrics.csv").exists() && !a.resume {
+    let stored = out.join("sweep.toml");
+    let holds_sweep = stored.exists();
+    if holds_sweep && a.resume {
+        if VaeConfig::from_file(&stored)? != cfg {
+            bail!(Error::invalid(
+                "--resume",
+                format!(
+                    "the configuration differs from the one `{}` was started with (its sweep.toml); resume with the same file, or start a new sweep in another --out",
+                    out.display()
+                )
+            ));
+        }
+        boltzflow_io::remove_stale_temporaries(out)?;
+    } else if holds_sweep && !a.force {
         bail!(Error::invalid(
             "--out",
             format!(
-                "`{}` already holds a sweep; continue it with --resume, or choose another --out",
+                "`{}` already holds a sweep; continue it with --resume, start it over with --force (deletes it), or choose another --out",
                 out.display()
             )
         ));
+    } else if holds_sweep {
+        std::fs::remove_dir_all(out).map_err(|source| Error::Io {
+            action: "cannot remove",
+            path: out.clone(),
+            source,
+        })?;
     }
     std::fs::create_dir_all(out.join("runs"))
         .with_context(|| format!("cannot create {}", out.display()))?;
@@ -198,9 +221,8 @@ fn run_unit(
     c.vae.latent_dim = u.latent;
     c.seed = cfg.seed.wrapping_add(u.replicate as u64);
     let run = VaeRun::new(dir.clone(), c)?;
-    let resume_unit = resume && run.checkpoint_path().exists();
-    super::train::start(&run, resume_unit, Some(data))?;
-    super::train::train(&run, resume_unit, true, None)?;
+    let resuming = super::train::start(&run, (resume, false), Some(data))?;
+    super::train::train(&run, resuming, true, None)?;
     evaluate_dir(&dir)
 }
 

@@ -32,18 +32,23 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
     cfg.resolve_paths()?;
     let out = crate::run_common::out_dir(a.out.as_deref(), &a.config);
     let run = VaeRun::new(out.clone(), cfg)?;
-    start(&run, a.resume, None)?;
-    train(&run, a.resume, a.quiet, a.stop_after)?;
+    let resuming = start(&run, (a.resume, a.force), None)?;
+    train(&run, resuming, a.quiet, a.stop_after)?;
     Ok(out)
 }
 
-/// Starts (or checks, with `resume`) the run directory and writes its data: `data` if given
-/// (a sweep shares one data set), else the configured source.
-pub fn start(run: &VaeRun, resume: bool, data: Option<&ndarray::Array2<f64>>) -> Result<()> {
+/// Starts (or checks, with `resume`; see [`crate::run_common::start_or_resume`]) the run
+/// directory and writes its data: `data` if given (a sweep shares one data set), else the
+/// configured source. Returns whether the run resumes.
+pub fn start(
+    run: &VaeRun,
+    resume_force: (bool, bool),
+    data: Option<&ndarray::Array2<f64>>,
+) -> Result<bool> {
     let out = &run.dir;
-    crate::run_common::start_or_resume(
+    let resume = crate::run_common::start_or_resume(
         out,
-        resume,
+        resume_force,
         &run.checkpoint_path(),
         &run.cfg.to_toml(),
         || Ok(VaeRun::open(out)?.cfg == run.cfg),
@@ -55,7 +60,7 @@ pub fn start(run: &VaeRun, resume: bool, data: Option<&ndarray::Array2<f64>>) ->
         };
         boltzflow_io::write_npy_2d(&out.join("data.npy"), x.view())?;
     }
-    Ok(())
+    Ok(resume)
 }
 
 /// Trains every stage of a started run directory, resuming from its checkpoint with `resume`.
@@ -126,8 +131,8 @@ pub fn train(run: &VaeRun, resume: bool, quiet: bool, stop_after: Option<usize>)
         for epoch in start..t.epochs {
             if stop_after.is_some_and(|m| total >= m) {
                 ck.current = Some((params, adam, epoch));
-                run.save(&vae, &ck)?;
                 write_csv(&run.dir, &rows)?;
+                run.save(&vae, &ck)?;
                 println!("stopped after {total} epochs (--stop-after); continue with --resume");
                 return Ok(());
             }
@@ -176,15 +181,17 @@ pub fn train(run: &VaeRun, resume: bool, quiet: bool, stop_after: Option<usize>)
                 println!("{line}");
             }
             if epoch + 1 < t.epochs {
+                // metrics.csv first: a kill between the writes leaves a row too many, which
+                // --resume drops, never a row too few.
                 ck.current = Some((params.clone(), adam.clone(), epoch + 1));
+                write_csv(&run.dir, &rows)?;
                 run.save(&vae, &ck)?;
                 ck.current = None;
-                write_csv(&run.dir, &rows)?;
             }
         }
         ck.finished.push(params);
-        run.save(&vae, &ck)?;
         write_csv(&run.dir, &rows)?;
+        run.save(&vae, &ck)?;
     }
     if !quiet {
         println!(

@@ -58,16 +58,20 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
     let out = crate::run_common::out_dir(a.out.as_deref(), &a.config);
     let run = VanRun::new(out.clone(), cfg)?;
     let checkpoint = run.checkpoint_path();
-    crate::run_common::start_or_resume(&out, a.resume, &checkpoint, &run.cfg.to_toml(), || {
-        Ok(VanRun::open(&out)?.cfg == run.cfg)
-    })?;
-    if !a.resume {
+    let resuming = crate::run_common::start_or_resume(
+        &out,
+        (a.resume, a.force),
+        &checkpoint,
+        &run.cfg.to_toml(),
+        || Ok(VanRun::open(&out)?.cfg == run.cfg),
+    )?;
+    if !resuming || !out.join("couplings.npy").exists() {
         boltzflow_io::write_npy_2d(&out.join("couplings.npy"), run.system.couplings().view())?;
     }
     let t = &run.cfg.train;
     let exact = run.system.exact(&t.betas)?;
     let mut van = run.new_van(0)?;
-    let mut ck = if a.resume && checkpoint.exists() {
+    let mut ck = if resuming && checkpoint.exists() {
         run.load(&van)?
     } else {
         VanCheckpoint {
@@ -77,9 +81,7 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
     };
     // Keep the metrics rows the checkpoint covers.
     let mut rows: Vec<String> = Vec::new();
-    if a.resume
-        && let Ok(text) = std::fs::read_to_string(out.join("metrics.csv"))
-    {
+    if resuming && let Ok(text) = std::fs::read_to_string(out.join("metrics.csv")) {
         let done = ck.finished.len();
         let step = ck.current.as_ref().map_or(0, |c| c.2);
         rows = text
@@ -137,8 +139,8 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
         for step in start..t.steps {
             if a.stop_after.is_some_and(|s| total_steps >= s) {
                 ck.current = Some((van.params.clone(), adam, step));
-                run.save(&van, &ck)?;
                 write_csv(&run, &rows)?;
+                run.save(&van, &ck)?;
                 println!(
                     "stopped after {total_steps} steps (--stop-after); continue with --resume"
                 );
@@ -196,15 +198,17 @@ pub fn run(a: &TrainArgs) -> Result<PathBuf> {
                 }
             }
             if done % t.checkpoint_every == 0 && done < t.steps {
+                // metrics.csv first: a kill between the writes leaves rows the checkpoint does
+                // not cover, which --resume drops, never a gap.
                 ck.current = Some((van.params.clone(), adam.clone(), done));
+                write_csv(&run, &rows)?;
                 run.save(&van, &ck)?;
                 ck.current = None;
-                write_csv(&run, &rows)?;
             }
         }
         ck.finished.push(van.params.clone());
-        run.save(&van, &ck)?;
         write_csv(&run, &rows)?;
+        run.save(&van, &ck)?;
     }
     if !a.quiet {
         println!(

@@ -92,3 +92,86 @@ pub fn check_resume_and_threads(d: &Path, config: &str, stops: &[&str]) {
     assert!(o.status.success(), "{}", text(&o));
     same_tensors(d, "full", "one");
 }
+
+/// Starts `boltzflow ARGS --resume --quiet` in `dir` again and again, killing it with SIGKILL
+/// after a seeded random delay in [20, 20 + `max_ms`) ms, up to `kills` times (a run may finish
+/// first), then runs it to the end. Returns how many runs were killed. Where a kill lands (in a
+/// step, between two writes, inside an atomic write) depends on the machine's speed; the final
+/// result must not.
+pub fn kill_and_finish(args: &[&str], dir: &Path, max_ms: u64, kills: usize, seed: u64) -> usize {
+    use std::process::Stdio;
+    let mut state = seed | 1;
+    let mut killed = 0;
+    for _ in 0..kills {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let delay = 20 + state % max_ms.max(1);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_boltzflow"))
+            .args(args)
+            .args(["--resume", "--quiet"])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        match child.try_wait().unwrap() {
+            Some(status) => assert!(status.success(), "{args:?} failed on its own: {status}"),
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                killed += 1;
+            }
+        }
+    }
+    let mut full: Vec<&str> = args.to_vec();
+    full.extend(["--resume", "--quiet"]);
+    let o = boltzflow(&full, dir);
+    assert!(o.status.success(), "{}", text(&o));
+    killed
+}
+
+/// The lines of a metrics.csv without the last column (wall-clock seconds).
+pub fn csv_without_seconds(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.rsplit_once(',').map_or(l, |(head, _)| head).to_string())
+        .collect()
+}
+
+/// Asserts that no temporary file of an atomic write is left anywhere under `dir`.
+pub fn no_temporaries(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert!(
+            !(name.starts_with(".boltzflow-") && name.ends_with(".tmp")),
+            "temporary left behind: {}",
+            entry.path().display()
+        );
+        if entry.file_type().unwrap().is_dir() {
+            no_temporaries(&entry.path());
+        }
+    }
+}
+
+/// Trains `config` uninterrupted into `full` (timing it), then into `killed` through
+/// [`kill_and_finish`]; asserts bit-identical checkpoints, the same metrics.csv but for its
+/// seconds column, and no temporaries left. Returns the number of kills.
+pub fn check_kill_and_resume(d: &Path, config: &str, seed: u64) -> usize {
+    let t = std::time::Instant::now();
+    let o = boltzflow(&["train", config, "--out", "full", "--quiet"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    let ms = t.elapsed().as_millis() as u64;
+    let killed = kill_and_finish(&["train", config, "--out", "killed"], d, ms, 6, seed);
+    assert!(killed > 0, "no run was killed (the full run took {ms} ms)");
+    same_tensors(d, "full", "killed");
+    assert_eq!(
+        csv_without_seconds(&d.join("full/metrics.csv")),
+        csv_without_seconds(&d.join("killed/metrics.csv"))
+    );
+    no_temporaries(&d.join("killed"));
+    killed
+}
