@@ -113,6 +113,23 @@ impl NpyRowReader {
                 "has shape {shape}; expected a 2D array [n_frames, n_features]"
             )));
         }
+        // The data must be as long as the header says: a corrupt shape would otherwise make
+        // `next_block` allocate whatever it claims (found by tests/fuzz_inputs.rs).
+        let width: u64 = match dtype {
+            Dtype::F64 => 8,
+            Dtype::F32 => 4,
+        };
+        let offset = if magic[6] == 1 { 10 } else { 12 } + header_len as u64;
+        let file_len = reader.get_ref().metadata().map_err(io)?.len();
+        let expected = (dims[0] as u64)
+            .checked_mul(dims[1] as u64)
+            .and_then(|v| v.checked_mul(width));
+        if expected != Some(file_len.saturating_sub(offset)) {
+            return Err(bad(format!(
+                "has shape {shape} in its header but {} bytes of data; the file is truncated or corrupt",
+                file_len.saturating_sub(offset)
+            )));
+        }
         Ok(Self {
             path: path.to_path_buf(),
             reader,
@@ -207,8 +224,32 @@ mod tests {
         let mut bytes = Vec::new();
         a.write_npy(&mut bytes).unwrap();
         std::fs::write(&t, &bytes[..bytes.len() - 20]).unwrap();
-        let mut r = NpyRowReader::open(&t).unwrap();
-        let e = r.next_block(100).unwrap_err().to_string();
+        let e = NpyRowReader::open(&t).err().expect("refused").to_string();
         assert!(e.contains("truncated"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// tests/fuzz_inputs.rs: a header shape of (2, 100000000000) made the first block allocate
+    /// 1.6 TB and abort; now the shape is checked against the file's length when it is opened
+    /// (here a shape of the same text length, (9, 9), over 3 × 2 values).
+    #[test]
+    fn a_shape_larger_than_the_data_is_refused_when_opened() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.npy");
+        let x = ndarray::Array2::<f64>::zeros((3, 2));
+        crate::write_npy_2d(&p, x.view()).unwrap();
+        let mut bytes = std::fs::read(&p).unwrap();
+        let at = bytes.windows(6).position(|w| w == b"(3, 2)").unwrap();
+        bytes[at..at + 6].copy_from_slice(b"(9, 9)");
+        std::fs::write(&p, &bytes).unwrap();
+        let e = NpyRowReader::open(&p).err().expect("refused").to_string();
+        assert!(e.contains("truncated or corrupt"), "{e}");
+        // An intact file still opens.
+        crate::write_npy_2d(&p, x.view()).unwrap();
+        assert_eq!(NpyRowReader::open(&p).unwrap().shape(), (3, 2));
     }
 }

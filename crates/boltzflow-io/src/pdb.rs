@@ -246,21 +246,42 @@ pub fn read_pdb(path: &Path) -> Result<PdbStructure> {
         path: path.to_path_buf(),
         source: e,
     })?;
+    // PDB files are ASCII. pdbtbx 0.12 panics (`expect`) on atom and residue names with other
+    // characters instead of returning an error (found by tests/fuzz_inputs.rs), so they are
+    // refused here, with the line.
+    if let Some((i, line)) = text.lines().enumerate().find(|(_, l)| {
+        l.chars()
+            .any(|c| !(c == ' ' || c == '\t' || c.is_ascii_graphic()))
+    }) {
+        let col = line
+            .chars()
+            .position(|c| !(c == ' ' || c == '\t' || c.is_ascii_graphic()))
+            .unwrap_or(0);
+        return Err(bad(format!(
+            "line {}, column {}: a character that is not printable ASCII; PDB records are ASCII text",
+            i + 1,
+            col + 1
+        )));
+    }
     let mut options = pdbtbx::ReadOptions::new();
     options
         .set_format(pdbtbx::Format::Pdb)
         .set_level(pdbtbx::StrictnessLevel::Loose)
         .set_only_first_model(true);
-    let (pdb, _warnings) = options
-        .read_raw(std::io::BufReader::new(text.as_bytes()))
-        .map_err(|errors| {
-            let first = errors
-                .iter()
-                .find(|e| e.fails(pdbtbx::StrictnessLevel::Loose))
-                .or(errors.first())
-                .map_or_else(|| "unknown error".to_string(), |e| e.to_string());
-            bad(format!("not a readable PDB file: {}", first.trim()))
-        })?;
+    // A backstop for any other panic inside pdbtbx on malformed input: an error, not a crash.
+    let parsed =
+        std::panic::catch_unwind(|| options.read_raw(std::io::BufReader::new(text.as_bytes())))
+            .map_err(|_| {
+                bad("not a readable PDB file: the PDB parser (pdbtbx) failed on it".into())
+            })?;
+    let (pdb, _warnings) = parsed.map_err(|errors| {
+        let first = errors
+            .iter()
+            .find(|e| e.fails(pdbtbx::StrictnessLevel::Loose))
+            .or(errors.first())
+            .map_or_else(|| "unknown error".to_string(), |e| e.to_string());
+        bad(format!("not a readable PDB file: {}", first.trim()))
+    })?;
     let mut atoms = Vec::new();
     let mut positions = Vec::new();
     let mut serials = HashMap::new();
@@ -358,5 +379,32 @@ END
             .unwrap_err()
             .to_string();
         assert!(m.contains("cannot read"), "{m}");
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    /// tests/fuzz_inputs.rs: a non-ASCII atom name made pdbtbx panic ("Invalid characters in
+    /// atom creation"); a control character in a residue name, "in Conformer creation".
+    #[test]
+    fn non_ascii_or_control_characters_in_a_record_are_an_error_with_the_line() {
+        let d = tempfile::tempdir().unwrap();
+        for (name, record) in [
+            (
+                "atom",
+                "ATOM      1  é   ALA A   1       0.000   0.000   0.000  1.00  0.00           C\n",
+            ),
+            (
+                "residue",
+                "ATOM      1  CA  A\u{0}A A   1       0.000   0.000   0.000  1.00  0.00           C\n",
+            ),
+        ] {
+            let p = d.path().join(format!("{name}.pdb"));
+            std::fs::write(&p, format!("REMARK test\n{record}END\n")).unwrap();
+            let e = read_pdb(&p).unwrap_err().to_string();
+            assert!(e.contains("line 2") && e.contains("ASCII"), "{e}");
+        }
     }
 }
