@@ -224,7 +224,7 @@ mod tests {
         let mut bytes = Vec::new();
         a.write_npy(&mut bytes).unwrap();
         std::fs::write(&t, &bytes[..bytes.len() - 20]).unwrap();
-        let e = NpyRowReader::open(&t).err().expect("refused").to_string();
+        let e = NpyRowReader::open(&t).unwrap_err().to_string();
         assert!(e.contains("truncated"), "{e}");
     }
 }
@@ -246,7 +246,7 @@ mod fuzz_regressions {
         let at = bytes.windows(6).position(|w| w == b"(3, 2)").unwrap();
         bytes[at..at + 6].copy_from_slice(b"(9, 9)");
         std::fs::write(&p, &bytes).unwrap();
-        let e = NpyRowReader::open(&p).err().expect("refused").to_string();
+        let e = NpyRowReader::open(&p).unwrap_err().to_string();
         assert!(e.contains("truncated or corrupt"), "{e}");
         // An intact file still opens.
         crate::write_npy_2d(&p, x.view()).unwrap();

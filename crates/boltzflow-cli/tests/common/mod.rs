@@ -94,8 +94,8 @@ pub fn check_resume_and_threads(d: &Path, config: &str, stops: &[&str]) {
 }
 
 /// Starts `boltzflow ARGS --resume --quiet` in `dir` again and again, killing it with SIGKILL
-/// after a seeded random delay in [20, 20 + `max_ms`) ms, up to `kills` times (a run may finish
-/// first), then runs it to the end. Returns how many runs were killed. Where a kill lands (in a
+/// after a seeded random delay in [`max_ms`/10, `max_ms`/10 + `max_ms`/2) ms (`max_ms`: the time
+/// of an uninterrupted run), up to `kills` times or until it finishes, then runs it to the end. Returns how many runs were killed. Where a kill lands (in a
 /// step, between two writes, inside an atomic write) depends on the machine's speed; the final
 /// result must not.
 pub fn kill_and_finish(args: &[&str], dir: &Path, max_ms: u64, kills: usize, seed: u64) -> usize {
@@ -106,7 +106,9 @@ pub fn kill_and_finish(args: &[&str], dir: &Path, max_ms: u64, kills: usize, see
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let delay = 20 + state % max_ms.max(1);
+        // Within the first half of what an uninterrupted run takes: the first attempt (a
+        // fresh run) is always killed, later ones (resumed, with less left) may finish.
+        let delay = max_ms / 10 + state % (max_ms / 2).max(1);
         let mut child = Command::new(env!("CARGO_BIN_EXE_boltzflow"))
             .args(args)
             .args(["--resume", "--quiet"])
@@ -117,7 +119,10 @@ pub fn kill_and_finish(args: &[&str], dir: &Path, max_ms: u64, kills: usize, see
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay));
         match child.try_wait().unwrap() {
-            Some(status) => assert!(status.success(), "{args:?} failed on its own: {status}"),
+            Some(status) => {
+                assert!(status.success(), "{args:?} failed on its own: {status}");
+                break;
+            }
             None => {
                 child.kill().unwrap();
                 child.wait().unwrap();
