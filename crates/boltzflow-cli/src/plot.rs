@@ -18,6 +18,56 @@ fn fonts() {
     });
 }
 
+/// A figure drawn into a temporary file next to its destination and renamed over it once
+/// complete, so that a killed run or a full disk never leaves a truncated PNG (plotters writes
+/// to its path directly). The temporary, `.boltzflow-<name>.tmp.png` (plotters picks the
+/// encoder from the extension), is removed if the figure is not committed, and by `--resume`
+/// if the process was killed.
+struct PendingPng {
+    tmp: std::path::PathBuf,
+    path: std::path::PathBuf,
+    committed: bool,
+}
+
+impl PendingPng {
+    fn new(path: &Path) -> Self {
+        let name = path
+            .file_name()
+            .map_or_else(|| "figure".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = path.with_file_name(format!(".boltzflow-{name}.tmp.png"));
+        Self {
+            tmp,
+            path: path.to_path_buf(),
+            committed: false,
+        }
+    }
+
+    fn tmp(&self) -> &Path {
+        &self.tmp
+    }
+
+    fn commit(mut self) -> Result<()> {
+        let io = |e: std::io::Error| {
+            anyhow::Error::new(e)
+                .context(format!("cannot write the figure `{}`", self.path.display()))
+        };
+        std::fs::File::open(&self.tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+        std::fs::rename(&self.tmp, &self.path).map_err(io)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PendingPng {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// One line (and markers) of a chart.
 pub struct Series {
     pub name: String,
@@ -179,7 +229,9 @@ pub fn line_chart(
         log_y,
     )
     .context("nothing finite to plot")?;
-    let root = BitMapBackend::new(path, (800, 560)).into_drawing_area();
+    let png = PendingPng::new(path);
+    let tmp = png.tmp().to_path_buf();
+    let root = BitMapBackend::new(&tmp, (800, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut builder = ChartBuilder::on(&root);
     builder
@@ -222,7 +274,8 @@ pub fn line_chart(
     }
     root.present()
         .with_context(|| format!("cannot write the figure `{}`", path.display()))?;
-    Ok(())
+    // The backend has written its file and holds no handle; it only borrows `tmp`.
+    png.commit()
 }
 
 /// A 2D density (free energy −ln p, in kT, of a histogram with `bins`² cells) of points (x, y),
@@ -261,7 +314,9 @@ pub fn density_chart(
         .map(|&v| -(v / max).ln())
         .fold(0.0, f64::max)
         .max(1e-9);
-    let root = BitMapBackend::new(path, (720, 640)).into_drawing_area();
+    let png = PendingPng::new(path);
+    let tmp = png.tmp().to_path_buf();
+    let root = BitMapBackend::new(&tmp, (720, 640)).into_drawing_area();
     let mut chart = map_chart(&root, title, x_label, y_label, (x0, x1), (y0, y1))?;
     let (dx, dy) = ((x1 - x0) / bins as f64, (y1 - y0) / bins as f64);
     chart.draw_series((0..bins * bins).filter(|&k| h[k] > 0.0).map(|k| {
@@ -278,7 +333,8 @@ pub fn density_chart(
     }))?;
     root.present()
         .with_context(|| format!("cannot write the figure `{}`", path.display()))?;
-    Ok(())
+    // The backend has written its file and holds no handle; it only borrows `tmp`.
+    png.commit()
 }
 
 /// A grid of m×m panels; panel (a, b) shows `predicted[k][a][b]` (line) and `estimated[k][a][b]`
@@ -293,7 +349,9 @@ pub fn panel_grid(
     fonts();
     let m = predicted.shape()[1];
     let size = (260 * m as u32 + 40).max(400);
-    let root = BitMapBackend::new(path, (size, size + 30)).into_drawing_area();
+    let png = PendingPng::new(path);
+    let tmp = png.tmp().to_path_buf();
+    let root = BitMapBackend::new(&tmp, (size, size + 30)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 16))?;
     let (x0, x1) = finite_range(x.iter().copied(), false).context("nothing to plot")?;
@@ -326,7 +384,8 @@ pub fn panel_grid(
     }
     root.present()
         .with_context(|| format!("cannot write the figure `{}`", path.display()))?;
-    Ok(())
+    // The backend has written its file and holds no handle; it only borrows `tmp`.
+    png.commit()
 }
 
 /// Samples (x, y) as dots over a map of the energy E(x, y) (greyscale, darker is lower, clipped
@@ -356,7 +415,9 @@ pub fn samples_on_energy(
         .copied()
         .filter(|v| v.is_finite())
         .fold(f64::INFINITY, f64::min);
-    let root = BitMapBackend::new(path, (720, 640)).into_drawing_area();
+    let png = PendingPng::new(path);
+    let tmp = png.tmp().to_path_buf();
+    let root = BitMapBackend::new(&tmp, (720, 640)).into_drawing_area();
     let mut chart = map_chart(&root, title, "x₁", "x₂", (x0, x1), (y0, y1))?;
     chart.draw_series((0..n * n).map(|k| {
         let f = ((grid[k] - emin) / span).clamp(0.0, 1.0);
@@ -380,7 +441,8 @@ pub fn samples_on_energy(
     )?;
     root.present()
         .with_context(|| format!("cannot write the figure `{}`", path.display()))?;
-    Ok(())
+    // The backend has written its file and holds no handle; it only borrows `tmp`.
+    png.commit()
 }
 
 /// Normalised histogram of `values` (with optional log-weights) as points (bin centre, density)
@@ -462,8 +524,10 @@ pub fn spin_snapshots(
     let cols = groups.iter().map(|g| g.1.len()).max().unwrap_or(1).max(1);
     let rows = groups.len().max(1);
     let cell = 150u32;
+    let png = PendingPng::new(path);
+    let tmp = png.tmp().to_path_buf();
     let root = BitMapBackend::new(
-        path,
+        &tmp,
         (cell * cols as u32 + 20, (cell + 24) * rows as u32 + 40),
     )
     .into_drawing_area();
@@ -491,7 +555,8 @@ pub fn spin_snapshots(
     }
     root.present()
         .with_context(|| format!("cannot write the figure `{}`", path.display()))?;
-    Ok(())
+    // The backend has written its file and holds no handle; it only borrows `tmp`.
+    png.commit()
 }
 
 /// What a small panel of [`chart_grid`] shows.
@@ -557,7 +622,9 @@ pub fn chart_grid(
     let cols = cols.max(1);
     let rows = panels.len().div_ceil(cols).max(1);
     let (w, h) = (300 * cols as u32 + 20, 260 * rows as u32 + 40);
-    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
+    let png = PendingPng::new(path);
+    let tmp = png.tmp().to_path_buf();
+    let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 18))?;
     let mut legend_drawn = false;
@@ -639,5 +706,6 @@ pub fn chart_grid(
     }
     root.present()
         .with_context(|| format!("cannot write the figure `{}`", path.display()))?;
-    Ok(())
+    // The backend has written its file and holds no handle; it only borrows `tmp`.
+    png.commit()
 }

@@ -402,4 +402,54 @@ fn an_unwritable_or_full_output_location_is_a_clear_error_and_leaves_nothing_hal
             .all(|f| !f.ends_with(".tmp") && f != "checkpoint.safetensors"),
         "{listing:?}"
     );
+    // The report's figures on a disk that fills up while they are drawn: a finished run copied
+    // onto a 4 MiB tmpfs, the rest of it filled; `report` fails naming the figure, and no
+    // truncated PNG or temporary is left.
+    let o = boltzflow(&["train", "dw.toml", "--out", "ok", "--quiet"], d.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&full)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        mounted,
+        "a second tmpfs mount failed where the first worked"
+    );
+    let run = full.join("run");
+    std::fs::create_dir(&run).unwrap();
+    for entry in std::fs::read_dir(d.path().join("ok")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), run.join(entry.file_name())).unwrap();
+        }
+    }
+    {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(full.join("filler")).unwrap();
+        let chunk = vec![0u8; 4096];
+        while filler.write_all(&chunk).is_ok() {}
+    }
+    let o = boltzflow(&["report", "full/run"], d.path());
+    let msg = text(&o);
+    let mut left = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(run.join("report")) {
+        for e in entries {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let bytes = std::fs::read(e.path()).unwrap();
+            // A PNG that is there is whole: it ends with the IEND chunk.
+            let whole = !name.ends_with(".png") || bytes.ends_with(&[0xae, 0x42, 0x60, 0x82]);
+            if name.contains(".tmp") || !whole {
+                left.push(name);
+            }
+        }
+    }
+    let _ = Command::new("umount").arg(&full).status();
+    assert_ne!(o.status.code(), Some(0), "{msg}");
+    assert!(
+        msg.contains("No space left on device") || msg.contains("cannot write"),
+        "{msg}"
+    );
+    assert!(left.is_empty(), "partial files left: {left:?}");
 }

@@ -79,7 +79,8 @@ pub fn write_atomic(
 }
 
 /// Removes the temporary files that [`write_atomic`] leaves in `dir` when its process is killed
-/// mid-write (`.boltzflow-*.tmp`); returns how many it removed. A missing `dir` has none.
+/// mid-write (`.boltzflow-*.tmp`, and the figures' `.boltzflow-*.tmp.png`); returns how many it
+/// removed. A missing `dir` has none.
 ///
 /// # Errors
 /// [`Error::Io`] if `dir` cannot be read or a temporary cannot be removed.
@@ -94,7 +95,9 @@ pub fn remove_stale_temporaries(dir: &Path) -> Result<usize> {
         let entry = entry.map_err(|e| io_err("cannot read", dir, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(".boltzflow-") && name.ends_with(".tmp") {
+        // `.tmp.png`: figures, drawn to a temporary of their own (the CLI's plot module).
+        if name.starts_with(".boltzflow-") && (name.ends_with(".tmp") || name.ends_with(".tmp.png"))
+        {
             std::fs::remove_file(entry.path())
                 .map_err(|e| io_err("cannot remove", &entry.path(), e))?;
             removed += 1;

@@ -152,7 +152,8 @@ pub fn no_temporaries(dir: &Path) {
         let entry = entry.unwrap();
         let name = entry.file_name().to_string_lossy().into_owned();
         assert!(
-            !(name.starts_with(".boltzflow-") && name.ends_with(".tmp")),
+            !(name.starts_with(".boltzflow-")
+                && (name.ends_with(".tmp") || name.ends_with(".tmp.png"))),
             "temporary left behind: {}",
             entry.path().display()
         );
