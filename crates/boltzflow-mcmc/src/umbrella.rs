@@ -74,18 +74,6 @@ pub struct Mbar {
     pub iterations: usize,
 }
 
-/// ln Σ exp(v) for a slice, with the vectorised exponential.
-fn logsumexp(v: &[f64], scratch: &mut Vec<f64>) -> f64 {
-    let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if m == f64::NEG_INFINITY {
-        return m;
-    }
-    scratch.clear();
-    scratch.extend(v.iter().map(|x| x - m));
-    boltzflow_core::math::exp_slice(scratch);
-    m + scratch.iter().sum::<f64>().ln()
-}
-
 /// MBAR (Shirts & Chodera, J. Chem. Phys. 129, 124105 (2008)) for windows whose reduced
 /// potentials differ only by biases b_k(s): `values[k]` are the coordinate values sampled in
 /// window k, `bias(k, s)` the bias of window k. Solves the MBAR equations
@@ -136,8 +124,10 @@ pub fn mbar(
     let mut f = vec![0.0; k];
     let mut at = MbarPoint::evaluate(&b, &counts, &f);
     for it in 0..max_iter {
-        let newton = at.newton_direction(&counts);
-        let direction = newton.clone().unwrap_or_else(|| at.self_consistent());
+        let (direction, newton) = match at.newton_direction(&counts) {
+            Some(d) => (d, true),
+            None => (at.self_consistent(), false),
+        };
         let moved = |step: f64| -> Vec<f64> {
             f.iter()
                 .zip(&direction)
@@ -162,7 +152,7 @@ pub fn mbar(
         loop {
             let trial = moved(step);
             let next = MbarPoint::evaluate(&b, &counts, &trial);
-            if newton.is_none() || next.objective <= at.objective + slack || step < 1e-6 {
+            if !newton || next.objective <= at.objective + slack || step < 1e-6 {
                 f = trial;
                 at = next;
                 break;
@@ -203,15 +193,19 @@ impl MbarPoint {
                 let mut sums = vec![0.0; k];
                 let mut products = vec![0.0; k * k];
                 let mut w = vec![0.0; k];
-                let mut scratch = Vec::with_capacity(k);
                 for (o, ld) in chunk.iter_mut().enumerate() {
                     let row = &b[(c * CHUNK + o) * k..(c * CHUNK + o + 1) * k];
+                    // ln D_n by log-sum-exp; the shifted exponentials it sums give the weights
+                    // W_nj = e^{f_j − b_nj} / D_n (the shift carries ln N_j too: divide).
                     w.clear();
                     w.extend(row.iter().zip(&shift).map(|(bj, sj)| sj - bj));
-                    *ld = logsumexp(&w, &mut scratch);
-                    // W_nj = e^{f_j − b_nj − ln D_n} (the shift carries ln N_j too: divide).
-                    for (j, wj) in w.iter_mut().enumerate() {
-                        *wj = boltzflow_core::math::exp(*wj - *ld) / counts[j];
+                    let top = w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    w.iter_mut().for_each(|v| *v -= top);
+                    boltzflow_core::math::exp_slice(&mut w);
+                    let sum: f64 = w.iter().sum();
+                    *ld = top + sum.ln();
+                    for (wj, nj) in w.iter_mut().zip(counts) {
+                        *wj /= sum * nj;
                     }
                     for i in 0..k {
                         sums[i] += w[i];
@@ -281,6 +275,12 @@ mod tests {
     use super::*;
     use rand_distr::{Distribution, StandardNormal};
 
+    /// ln Σ exp(v), with the system library's exp (independent of the solver's).
+    fn logsumexp(v: &[f64]) -> f64 {
+        let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        m + v.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
+    }
+
     /// Exact samples of harmonic windows ½κ(s − c_k)² on the potential ½s²: window k is
     /// N(κc_k/(1+κ), 1/(1+κ)) and f_k − f₀ = ½κ/(1+κ) (c_k² − c₀²) exactly.
     fn gaussian_windows(centres: &[f64], kappa: f64, n: usize) -> Vec<Vec<f64>> {
@@ -324,13 +324,12 @@ mod tests {
                 .zip(&m.log_weights)
                 .map(|(&s, lw)| lw - bias(i, s))
                 .collect();
-            let f_sc = -logsumexp(&terms, &mut Vec::new());
+            let f_sc = -logsumexp(&terms);
             let f0 = -logsumexp(
                 &all.iter()
                     .zip(&m.log_weights)
                     .map(|(&s, lw)| lw - bias(0, s))
                     .collect::<Vec<_>>(),
-                &mut Vec::new(),
             );
             assert!(
                 (f_sc - f0 - fi).abs() < 1e-8,
