@@ -58,6 +58,36 @@ pub fn exp(x: f64) -> f64 {
     if x > EXP_MAX { f64::INFINITY } else { y }
 }
 
+/// Bound on the relative error of [`exp_coarse`] with respect to [`exp`] (checked by the tests
+/// with a margin: the measured worst case is below 1.7·10⁻⁷).
+pub const EXP_COARSE_REL_ERROR: f64 = 2.5e-7;
+
+/// e^x to a relative error below [`EXP_COARSE_REL_ERROR`], about half the work of [`exp`]:
+/// the same range reduction and limits (0 below −708.39, +∞ above 709.78, NaN kept), with
+/// Taylor's series to degree 6 (truncation ≤ e^{|r|} |r|⁷/7! ≤ 1.7·10⁻⁷ on |r| ≤ ln2/2).
+///
+/// For decisions that only need to know which side of a threshold e^x lies on, with an exact
+/// [`exp`] for the rare values within the error bound (the Metropolis acceptance test).
+#[inline(always)]
+pub fn exp_coarse(x: f64) -> f64 {
+    let xc = x.clamp(EXP_MIN, EXP_MAX);
+    let kf = xc.mul_add(LOG2E, ROUND_MAGIC);
+    let k = kf - ROUND_MAGIC;
+    // One-word ln 2: the reduction error |k|·2.3·10⁻¹⁷ ≤ 2.4·10⁻¹⁴ is far inside the bound.
+    let r = (-k).mul_add(std::f64::consts::LN_2, xc);
+    let r2 = r * r;
+    let q0 = 1.0 + r;
+    let q1 = r.mul_add(1.0 / 6.0, 0.5);
+    let q2 = r.mul_add(1.0 / 120.0, 1.0 / 24.0);
+    let s0 = r2.mul_add(q1, q0);
+    let s1 = r2.mul_add(1.0 / 720.0, q2);
+    let p = (r2 * r2).mul_add(s1, s0);
+    let scale = f64::from_bits(kf.to_bits().wrapping_add(1023) << 52);
+    let y = p * scale;
+    let y = if x < EXP_MIN { 0.0 } else { y };
+    if x > EXP_MAX { f64::INFINITY } else { y }
+}
+
 /// Replaces every value of `xs` by its exponential, four at a time where the CPU has AVX2.
 #[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1"))]
 pub fn exp_slice(xs: &mut [f64]) {
@@ -156,6 +186,29 @@ mod tests {
             worst = worst.max(ulp_distance(exp(x), x.exp()));
         }
         assert!(worst <= 2, "worst ulp distance {worst}");
+    }
+
+    #[test]
+    fn exp_coarse_is_within_its_bound_of_exp() {
+        let mut worst = 0.0f64;
+        let n = 400_000;
+        for i in 0..=n {
+            let x = -708.0 + 1417.0 * f64::from(i) / f64::from(n);
+            worst = worst.max((exp_coarse(x) / exp(x) - 1.0).abs());
+        }
+        for i in 0..=n {
+            // Dense near 0, where Metropolis acceptance probabilities live.
+            let x = -20.0 + 20.5 * f64::from(i) / f64::from(n);
+            worst = worst.max((exp_coarse(x) / exp(x) - 1.0).abs());
+        }
+        assert!(
+            worst < 0.8 * EXP_COARSE_REL_ERROR,
+            "worst relative error {worst}"
+        );
+        for x in [f64::NEG_INFINITY, -1000.0, 1000.0, f64::INFINITY, 0.0] {
+            assert_eq!(exp_coarse(x), exp(x), "{x}");
+        }
+        assert!(exp_coarse(f64::NAN).is_nan());
     }
 
     #[test]

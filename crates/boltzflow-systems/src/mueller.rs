@@ -77,10 +77,18 @@ fn mueller_rows<const FORCES: bool>(k: f64, x: &[f64], e: &mut [f64], mut f: Opt
             for i in 0..LANES {
                 let dx = px[i] - X0[j];
                 let dy = py[i] - Y0[j];
-                let q = (AA[j] * dx).mul_add(dx, (BB[j] * dx).mul_add(dy, CC[j] * dy * dy));
-                let t = A[j] * exp(q);
-                en[i] += t;
+                // The two terms without a cross term skip it (0·dx·dy is not folded away:
+                // it would be NaN for infinite input).
+                let cc = (CC[j] * dy) * dy;
+                let q = if BB[j] == 0.0 {
+                    (AA[j] * dx).mul_add(dx, cc)
+                } else {
+                    dx.mul_add(AA[j].mul_add(dx, BB[j] * dy), cc)
+                };
+                let ex = exp(q);
+                en[i] = A[j].mul_add(ex, en[i]);
                 if FORCES {
+                    let t = A[j] * ex;
                     gx[i] += t * (2.0 * AA[j] * dx + BB[j] * dy);
                     gy[i] += t * (BB[j] * dx + 2.0 * CC[j] * dy);
                 }
