@@ -14,6 +14,7 @@ mod van;
 
 use std::process::ExitCode;
 
+use boltzflow_learn::run::ModelKind;
 use clap::{Parser, Subcommand};
 
 /// Generative, data-driven molecular simulation: reference systems and molecules (OpenMM XML),
@@ -65,11 +66,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => bg::demo::run(&a),
         Command::MetropolisDemo(a) => simulate::demo(a),
-        Command::Train(a) => match (van::is_van_config(&a.config), vae::is_vae_config(&a.config)) {
-            (Ok(true), _) => van::train::run(&a).map(|_| ()),
-            (_, Ok(true)) => vae::train::run(&a).map(|_| ()),
-            (Ok(false), Ok(false)) => bg::train::run(&a).map(|_| ()),
-            (Err(e), _) | (_, Err(e)) => Err(e),
+        Command::Train(a) => match ModelKind::of_file(&a.config) {
+            Ok(ModelKind::Van) => van::train::run(&a).map(|_| ()),
+            Ok(ModelKind::Vae) => vae::train::run(&a).map(|_| ()),
+            Ok(ModelKind::Bg) => bg::train::run(&a).map(|_| ()),
+            Err(e) => Err(e.into()),
         },
         Command::Sample(a) if van::is_van_run(&a.run_dir) => van::evaluate::sample(&a),
         Command::Sample(a) if vae::is_vae_run(&a.run_dir) => vae::evaluate::sample(&a),
@@ -122,7 +123,7 @@ fn paragraph(e: &anyhow::Error) -> String {
 /// 2 for errors in what the user gave (spec, file, shape, values), 1 otherwise.
 fn exit_status(e: &anyhow::Error) -> u8 {
     use boltzflow_core::Error as E;
-    match e.chain().find_map(|c| c.downcast_ref::<E>()) {
+    match e.chain().find_map(|c| c.downcast_ref::<E>()).map(E::root) {
         Some(E::Numerical { .. }) | None => 1,
         Some(_) => 2,
     }

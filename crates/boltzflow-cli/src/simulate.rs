@@ -8,10 +8,7 @@ use boltzflow_core::{Error, Move, RandomStreams, SamplerState, ThermodynamicStat
 use boltzflow_mcmc::autocorrelation::integrated_time;
 use boltzflow_mcmc::reporters::{KineticEnergyRecorder, ProgressReporter};
 use boltzflow_mcmc::{Baoab, Metropolis, OverdampedLangevin, Protocol, Simulation};
-use boltzflow_systems::System;
 use clap::{Args, ValueEnum};
-use ndarray::{Array2, Axis};
-use rand::RngExt;
 
 /// Samplers of `simulate`.
 #[derive(Clone, Copy, Debug, ValueEnum, serde::Serialize)]
@@ -136,61 +133,6 @@ struct DynamicsSummary {
     /// Time unit of the drift: `ns` for molecules, `time` (reduced) otherwise.
     drift_time_unit: &'static str,
 }
-pub(crate) fn initial_positions(
-    system: &dyn System,
-    init: &str,
-    n: usize,
-    streams: &RandomStreams,
-) -> Result<Array2<f64>> {
-    let dim = system.dim();
-    Ok(match init {
-        "default" => system
-            .initial_configuration()
-            .insert_axis(Axis(0))
-            .broadcast((n, dim))
-            .expect("row broadcast")
-            .to_owned(),
-        "uniform" => {
-            let Some(b) = system.reference_box() else {
-                bail!(Error::invalid(
-                    "--init",
-                    format!(
-                        "`uniform` needs a reference box, which {} has not; use `default` or a .npy file",
-                        system.spec()
-                    )
-                ));
-            };
-            let mut rng = streams.stream("init");
-            Array2::from_shape_fn((n, dim), |(_, c)| {
-                b[c][0] + (b[c][1] - b[c][0]) * rng.random::<f64>()
-            })
-        }
-        "exact" => match system.exact_sampler() {
-            Some(s) => s.sample(n, &mut streams.stream("init"))?,
-            None => bail!(Error::invalid(
-                "--init",
-                format!(
-                    "{} has no exact sampler; use `uniform`, `default` or a .npy file",
-                    system.spec()
-                )
-            )),
-        },
-        file => {
-            let x = boltzflow_io::read_npy_2d(Path::new(file))?;
-            let m = x.nrows();
-            if x.ncols() != dim || m == 0 || !n.is_multiple_of(m) {
-                bail!(Error::Shape {
-                    what: format!("initial configurations in `{file}`"),
-                    expected: format!("[m, {dim}] with the number of chains ({n}) a multiple of m"),
-                    got: format!("[{}, {}]", x.nrows(), x.ncols())
-                });
-            }
-            // Each row starts n/m consecutive chains, so the file's order is kept.
-            let per_row = n / m;
-            Array2::from_shape_fn((n, dim), |(c, j)| x[[c / per_row, j]])
-        }
-    })
-}
 
 /// Runs a simulation; prints a summary and, for 2D systems with isolated minima, the basin table.
 pub fn run(a: SimulateArgs) -> Result<()> {
@@ -250,7 +192,7 @@ fn run_and_report(a: &SimulateArgs) -> Result<Option<f64>> {
             )
         ));
     }
-    let x0 = initial_positions(system.as_ref(), init, a.chains, &streams)?;
+    let x0 = boltzflow_learn::run::initial_positions(system.as_ref(), init, a.chains, &streams)?;
     let mut state = SamplerState::new(
         x0,
         system.as_ref(),

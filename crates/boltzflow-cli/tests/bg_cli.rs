@@ -26,6 +26,18 @@ fn double_well_generator_reweights_to_the_exact_free_energy_difference() {
     std::fs::write(d.path().join("dw.toml"), reduced_double_well(10, 10)).unwrap();
     let o = boltzflow(&["train", "dw.toml", "--out", "run", "--quiet"], d.path());
     assert!(o.status.success(), "{}", text(&o));
+    // metrics.csv: one named column per value, every row (the RC column once went unnamed).
+    let csv = std::fs::read_to_string(d.path().join("run/metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert!(
+        header.contains(&"rc") && header.contains(&"ess_fraction"),
+        "{header:?}"
+    );
+    assert_eq!(lines.clone().count(), 20, "10 ML + 10 KL epochs");
+    for l in lines {
+        assert_eq!(l.split(',').count(), header.len(), "{l}");
+    }
     let o = boltzflow(&["evaluate", "run"], d.path());
     assert!(o.status.success(), "{}", text(&o));
     let m = metrics(&d.path().join("run"));
@@ -452,4 +464,22 @@ fn an_unwritable_or_full_output_location_is_a_clear_error_and_leaves_nothing_hal
         "{msg}"
     );
     assert!(left.is_empty(), "partial files left: {left:?}");
+}
+
+#[test]
+fn model_bg_is_accepted_explicitly_and_an_unknown_model_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = reduced_double_well(1, 1);
+    std::fs::write(d.path().join("bg.toml"), format!("model = \"bg\"\n{cfg}")).unwrap();
+    let o = boltzflow(&["train", "bg.toml", "--out", "run", "--quiet"], d.path());
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::write(d.path().join("x.toml"), format!("model = \"gan\"\n{cfg}")).unwrap();
+    let o = boltzflow(&["train", "x.toml", "--out", "run2"], d.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = text(&o);
+    assert!(
+        e.contains("unknown model `gan`") && e.contains("x.toml"),
+        "{e}"
+    );
+    assert!(!d.path().join("run2").exists());
 }

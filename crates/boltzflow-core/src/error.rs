@@ -68,6 +68,15 @@ pub enum Error {
         /// What happened.
         reason: String,
     },
+    /// Another error, with where it happened ("in [system] of the configuration").
+    #[error("{context}: {source}")]
+    Context {
+        /// What was being done or read.
+        context: String,
+        /// The error itself.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 /// `Result` with [`Error`].
@@ -82,6 +91,22 @@ impl Error {
         }
     }
 
+    /// Wraps the error with where it happened ([`Error::Context`]).
+    pub fn context(self, context: impl Into<String>) -> Self {
+        Error::Context {
+            context: context.into(),
+            source: Box::new(self),
+        }
+    }
+
+    /// The error under all its [`Error::Context`] layers.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Context { source, .. } => source.root(),
+            e => e,
+        }
+    }
+
     /// Shorthand for [`Error::Shape`].
     pub fn shape(what: impl Into<String>, expected: impl ToString, got: impl ToString) -> Self {
         Error::Shape {
@@ -89,5 +114,28 @@ impl Error {
             expected: expected.to_string(),
             got: got.to_string(),
         }
+    }
+}
+
+/// [`Error::context`] on results.
+pub trait ResultExt<T> {
+    /// Wraps an error with where it happened.
+    ///
+    /// # Errors
+    /// The error of `self`, wrapped.
+    fn context(self, context: impl Into<String>) -> Result<T>;
+    /// Like [`ResultExt::context`], the context computed only on error.
+    ///
+    /// # Errors
+    /// The error of `self`, wrapped.
+    fn with_context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T>;
+}
+
+impl<T> ResultExt<T> for Result<T> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|e| e.context(context))
+    }
+    fn with_context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.map_err(|e| e.context(context()))
     }
 }

@@ -16,7 +16,7 @@ pub mod units;
 
 pub use coordinate::Coordinate;
 pub use energy::{Energy, check_finite_rows};
-pub use error::{Error, Result};
+pub use error::{Error, Result, ResultExt};
 pub use rng::{ChainRng, RandomStreams};
 pub use sampler::{Move, MoveStats, Reporter, SamplerState};
 pub use units::{KB_KJ_PER_MOL_K, ThermodynamicState};

@@ -11,6 +11,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewD};
 mod npy_rows;
 pub mod openmm;
 pub mod pdb;
+pub mod run_dir;
 use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
 pub use npy_rows::NpyRowReader;
 

@@ -12,6 +12,9 @@ use crate::flow_spec::FlowSpec;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BgConfig {
+    /// `model = "bg"` (optional: a configuration without `model` is a Boltzmann generator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// The run seed: every random stream derives from it.
     #[serde(default = "default_seed")]
     pub seed: u64,
@@ -279,11 +282,44 @@ impl BgConfig {
         toml::to_string(self).unwrap_or_default()
     }
 
+    /// Makes relative paths absolute (the system's files, the data file, a simulation's
+    /// `init` file, the evaluation reference), so that the run directory's copy works from
+    /// anywhere.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a path cannot be resolved.
+    pub fn resolve_paths(&mut self) -> Result<()> {
+        self.system.resolve_paths()?;
+        if let Some(d) = &mut self.data {
+            if let Some(f) = &d.file {
+                d.file = Some(absolute(f)?);
+            }
+            if let Some(sim) = &mut d.simulate
+                && !["default", "uniform", "exact"].contains(&sim.init.as_str())
+            {
+                sim.init = absolute(Path::new(&sim.init))?.display().to_string();
+            }
+        }
+        if let Some(r) = &self.evaluate.reference {
+            self.evaluate.reference = Some(absolute(r)?);
+        }
+        Ok(())
+    }
+
     /// Checks the values serde cannot.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming the field.
     pub fn validate(&self) -> Result<()> {
+        if let Some(m) = &self.model
+            && m != "bg"
+        {
+            crate::run::ModelKind::from_name(m)?;
+            return Err(Error::invalid(
+                "model",
+                format!("`{m}` configurations are not Boltzmann-generator configurations"),
+            ));
+        }
         if self.stages.is_empty() {
             return Err(Error::invalid("stage", "at least one [[stage]] is needed"));
         }
@@ -428,4 +464,32 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })
+}
+
+/// `p` made absolute (against the working directory).
+///
+/// # Errors
+/// [`Error::Io`] if the working directory cannot be read.
+pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
+    std::path::absolute(p).map_err(|source| Error::Io {
+        action: "cannot resolve",
+        path: p.to_path_buf(),
+        source,
+    })
+}
+
+impl SystemConfig {
+    /// Makes the system's files (an `openmm:` System XML, the PDB) absolute.
+    ///
+    /// # Errors
+    /// As [`absolute`].
+    pub(crate) fn resolve_paths(&mut self) -> Result<()> {
+        if let Some(rest) = self.spec.strip_prefix("openmm:") {
+            self.spec = format!("openmm:{}", absolute(Path::new(rest.trim()))?.display());
+        }
+        if let Some(p) = &self.pdb {
+            self.pdb = Some(absolute(p)?);
+        }
+        Ok(())
+    }
 }

@@ -9,6 +9,7 @@ pub mod flow_spec;
 pub mod generator;
 pub mod rc;
 pub mod reweight;
+pub mod run;
 pub mod trainer;
 pub mod vae;
 pub mod van;

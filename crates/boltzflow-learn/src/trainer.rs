@@ -159,28 +159,22 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
-impl EpochRecord {
-    /// The CSV header.
-    pub const HEADER: &'static str =
-        "epoch,stage,lr,nll,kl,energy,loss,grad_norm,val_nll,ess_fraction,seconds";
-
-    /// The CSV row.
-    pub fn csv(&self) -> String {
-        format!(
-            "{},{},{:e},{},{},{},{},{},{},{},{},{:.3}",
-            self.epoch,
-            self.stage,
-            self.lr,
-            self.nll,
-            self.kl,
-            self.energy,
-            self.loss,
-            self.grad_norm,
-            self.val_nll,
-            self.ess_fraction,
-            self.rc,
-            self.seconds
-        )
+impl boltzflow_io::run_dir::MetricsRow for EpochRecord {
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("epoch", self.epoch.to_string()),
+            ("stage", self.stage.clone()),
+            ("lr", format!("{:e}", self.lr)),
+            ("nll", self.nll.to_string()),
+            ("kl", self.kl.to_string()),
+            ("energy", self.energy.to_string()),
+            ("loss", self.loss.to_string()),
+            ("grad_norm", self.grad_norm.to_string()),
+            ("val_nll", self.val_nll.to_string()),
+            ("ess_fraction", self.ess_fraction.to_string()),
+            ("rc", self.rc.to_string()),
+            ("seconds", format!("{:.3}", self.seconds)),
+        ]
     }
 }
 

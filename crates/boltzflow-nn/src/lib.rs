@@ -22,6 +22,7 @@ pub mod mlp;
 pub mod parallel;
 pub mod params;
 pub mod real;
+pub mod training_checkpoint;
 
 pub use adam::{Adam, AdamConfig, clip_grad_norm};
 pub use checkpoint::{Tensor, TensorFile};
@@ -32,3 +33,4 @@ pub use made::{Made, MadeSampler};
 pub use mlp::{Mlp, MlpCache};
 pub use params::{ParamEntry, ParamLayout};
 pub use real::Real;
+pub use training_checkpoint::{CheckpointFormat, InTraining, TrainingCheckpoint};

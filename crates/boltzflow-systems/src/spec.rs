@@ -93,7 +93,7 @@ impl fmt::Display for SystemSpec {
         if FILE_SYSTEMS.iter().any(|(n, _)| *n == self.name)
             && let Some(path) = self.params.get(OPENMM_FILE)
         {
-            return write!(f, "{OPENMM}:{path}");
+            return write!(f, "{}:{path}", self.name);
         }
         f.write_str(&self.name)?;
         for (i, (k, v)) in self.params.iter().enumerate() {
@@ -386,6 +386,22 @@ mod tests {
             assert_eq!(s.dim(), info.dim, "{}", info.name);
             let again = build(&s.spec()).unwrap();
             assert_eq!(again.spec(), s.spec());
+        }
+    }
+
+    #[test]
+    fn specs_print_as_they_parse() {
+        // Every form a spec takes, file-backed ones included, prints back to itself.
+        for text in [
+            "mueller",
+            "mueller:k=0.1",
+            "dimer-bath:nsolvent=4,slope=-1",
+            "openmm:/data/ala2, vacuum.xml",
+            "couplings:runs/j=1.npy",
+        ] {
+            let spec: SystemSpec = text.parse().unwrap();
+            assert_eq!(spec.to_string(), text);
+            assert_eq!(spec.to_string().parse::<SystemSpec>().unwrap(), spec);
         }
     }
 

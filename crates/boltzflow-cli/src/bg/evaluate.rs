@@ -14,7 +14,7 @@ use ndarray::Array2;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::run_dir::Run;
+use boltzflow_learn::run::BgRun as Run;
 
 /// Arguments of `boltzflow evaluate`.
 #[derive(clap::Args)]
@@ -443,7 +443,7 @@ fn validation_rows(run: &Run) -> Result<Option<Array2<f64>>> {
         return Ok(None);
     }
     let x = boltzflow_io::read_npy_2d(&path)?;
-    let split = super::train::split_data(&x, d, &RandomStreams::new(run.cfg.seed))?;
+    let split = boltzflow_learn::run::split_data(&x, d, &RandomStreams::new(run.cfg.seed))?;
     Ok(Some(split.validation))
 }
 

@@ -3,6 +3,5 @@
 pub mod demo;
 pub mod evaluate;
 pub mod report;
-pub mod run_dir;
 pub mod sample;
 pub mod train;

@@ -10,8 +10,8 @@ use boltzflow_learn::trainer::Reduced;
 use ndarray::Array2;
 
 use super::evaluate::{EvaluateArgs, ProfileFile};
-use super::run_dir::Run;
 use crate::plot::{Series, histogram_points, line_chart, samples_on_energy};
+use boltzflow_learn::run::BgRun as Run;
 
 /// Arguments of `boltzflow report`.
 #[derive(clap::Args)]

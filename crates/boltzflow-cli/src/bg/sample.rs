@@ -7,7 +7,7 @@ use boltzflow_core::{Energy, Error, RandomStreams};
 use boltzflow_learn::trainer::Reduced;
 use ndarray::Array1;
 
-use super::run_dir::Run;
+use boltzflow_learn::run::BgRun as Run;
 
 /// Arguments of `boltzflow sample`.
 #[derive(clap::Args)]

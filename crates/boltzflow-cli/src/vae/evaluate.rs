@@ -11,9 +11,9 @@ use boltzflow_learn::vae::evaluate::{VaeMetrics, evaluate, subset};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::run_dir::VaeRun;
 use crate::bg::evaluate::EvaluateArgs;
 use crate::bg::sample::SampleArgs;
+use boltzflow_learn::run::VaeRun;
 
 /// One stage's row of metrics.json.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,9 +11,9 @@ use boltzflow_learn::vae::evaluate::subset;
 
 use super::evaluate::VaeRunMetrics;
 use super::figures::{data_box, model_panels};
-use super::run_dir::VaeRun;
 use crate::bg::report::ReportArgs;
 use crate::plot::{Panel, Series, chart_grid};
+use boltzflow_learn::run::VaeRun;
 
 /// Runs `boltzflow report` on a VAE run directory (evaluating first if metrics.json is missing).
 pub fn run(a: &ReportArgs) -> Result<PathBuf> {

@@ -19,8 +19,8 @@ use rayon::prelude::*;
 
 use super::evaluate::{VaeRunMetrics, evaluate_dir};
 use super::figures::{data_box, model_panels};
-use super::run_dir::VaeRun;
 use crate::plot::{Panel, Series, chart_grid};
+use boltzflow_learn::run::VaeRun;
 
 /// `boltzflow sweep`.
 #[derive(Args, Debug)]
@@ -221,8 +221,9 @@ fn run_unit(
     c.vae.latent_dim = u.latent;
     c.seed = cfg.seed.wrapping_add(u.replicate as u64);
     let run = VaeRun::new(dir.clone(), c)?;
-    let resuming = super::train::start(&run, (resume, false), Some(data))?;
-    super::train::train(&run, resuming, true, None)?;
+    let mode = boltzflow_learn::run::StartMode::from_flags(resume, false);
+    let resuming = run.start(mode, Some(data))?;
+    run.train_started(resuming, None, &mut boltzflow_learn::run::NoProgress)?;
     evaluate_dir(&dir)
 }
 

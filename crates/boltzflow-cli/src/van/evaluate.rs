@@ -9,8 +9,8 @@ use boltzflow_learn::van::estimate;
 use boltzflow_systems::spins::mean_field;
 use serde::{Deserialize, Serialize};
 
-use super::run_dir::VanRun;
 use crate::bg::evaluate::EvaluateArgs;
+use boltzflow_learn::run::VanRun;
 
 /// One β of metrics.json.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -8,9 +8,9 @@ use anyhow::{Context, Result};
 use boltzflow_core::RandomStreams;
 
 use super::evaluate::VanMetrics;
-use super::run_dir::VanRun;
 use crate::bg::report::ReportArgs;
 use crate::plot::{Series, line_chart, spin_snapshots};
+use boltzflow_learn::run::VanRun;
 
 /// Runs `boltzflow report` on a VAN run directory (evaluating first if metrics.json is missing).
 pub fn run(a: &ReportArgs) -> Result<PathBuf> {

@@ -382,23 +382,10 @@ impl VaeConfig {
     /// # Errors
     /// If a path cannot be resolved.
     pub fn resolve_paths(&mut self) -> Result<()> {
-        let abs = |p: &Path| {
-            std::path::absolute(p).map_err(|source| Error::Io {
-                action: "cannot resolve",
-                path: p.to_path_buf(),
-                source,
-            })
-        };
         if let Some(f) = &self.data.file {
-            self.data.file = Some(abs(f)?);
+            self.data.file = Some(crate::config::absolute(f)?);
         }
-        if let Some(p) = &self.system.pdb {
-            self.system.pdb = Some(abs(p)?);
-        }
-        if let Some(rest) = self.system.spec.strip_prefix("openmm:") {
-            self.system.spec = format!("openmm:{}", abs(Path::new(rest.trim()))?.display());
-        }
-        Ok(())
+        self.system.resolve_paths()
     }
 }
 

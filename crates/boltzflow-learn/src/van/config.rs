@@ -15,7 +15,7 @@
 //! steps = 2000
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use boltzflow_core::{Error, Result};
 use boltzflow_nn::Activation;
@@ -260,25 +260,9 @@ impl VanConfig {
     /// If the path cannot be resolved.
     pub fn resolve_paths(&mut self) -> Result<()> {
         if let Some(rest) = self.system.spec.strip_prefix("couplings:") {
-            let p =
-                std::path::absolute(PathBuf::from(rest.trim())).map_err(|source| Error::Io {
-                    action: "cannot resolve",
-                    path: PathBuf::from(rest),
-                    source,
-                })?;
+            let p = crate::config::absolute(Path::new(rest.trim()))?;
             self.system.spec = format!("couplings:{}", p.display());
         }
         Ok(())
     }
-}
-
-/// The `model` key of a configuration file (`None` when absent: a Boltzmann generator).
-///
-/// # Errors
-/// [`Error::Io`] or [`Error::BadFile`] if the file is not readable TOML.
-pub fn model_of(path: &Path) -> Result<Option<String>> {
-    let table: toml::Table = crate::config::read_toml(path)?;
-    Ok(table
-        .get("model")
-        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)))
 }

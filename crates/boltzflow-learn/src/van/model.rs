@@ -7,7 +7,7 @@ use boltzflow_core::{ChainRng, Error, Result};
 use boltzflow_nn::made::log_prob_row;
 use boltzflow_nn::masked_conv::{ConvCache, ConvSampler, MaskedConvNet};
 use boltzflow_nn::parallel::{for_each_chunk, sum_in_order};
-use boltzflow_nn::{Made, MadeSampler, MlpCache, ParamLayout};
+use boltzflow_nn::{Made, MadeSampler, MlpCache, ParamLayout, Real};
 use rand::{Rng, RngExt, SeedableRng};
 
 use super::config::{NetworkKind, NetworkSpec};
@@ -23,42 +23,43 @@ pub enum SpinNetwork {
 
 /// One chunk's buffers: its samples, the forward cache kept for the gradient, and gradients.
 #[derive(Debug, Default)]
-struct Chunk {
+struct Chunk<T: Real> {
     rows: usize,
     /// `[rows, n]` the samples, followed (Z2) by `[rows, n]` their global flips.
-    s: Vec<f32>,
-    uniforms: Vec<f32>,
-    mlp: MlpCache<f32>,
-    made: MadeSampler<f32>,
-    conv: ConvCache<f32>,
-    conv_sampler: ConvSampler<f32>,
+    s: Vec<T>,
+    uniforms: Vec<T>,
+    mlp: MlpCache<T>,
+    made: MadeSampler<T>,
+    conv: ConvCache<T>,
+    conv_sampler: ConvSampler<T>,
     /// log q of each sample (symmetrised under Z2).
     log_q: Vec<f64>,
     /// Z2: the share q̃(s)/(q̃(s) + q̃(−s)) of each sample's own orientation.
     share: Vec<f64>,
     /// d log q̃/d logits of every forward row, unscaled.
-    dlogq: Vec<f32>,
+    dlogq: Vec<T>,
     /// log q̃ of every forward row.
     lq: Vec<f64>,
-    grads: Vec<f32>,
+    grads: Vec<T>,
 }
 
-/// A VAN with its parameters.
+/// A VAN with its parameters, in f32 for training; [`Van::cast`] gives the same network in
+/// f64 (for gradient checks).
 #[derive(Debug)]
-pub struct Van {
+pub struct Van<T: Real = f32> {
     net: SpinNetwork,
     layout: ParamLayout,
     n: usize,
     z2: bool,
     chunk_rows: usize,
     /// The parameters (flat, named by [`Van::layout`]).
-    pub params: Vec<f32>,
-    chunks: Vec<Chunk>,
+    pub params: Vec<T>,
+    chunks: Vec<Chunk<T>>,
     /// Rows sampled by the last [`Van::sample`].
     rows: usize,
 }
 
-impl Van {
+impl Van<f32> {
     /// A network for `n` spins (`lattice`: the side L for PixelCNN), initialised from `rng`.
     ///
     /// # Errors
@@ -115,6 +116,22 @@ impl Van {
             rows: 0,
         })
     }
+}
+
+impl<T: Real> Van<T> {
+    /// The same network and parameters in another precision.
+    pub fn cast<U: Real>(&self) -> Van<U> {
+        Van {
+            net: self.net.clone(),
+            layout: self.layout.clone(),
+            n: self.n,
+            z2: self.z2,
+            chunk_rows: self.chunk_rows,
+            params: self.params.iter().map(|&v| U::of(v.as_f64())).collect(),
+            chunks: Vec::new(),
+            rows: 0,
+        }
+    }
 
     /// Number of spins.
     pub fn n(&self) -> usize {
@@ -158,7 +175,7 @@ impl Van {
         &mut self,
         rows: usize,
         rng: &mut ChainRng,
-        s: &mut Vec<f32>,
+        s: &mut Vec<T>,
         log_q: &mut Vec<f64>,
     ) {
         let n = self.n;
@@ -171,9 +188,10 @@ impl Van {
             let r = range.len();
             c.rows = r;
             c.uniforms.clear();
-            c.uniforms.extend((0..r * n).map(|_| crng.random::<f32>()));
+            c.uniforms
+                .extend((0..r * n).map(|_| T::of(f64::from(crng.random::<f32>()))));
             let fwd_rows = if z2 { 2 * r } else { r };
-            c.s.resize(fwd_rows * n, 0.0);
+            c.s.resize(fwd_rows * n, T::zero());
             match net {
                 SpinNetwork::Made(m) => m.sample(params, &c.uniforms, r, &mut c.s, &mut c.made),
                 SpinNetwork::PixelCnn(p) => {
@@ -205,7 +223,7 @@ impl Van {
 
     /// log q of given configurations `s` `[rows, n]` (±1) into `log_q`; the forward pass stays
     /// cached for [`Van::score_gradient`].
-    pub fn log_prob(&mut self, s: &[f32], log_q: &mut Vec<f64>) {
+    pub fn log_prob(&mut self, s: &[T], log_q: &mut Vec<f64>) {
         let n = self.n;
         let rows = s.len() / n;
         let (net, params, z2) = (&self.net, &self.params, self.z2);
@@ -215,7 +233,7 @@ impl Van {
             c.s.clear();
             c.s.extend_from_slice(&s[range.start * n..range.end * n]);
             if z2 {
-                c.s.extend(s[range.start * n..range.end * n].iter().map(|v| -v));
+                c.s.extend(s[range.start * n..range.end * n].iter().map(|&v| -v));
             }
             forward_log_q(net, params, n, z2, c);
         });
@@ -233,7 +251,7 @@ impl Van {
     ///
     /// # Panics
     /// If `coeffs` does not have one entry per row of the last pass.
-    pub fn score_gradient(&mut self, coeffs: &[f64], grads: &mut Vec<f32>) {
+    pub fn score_gradient(&mut self, coeffs: &[f64], grads: &mut Vec<T>) {
         assert_eq!(coeffs.len(), self.rows, "one coefficient per sampled row");
         let n = self.n;
         let rows = self.rows;
@@ -243,17 +261,17 @@ impl Van {
             let r = c.rows;
             for (k, row) in c.dlogq[..r * n].chunks_exact_mut(n).enumerate() {
                 let w = if z2 { c.share[k] } else { 1.0 };
-                let scale = (coeffs[range.start + k] * w) as f32;
+                let scale = T::of(coeffs[range.start + k] * w);
                 row.iter_mut().for_each(|v| *v *= scale);
             }
             if z2 {
                 for (k, row) in c.dlogq[r * n..2 * r * n].chunks_exact_mut(n).enumerate() {
-                    let scale = (coeffs[range.start + k] * (1.0 - c.share[k])) as f32;
+                    let scale = T::of(coeffs[range.start + k] * (1.0 - c.share[k]));
                     row.iter_mut().for_each(|v| *v *= scale);
                 }
             }
             c.grads.clear();
-            c.grads.resize(p, 0.0);
+            c.grads.resize(p, T::zero());
             match net {
                 SpinNetwork::Made(m) => {
                     m.backward(params, &mut c.grads, &c.s, &mut c.mlp, &mut c.dlogq)
@@ -263,8 +281,8 @@ impl Van {
                 }
             }
         });
-        grads.resize(p, 0.0);
-        let parts: Vec<&[f32]> = self.chunks[..rows.div_ceil(self.chunk_rows)]
+        grads.resize(p, T::zero());
+        let parts: Vec<&[T]> = self.chunks[..rows.div_ceil(self.chunk_rows)]
             .iter()
             .map(|c| c.grads.as_slice())
             .collect();
@@ -281,14 +299,14 @@ impl Van {
 }
 
 /// Runs the network on the chunk's rows (and their flips), fills `log_q`, `share` and `dlogq`.
-fn forward_log_q(net: &SpinNetwork, params: &[f32], n: usize, z2: bool, c: &mut Chunk) {
+fn forward_log_q<T: Real>(net: &SpinNetwork, params: &[T], n: usize, z2: bool, c: &mut Chunk<T>) {
     let r = c.rows;
     let fwd_rows = if z2 { 2 * r } else { r };
-    let logits: &[f32] = match net {
+    let logits: &[T] = match net {
         SpinNetwork::Made(m) => m.forward(params, &c.s, fwd_rows, &mut c.mlp),
         SpinNetwork::PixelCnn(p) => p.forward(params, &c.s, fwd_rows, &mut c.conv),
     };
-    c.dlogq.resize(fwd_rows * n, 0.0);
+    c.dlogq.resize(fwd_rows * n, T::zero());
     c.lq.resize(fwd_rows, 0.0);
     for (k, l) in c.lq.iter_mut().enumerate() {
         let rs = k * n..(k + 1) * n;

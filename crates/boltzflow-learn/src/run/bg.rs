@@ -1,0 +1,328 @@
+//! A Boltzmann-generator run directory (DESIGN §7): the resolved `config.toml`,
+//! `checkpoint.safetensors` (parameters and optimizer state in one atomically written file),
+//! `metrics.csv` (one row per epoch), `metrics.json`, `log.txt`, `data.npy` and `report/`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use boltzflow_core::{Coordinate, Error, RandomStreams, Result, ResultExt};
+use boltzflow_io::run_dir::{self, CHECKPOINT_FILE, MetricsCsv};
+use boltzflow_nn::{Adam, CheckpointFormat, InTraining, TrainingCheckpoint};
+use boltzflow_systems::System;
+use ndarray::Array2;
+
+use super::{Progress, TrainOptions, build_system, simulate_data, stopped};
+use crate::config::{BgConfig, DataConfig};
+use crate::trainer::{EpochObserver, EpochRecord, Problem, Reduced, TrainData, train};
+use crate::{BoltzmannGenerator, RcEntropy};
+
+/// The checkpoint layout: one stage, its parameters under their own names.
+const FORMAT: CheckpointFormat = CheckpointFormat {
+    tag: "boltzflow-bg-1",
+    what: "generator",
+    section: "[flow]",
+    finished_prefix: "",
+    finished_key: "",
+    current_prefix: "",
+    progress_key: "epoch",
+};
+
+/// A run directory with its configuration and system.
+pub struct BgRun {
+    /// The directory.
+    pub dir: PathBuf,
+    /// The resolved configuration.
+    pub cfg: BgConfig,
+    /// The configuration's system.
+    pub system: Box<dyn System>,
+    /// β that turns the system's energies into reduced units (1 for toy systems).
+    pub beta: f64,
+}
+
+impl BgRun {
+    /// A run of `cfg` in `dir` (nothing is written until [`BgRun::train`]). Relative paths are
+    /// relative to the working directory; see [`BgConfig::resolve_paths`].
+    ///
+    /// # Errors
+    /// The system's errors.
+    pub fn new(dir: PathBuf, cfg: BgConfig) -> Result<Self> {
+        let (system, beta) = build_system(
+            &cfg.system,
+            "temperatures of the toy systems are set per stage with `temperatures`",
+        )?;
+        Ok(Self {
+            dir,
+            cfg,
+            system,
+            beta,
+        })
+    }
+
+    /// Opens an existing run directory.
+    ///
+    /// # Errors
+    /// No config.toml, or one that does not parse.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let cfg = BgConfig::from_file(&run_dir::config_file(dir)?)?;
+        Self::new(dir.to_path_buf(), cfg)
+    }
+
+    /// `checkpoint.safetensors` of the run.
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.dir.join(CHECKPOINT_FILE)
+    }
+
+    /// A generator with the run's architecture (identity initialisation).
+    ///
+    /// # Errors
+    /// An invalid `[flow]`.
+    pub fn new_generator(&self) -> Result<BoltzmannGenerator> {
+        let mut rng = RandomStreams::new(self.cfg.seed).stream("init");
+        let mut bg = BoltzmannGenerator::new(
+            self.system.dim(),
+            &self.cfg.flow,
+            self.cfg.prior.sigma,
+            &mut rng,
+        )?;
+        bg.set_chunk_rows(self.cfg.train.chunk_rows);
+        Ok(bg)
+    }
+
+    /// The trained generator and the epoch its checkpoint was written after.
+    ///
+    /// # Errors
+    /// No checkpoint, or one of another architecture.
+    pub fn load_generator(&self) -> Result<(BoltzmannGenerator, usize)> {
+        let mut bg = self.new_generator()?;
+        let (adam, epoch) = self.load_into(&mut bg)?;
+        drop(adam);
+        Ok((bg, epoch))
+    }
+
+    fn load_into(&self, bg: &mut BoltzmannGenerator) -> Result<(Adam<f32>, usize)> {
+        let ck = TrainingCheckpoint::load(&self.checkpoint_path(), &FORMAT, bg.layout())?;
+        let c = ck.current.ok_or_else(|| Error::BadFile {
+            path: self.checkpoint_path(),
+            reason: "no `epoch` in the metadata".into(),
+        })?;
+        bg.params = c.params;
+        Ok((c.adam, c.progress))
+    }
+
+    /// Appends a line to log.txt.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming log.txt.
+    pub fn log(&self, line: &str) -> Result<()> {
+        run_dir::append_log(&self.dir, line)
+    }
+
+    /// The training data (kept in the run directory as data.npy; `reuse` reads it back),
+    /// split into training and validation rows.
+    ///
+    /// # Errors
+    /// A data file of the wrong shape, or a failed simulation.
+    pub fn training_data(
+        &self,
+        reuse: bool,
+        progress: &mut dyn Progress,
+    ) -> Result<Option<TrainData>> {
+        let Some(d) = &self.cfg.data else {
+            return Ok(None);
+        };
+        let streams = RandomStreams::new(self.cfg.seed);
+        let saved = self.dir.join("data.npy");
+        let x = if reuse && saved.exists() {
+            boltzflow_io::read_npy_2d(&saved)?
+        } else {
+            let x = match (&d.file, &d.simulate) {
+                (Some(f), _) => boltzflow_io::read_npy_2d(f).context("in [data] file")?,
+                (None, Some(sim)) => {
+                    let t0 = Instant::now();
+                    let kelvin = self
+                        .system
+                        .atom_masses()
+                        .map(|_| self.cfg.system.temperature.unwrap_or(300.0));
+                    let x = simulate_data(self.system.as_ref(), sim, kelvin, &streams)?;
+                    progress.status(&format!(
+                        "data: {} Metropolis samples ({} chains) in {:.1} s",
+                        x.nrows(),
+                        sim.chains,
+                        t0.elapsed().as_secs_f64()
+                    ));
+                    x
+                }
+                (None, None) => {
+                    return Err(Error::invalid("data", "give `file` or [data.simulate]"));
+                }
+            };
+            boltzflow_io::write_npy_2d(&saved, x.view())?;
+            x
+        };
+        if x.ncols() != self.system.dim() {
+            return Err(Error::Shape {
+                what: "training data".into(),
+                expected: format!("[n, {}] for {}", self.system.dim(), self.cfg.system.spec),
+                got: format!("[{}, {}]", x.nrows(), x.ncols()),
+            });
+        }
+        Ok(Some(split_data(&x, d, &streams)?))
+    }
+
+    /// J_RC of `[train]`, when it names a coordinate and bounds.
+    fn rc_entropy(&self) -> Result<Option<RcEntropy>> {
+        let t = &self.cfg.train;
+        let (Some(text), Some([lo, hi])) = (&t.rc_coordinate, t.rc_bounds) else {
+            return Ok(None);
+        };
+        let pdim = if self.system.atom_masses().is_some() {
+            3
+        } else {
+            2
+        };
+        let coord = Coordinate::parse(text, "train.rc_coordinate", self.system.dim(), pdim)?;
+        Ok(Some(RcEntropy::new(coord, lo, hi, t.rc_grid, t.rc_width)?))
+    }
+
+    /// Trains the generator through every stage into the run directory, with a checkpoint and
+    /// a metrics row after every epoch; resumes from the last checkpoint with
+    /// [`super::StartMode::Resume`].
+    ///
+    /// # Errors
+    /// A refused directory, bad data, or a training failure (a non-finite loss names its
+    /// epoch and step; the message gives the last good checkpoint).
+    pub fn train(&self, opts: TrainOptions, progress: &mut dyn Progress) -> Result<()> {
+        let out = &self.dir;
+        let resuming = run_dir::start_or_resume(out, opts.mode, &self.cfg.to_toml(), || {
+            Ok(Self::open(out)?.cfg == self.cfg)
+        })?;
+        let data = self.training_data(resuming, progress)?;
+        let mut bg = self.new_generator()?;
+        let mut adam = Adam::new(bg.params.len());
+        let checkpoint = self.checkpoint_path();
+        let (start, metrics) = if resuming && checkpoint.exists() {
+            let (a, e) = self.load_into(&mut bg)?;
+            adam = a;
+            progress.status(&format!("resuming {} after epoch {e}", out.display()));
+            (e, MetricsCsv::resume(out, e)?)
+        } else {
+            (0, MetricsCsv::new(out))
+        };
+        let total = self.cfg.total_epochs();
+        let end = opts.stop_after.map_or(total, |s| s.min(total));
+        let energy = Reduced {
+            inner: self.system.as_ref(),
+            beta: self.beta,
+        };
+        let f = &self.cfg.flow;
+        progress.detail(&format!(
+            "training {} on {} ({} parameters, {} epochs × {} steps, batch {}) into {}",
+            format!(
+                "{:?} flow, {} couplings, hidden {:?}",
+                f.kind, f.couplings, f.hidden
+            )
+            .to_lowercase(),
+            self.cfg.system.spec,
+            bg.params.len(),
+            total,
+            self.cfg.train.steps_per_epoch,
+            self.cfg.train.batch_size,
+            out.display()
+        ));
+        let rc = self.rc_entropy()?;
+        let mut rec = Recorder {
+            run: self,
+            metrics,
+            progress,
+        };
+        let t0 = Instant::now();
+        let problem = Problem {
+            energy: &energy,
+            data: data.as_ref(),
+            rc: rc.as_ref(),
+        };
+        train(
+            &self.cfg,
+            &problem,
+            &mut bg,
+            &mut adam,
+            start..end,
+            &mut rec,
+        )
+        .map_err(|e| stopped(e, &checkpoint))?;
+        if end < total {
+            rec.progress.status(&format!(
+                "stopped after epoch {end} of {total} (--stop-after); continue with --resume"
+            ));
+        } else {
+            rec.progress.detail(&format!(
+                "trained in {:.1} s; checkpoint {}",
+                t0.elapsed().as_secs_f64(),
+                checkpoint.display()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Writes metrics, checkpoint and log after every epoch.
+struct Recorder<'a> {
+    run: &'a BgRun,
+    metrics: MetricsCsv,
+    progress: &'a mut dyn Progress,
+}
+
+impl EpochObserver for Recorder<'_> {
+    fn epoch_end(
+        &mut self,
+        rec: &EpochRecord,
+        bg: &BoltzmannGenerator,
+        adam: &Adam<f32>,
+    ) -> Result<()> {
+        // metrics.csv first: a run killed between the two writes has a row too many, which
+        // a resume drops (it keeps the rows the checkpoint covers), never a row too few.
+        self.metrics.push(rec)?;
+        self.metrics.write()?;
+        let ck = TrainingCheckpoint {
+            finished: Vec::new(),
+            current: Some(InTraining {
+                params: bg.params.clone(),
+                adam: adam.clone(),
+                progress: rec.epoch,
+            }),
+        };
+        ck.save(
+            &self.run.checkpoint_path(),
+            &FORMAT,
+            bg.layout(),
+            self.run.cfg.seed,
+        )?;
+        let line = format!(
+            "epoch {:>4} [{}] lr {:.1e}  nll {:>9.4}  kl {:>9.4}  energy {:>9.4}  val_nll {:>9.4}  ess {:>6.3}  ({:.1} s)",
+            rec.epoch,
+            rec.stage,
+            rec.lr,
+            rec.nll,
+            rec.kl,
+            rec.energy,
+            rec.val_nll,
+            rec.ess_fraction,
+            rec.seconds
+        );
+        self.run.log(&line)?;
+        self.progress.detail(&line);
+        Ok(())
+    }
+}
+
+/// Training and validation rows: simulated data are held out by whole chains (frames of one
+/// chain are correlated), a data file by rows.
+///
+/// # Errors
+/// A validation fraction that leaves no training or validation rows.
+pub fn split_data(x: &Array2<f64>, d: &DataConfig, streams: &RandomStreams) -> Result<TrainData> {
+    match &d.simulate {
+        Some(sim) => TrainData::split_by_chain(x, d.validation_fraction, sim.chains, streams),
+        None => TrainData::split(x, d.validation_fraction, streams),
+    }
+}
