@@ -15,7 +15,7 @@ pub struct DihedralsArgs {
     /// Topology: the backbone atoms (C, N, CA per residue) are found by name.
     #[arg(long)]
     pdb: PathBuf,
-    /// Configurations, .npy float64 [n, 3·atoms] in nm (for example from `simulate`).
+    /// Configurations [n, 3·atoms] in nm: .npy (for example from `simulate`), .xtc, .trr or .dcd.
     #[arg(long)]
     coords: PathBuf,
     /// Output angles, .npy float64 [n, torsions] in rad on (−π, π], φ before ψ per residue.
@@ -59,7 +59,7 @@ pub fn run(a: DihedralsArgs) -> Result<()> {
             reason: "no backbone torsion: φ needs C of the previous residue and N, CA, C; ψ needs N, CA, C and N of the next residue".into()
         });
     }
-    let x = boltzflow_io::read_npy_2d(&a.coords)?;
+    let x = boltzflow_io::trajectory::read_coordinates(&a.coords)?;
     let dim = 3 * pdb.topology.n_atoms();
     if x.ncols() != dim {
         bail!(Error::Shape {

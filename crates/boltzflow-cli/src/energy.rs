@@ -12,7 +12,8 @@ pub struct EnergyArgs {
     /// System specification, NAME[:key=value,...] (see `boltzflow systems`).
     #[arg(long)]
     system: String,
-    /// Configurations, .npy float64 (or float32) [n, dim].
+    /// Configurations [n, dim]: .npy float64 (or float32), or a .xtc, .trr or .dcd trajectory
+    /// (molecules, nm).
     #[arg(long)]
     coords: PathBuf,
     /// Output energies, .npy float64 [n].
@@ -32,7 +33,7 @@ pub struct EnergyArgs {
 
 pub fn run(a: EnergyArgs) -> Result<()> {
     let system = boltzflow_systems::build_with_pdb(&a.system, a.pdb.as_deref())?;
-    let x = boltzflow_io::read_npy_2d(&a.coords)?;
+    let x = boltzflow_io::trajectory::read_coordinates(&a.coords)?;
     if x.ncols() != system.dim() {
         bail!(boltzflow_core::Error::Shape {
             what: format!("coordinates in `{}`", a.coords.display()),

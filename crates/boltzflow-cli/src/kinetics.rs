@@ -6,9 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use boltzflow_io::trajectory::{TrajectoryReader, read_coordinates};
 use boltzflow_io::{
-    NpyRowReader, read_npy_2d, read_npy_dtraj, write_json, write_npy_1d, write_npy_2d,
-    write_npy_indices, write_npy_nd,
+    read_npy_2d, read_npy_dtraj, write_json, write_npy_1d, write_npy_2d, write_npy_indices,
+    write_npy_nd,
 };
 use boltzflow_kinetics::{
     ClusterModel, CovarianceAccumulator, Dimension, KMeans, MaximumLikelihoodMsm, Msm,
@@ -42,7 +43,8 @@ pub enum KineticsCommand {
 
 #[derive(Args)]
 pub struct TrajInput {
-    /// Trajectories, float `.npy` `[n_frames, n_features]` (float32 accepted), one file each
+    /// Trajectories, one file each: float `.npy` `[n_frames, n_features]` (float32 accepted),
+    /// or `.xtc` / `.trr` / `.dcd` (Cartesian coordinates in nm as features)
     #[arg(long, num_args = 1.., required = true)]
     trajs: Vec<PathBuf>,
 }
@@ -228,12 +230,14 @@ fn stream_covariances(
     let mut acc = CovarianceAccumulator::new(lagtime);
     let mut lengths = Vec::new();
     for f in files {
-        let mut r = NpyRowReader::open(f)?;
-        lengths.push(r.shape().0);
+        let mut r = TrajectoryReader::open(f)?;
+        let mut frames = 0;
         while let Some(block) = r.next_block(BLOCK_ROWS)? {
+            frames += block.nrows();
             acc.add_chunk(block.view())
                 .with_context(|| format!("in `{}`", f.display()))?;
         }
+        lengths.push(frames);
         acc.end_trajectory()
             .with_context(|| format!("in `{}`", f.display()))?;
     }
@@ -261,7 +265,7 @@ fn tica(a: TicaArgs) -> Result<()> {
     // second pass: project block by block (the projection itself is held: [n_frames, dim])
     let mut parts = Vec::new();
     for f in &a.input.trajs {
-        let mut r = NpyRowReader::open(f)?;
+        let mut r = TrajectoryReader::open(f)?;
         while let Some(block) = r.next_block(BLOCK_ROWS)? {
             parts.push(model.transform(block.view())?);
         }
@@ -443,7 +447,7 @@ fn cluster(a: ClusterArgs) -> Result<()> {
 fn read_trajs(files: &[PathBuf]) -> Result<Vec<Array2<f64>>> {
     files
         .iter()
-        .map(|f| read_npy_2d(f).map_err(Into::into))
+        .map(|f| read_coordinates(f).map_err(Into::into))
         .collect()
 }
 

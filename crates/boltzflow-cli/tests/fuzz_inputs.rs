@@ -1,6 +1,7 @@
 //! Mutation fuzzing of every parser that reads user input (issue 21): run and sweep
 //! configurations (BG, VAE, VAN), system specs, OpenMM System XML with its PDB, PDB files,
-//! `.npy` arrays (float, streamed rows and integer state trajectories) and coordinate specs.
+//! `.npy` arrays (float, streamed rows and integer state trajectories), XTC / TRR / DCD
+//! trajectories and coordinate specs.
 //!
 //! Each case takes a valid input from the corpus (the examples and data files), applies up to
 //! eight random edits (bit flips, byte changes, insertions of tokens that parsers trip on,
@@ -310,5 +311,23 @@ fn npy_arrays() {
             Err(e) => Some(e.to_string()),
         };
         a.or(v).or(t).or(rows)
+    });
+}
+
+#[test]
+fn trajectory_files() {
+    // The mdtraj-written fixtures; each mutant is read as all three formats.
+    let corpus: Vec<Vec<u8>> = ["xtc", "trr", "dcd"]
+        .iter()
+        .map(|e| read(&format!("scripts/fixtures/trajectories/ala2.{e}")))
+        .collect();
+    fuzz("trajectories", &corpus, |b, dir| {
+        let mut first = None;
+        for ext in ["xtc", "trr", "dcd"] {
+            let p = write(dir, &format!("t.{ext}"), b);
+            let e = err(boltzflow_io::trajectory::read_coordinates(&p));
+            first = first.or(e);
+        }
+        first
     });
 }

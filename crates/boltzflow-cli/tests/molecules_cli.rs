@@ -310,3 +310,80 @@ fn bad_molecular_input_is_a_clear_error() {
         assert!(!m.contains("panicked"), "{m}");
     }
 }
+
+fn trajectory(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/fixtures/trajectories")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// XTC, TRR and DCD files (written by mdtraj) are accepted where `.npy` coordinates are:
+/// `energy`, `dihedrals` and `kinetics` give the numbers of the same frames as `.npy`.
+#[test]
+fn trajectories_are_accepted_wherever_npy_coordinates_are() {
+    let d = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let o = boltzflow(args, d.path());
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    };
+    let (sys, pdb) = (system(), data("ala2.pdb"));
+    for ext in ["xtc", "trr", "dcd"] {
+        let traj = trajectory(&format!("ala2.{ext}"));
+        let npy = trajectory(&format!("ala2_{ext}_mdtraj.npy"));
+        for (coords, out) in [(&traj, "e_traj.npy"), (&npy, "e_npy.npy")] {
+            run(&[
+                "energy", "--system", &sys, "--pdb", &pdb, "--coords", coords, "--out", out,
+            ]);
+        }
+        let e_traj = boltzflow_io::read_npy_1d(&d.path().join("e_traj.npy")).unwrap();
+        let e_npy = boltzflow_io::read_npy_1d(&d.path().join("e_npy.npy")).unwrap();
+        assert_eq!(e_traj.len(), 7);
+        // mdtraj's DCD reading divides Å by 10 in f32, boltzflow in f64 (≤ 1.5·10⁻⁷ nm).
+        let tol = if ext == "dcd" { 1e-3 } else { 1e-9 };
+        for (a, b) in e_traj.iter().zip(&e_npy) {
+            assert!((a - b).abs() <= tol * b.abs().max(1.0), "{ext}: {a} vs {b}");
+        }
+        run(&[
+            "dihedrals",
+            "--pdb",
+            &pdb,
+            "--coords",
+            &traj,
+            "--out",
+            "phi_psi.npy",
+        ]);
+        assert_eq!(
+            boltzflow_io::read_npy_2d(&d.path().join("phi_psi.npy"))
+                .unwrap()
+                .dim(),
+            (7, 2)
+        );
+        for (t, out) in [(&traj, "k_traj"), (&npy, "k_npy")] {
+            run(&[
+                "kinetics",
+                "tica",
+                "--trajs",
+                t,
+                "--lagtime",
+                "1",
+                "--dim",
+                "2",
+                "--out",
+                out,
+            ]);
+        }
+        let ev = |dir: &str| {
+            boltzflow_io::read_npy_1d(&d.path().join(dir).join("eigenvalues.npy")).unwrap()
+        };
+        // Seven frames of 66 coordinates make a rank-deficient TICA problem, which amplifies
+        // any difference in the input: identical inputs (XTC, TRR) must give identical
+        // numbers; DCD's differ by f32 rounding, so only the projection's shape is checked.
+        if ext != "dcd" {
+            assert_eq!(ev("k_traj"), ev("k_npy"), "{ext}");
+        }
+        let proj = d.path().join("k_traj/projection.npy");
+        assert_eq!(boltzflow_io::read_npy_2d(&proj).unwrap().nrows(), 7);
+    }
+}

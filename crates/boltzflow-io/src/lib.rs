@@ -12,6 +12,7 @@ mod npy_rows;
 pub mod openmm;
 pub mod pdb;
 pub mod run_dir;
+pub mod trajectory;
 use ndarray_npy::{ReadNpyError, ReadNpyExt, WriteNpyExt};
 pub use npy_rows::NpyRowReader;
 
@@ -96,9 +97,9 @@ pub fn remove_stale_temporaries(dir: &Path) -> Result<usize> {
         let entry = entry.map_err(|e| io_err("cannot read", dir, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        // `.tmp.png`: figures, drawn to a temporary of their own (the CLI's plot module).
-        if name.starts_with(".boltzflow-") && (name.ends_with(".tmp") || name.ends_with(".tmp.png"))
-        {
+        // `.tmp.png`, `.tmp.xtc`, …: figures and trajectories, written to temporaries that
+        // keep their extension (the writers choose the format by it).
+        if name.starts_with(".boltzflow-") && (name.ends_with(".tmp") || name.contains(".tmp.")) {
             std::fs::remove_file(entry.path())
                 .map_err(|e| io_err("cannot remove", &entry.path(), e))?;
             removed += 1;

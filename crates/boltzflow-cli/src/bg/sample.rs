@@ -2,10 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
-use boltzflow_core::{Energy, Error, RandomStreams};
-use boltzflow_learn::trainer::Reduced;
-use ndarray::Array1;
+use anyhow::Result;
 
 use boltzflow_learn::run::BgRun as Run;
 
@@ -17,7 +14,7 @@ pub struct SampleArgs {
     /// Number of configurations.
     #[arg(long)]
     pub n: usize,
-    /// Output `.npy` `[n, dim]` (float64).
+    /// Output `[n, dim]`: `.npy` (float64), or `.xtc` / `.trr` / `.dcd` for molecules (nm).
     #[arg(long)]
     pub out: PathBuf,
     /// Also write log w = −u(x) − log q(x) `[n]` (reduced units).
@@ -33,29 +30,13 @@ pub struct SampleArgs {
 
 /// Runs `boltzflow sample`.
 pub fn run(a: &SampleArgs) -> Result<()> {
-    if a.n == 0 {
-        bail!(Error::invalid("--n", "must be at least 1"));
-    }
-    if !(a.temperature > 0.0 && a.temperature.is_finite()) {
-        bail!(Error::invalid(
-            "--temperature",
-            format!("must be positive, got {}", a.temperature)
-        ));
-    }
     let run = Run::open(&a.run_dir)?;
-    let (mut bg, epoch) = run.load_generator()?;
-    let mut rng = RandomStreams::new(a.seed).stream("sample");
-    let (x, neg_log_q) = bg.sample(a.n, a.temperature, 8192, &mut rng);
-    boltzflow_io::write_npy_2d(&a.out, x.view())?;
+    let (x, lw) = run.sample(a.n, a.temperature, a.seed)?;
+    boltzflow_io::trajectory::write_coordinates(&a.out, x.view(), 1.0)?;
     if let Some(path) = &a.log_weights {
-        let energy = Reduced {
-            inner: run.system.as_ref(),
-            beta: run.beta,
-        };
-        let u = energy.energy(x.view())?;
-        let lw: Array1<f64> = u.iter().zip(&neg_log_q).map(|(u, q)| -u + q).collect();
         boltzflow_io::write_npy_1d(path, lw.view())?;
     }
+    let epoch = run.load_generator()?.1;
     println!(
         "{} samples from {} (epoch {epoch}) → {}",
         a.n,

@@ -109,6 +109,40 @@ impl BgRun {
         Ok((c.adam, c.progress))
     }
 
+    /// `n` configurations from the trained generator at latent temperature τ (prior σ√τ),
+    /// with their log importance weights log w = −u(x) − log q(x) (reduced units); the latent
+    /// draws come from the stream `sample` of `seed`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for n = 0 or a non-positive τ; no checkpoint; the energy's
+    /// errors.
+    pub fn sample(
+        &self,
+        n: usize,
+        tau: f64,
+        seed: u64,
+    ) -> Result<(Array2<f64>, ndarray::Array1<f64>)> {
+        if n == 0 {
+            return Err(Error::invalid("n", "must be at least 1"));
+        }
+        if !(tau > 0.0 && tau.is_finite()) {
+            return Err(Error::invalid(
+                "temperature",
+                format!("must be positive, got {tau}"),
+            ));
+        }
+        let (mut bg, _) = self.load_generator()?;
+        let mut rng = RandomStreams::new(seed).stream("sample");
+        let (x, neg_log_q) = bg.sample(n, tau, 8192, &mut rng);
+        let energy = Reduced {
+            inner: self.system.as_ref(),
+            beta: self.beta,
+        };
+        let u = boltzflow_core::Energy::energy(&energy, x.view())?;
+        let lw = u.iter().zip(&neg_log_q).map(|(u, q)| -u + q).collect();
+        Ok((x, lw))
+    }
+
     /// Appends a line to log.txt.
     ///
     /// # Errors
@@ -136,7 +170,9 @@ impl BgRun {
             boltzflow_io::read_npy_2d(&saved)?
         } else {
             let x = match (&d.file, &d.simulate) {
-                (Some(f), _) => boltzflow_io::read_npy_2d(f).context("in [data] file")?,
+                (Some(f), _) => {
+                    boltzflow_io::trajectory::read_coordinates(f).context("in [data] file")?
+                }
                 (None, Some(sim)) => {
                     let t0 = Instant::now();
                     let kelvin = self

@@ -159,7 +159,7 @@ impl VaeRun {
             };
             sampler.sample(n, &mut streams.stream("vae.data.exact"))?
         } else if let Some(f) = &d.file {
-            boltzflow_io::read_npy_2d(f)?
+            boltzflow_io::trajectory::read_coordinates(f).context("in [data] file")?
         } else if let Some(sim) = &d.simulate {
             let kelvin = self
                 .system
