@@ -381,6 +381,14 @@ fn write_dcd(path: &Path, x: ArrayView2<f64>, dt_ps: f64) -> Result<()> {
     w.get_ref().sync_all().map_err(io)
 }
 
+/// The file and its length in bytes (the bound for every size a header claims).
+fn open_with_len(path: &Path) -> Result<(File, u64)> {
+    let io = |e| crate::io_err("cannot read", path, e);
+    let f = File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    Ok((f, len))
+}
+
 /// Big-endian i32 at `k` of `b` (XDR).
 fn be_i32(b: &[u8], k: usize) -> i32 {
     i32::from_be_bytes(b[k..k + 4].try_into().expect("4 bytes"))
@@ -418,11 +426,7 @@ impl XtcReader {
     const COUNT_AT: usize = 88;
 
     fn open(path: &Path) -> Result<Self> {
-        let f = File::open(path).map_err(|e| crate::io_err("cannot read", path, e))?;
-        let len = f
-            .metadata()
-            .map_err(|e| crate::io_err("cannot read", path, e))?
-            .len();
+        let (f, len) = open_with_len(path)?;
         let mut r = BufReader::new(f);
         let head = peek(&mut r, 56).map_err(|e| crate::io_err("cannot read", path, e))?;
         if head.len() < 56 || !Self::MAGICS.contains(&be_i32(&head, 0)) {
@@ -538,11 +542,7 @@ impl TrrReader {
     const HEADER: usize = 4 + 4 + 4 + 12 + 13 * 4;
 
     fn open(path: &Path) -> Result<Self> {
-        let f = File::open(path).map_err(|e| crate::io_err("cannot read", path, e))?;
-        let len = f
-            .metadata()
-            .map_err(|e| crate::io_err("cannot read", path, e))?
-            .len();
+        let (f, len) = open_with_len(path)?;
         let mut r = Self {
             path: path.to_path_buf(),
             r: BufReader::new(f),
@@ -564,6 +564,17 @@ impl TrrReader {
         }
         r.n_atoms = n as usize;
         Ok(r)
+    }
+
+    /// Reads past `n` bytes of frame `what` (bounded by the file length already).
+    fn skip(&mut self, n: i32, what: &str) -> Result<()> {
+        let n = n as u64;
+        let skipped = std::io::copy(&mut self.r.by_ref().take(n), &mut std::io::sink())
+            .map_err(|e| crate::io_err("cannot read", &self.path, e))?;
+        if skipped < n {
+            return Err(bad(&self.path, format!("{what} is truncated")));
+        }
+        Ok(())
     }
 
     fn read_frame(&mut self, rows: &mut Vec<f64>) -> Result<bool> {
@@ -619,13 +630,7 @@ impl TrrReader {
         if pos + Self::HEADER as u64 + rest > self.len {
             return Err(bad(&self.path, format!("{what} is truncated")));
         }
-        let mut skip = |n: i32| -> Result<()> {
-            let mut sink = vec![0u8; n as usize];
-            self.r
-                .read_exact(&mut sink)
-                .map_err(|_| bad(&self.path, format!("{what} is truncated")))
-        };
-        skip(2 * real + bx + vir + pres)?;
+        self.skip(2 * real + bx + vir + pres, &what)?;
         let mut data = vec![0u8; xs as usize];
         self.r
             .read_exact(&mut data)
@@ -641,13 +646,7 @@ impl TrrReader {
                     .map(|b| f64::from_be_bytes(b.try_into().unwrap())),
             );
         }
-        let mut skip = |n: i32| -> Result<()> {
-            let mut sink = vec![0u8; n as usize];
-            self.r
-                .read_exact(&mut sink)
-                .map_err(|_| bad(&self.path, format!("{what} is truncated")))
-        };
-        skip(vs + fs)?;
+        self.skip(vs + fs, &what)?;
         self.frame += 1;
         Ok(true)
     }
