@@ -277,10 +277,10 @@ impl BoltzmannGenerator {
         seed: u64,
         temperature: f64,
     ) -> Pair<'py, PyArray2<f64>, PyArray1<f64>> {
-        let (x, lw) = py
+        let s = py
             .detach(|| self.run.sample(n, temperature, seed))
             .map_err(py_err)?;
-        Ok((x.into_pyarray(py), lw.into_pyarray(py)))
+        Ok((s.x.into_pyarray(py), s.log_weights.into_pyarray(py)))
     }
 
     /// The run directory.

@@ -31,12 +31,12 @@ pub struct SampleArgs {
 /// Runs `boltzflow sample`.
 pub fn run(a: &SampleArgs) -> Result<()> {
     let run = Run::open(&a.run_dir)?;
-    let (x, lw) = run.sample(a.n, a.temperature, a.seed)?;
-    boltzflow_io::trajectory::write_coordinates(&a.out, x.view(), 1.0)?;
+    let s = run.sample(a.n, a.temperature, a.seed)?;
+    boltzflow_io::trajectory::write_coordinates(&a.out, s.x.view(), 1.0)?;
     if let Some(path) = &a.log_weights {
-        boltzflow_io::write_npy_1d(path, lw.view())?;
+        boltzflow_io::write_npy_1d(path, s.log_weights.view())?;
     }
-    let epoch = run.load_generator()?.1;
+    let epoch = s.epoch;
     println!(
         "{} samples from {} (epoch {epoch}) → {}",
         a.n,

@@ -27,6 +27,16 @@ const FORMAT: CheckpointFormat = CheckpointFormat {
     progress_key: "epoch",
 };
 
+/// Samples of a trained generator ([`BgRun::sample`]).
+pub struct BgSamples {
+    /// Configurations `[n, dim]`.
+    pub x: Array2<f64>,
+    /// log w = −u(x) − log q(x) `[n]`, reduced units.
+    pub log_weights: ndarray::Array1<f64>,
+    /// The epoch of the checkpoint they come from.
+    pub epoch: usize,
+}
+
 /// A run directory with its configuration and system.
 pub struct BgRun {
     /// The directory.
@@ -109,19 +119,14 @@ impl BgRun {
         Ok((c.adam, c.progress))
     }
 
-    /// `n` configurations from the trained generator at latent temperature τ (prior σ√τ),
-    /// with their log importance weights log w = −u(x) − log q(x) (reduced units); the latent
-    /// draws come from the stream `sample` of `seed`.
+    /// `n` configurations `[n, dim]` from the trained generator at latent temperature τ (prior
+    /// σ√τ), their log importance weights log w = −u(x) − log q(x) `[n]` (reduced units), and
+    /// the epoch of the checkpoint; the latent draws come from the stream `sample` of `seed`.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for n = 0 or a non-positive τ; no checkpoint; the energy's
     /// errors.
-    pub fn sample(
-        &self,
-        n: usize,
-        tau: f64,
-        seed: u64,
-    ) -> Result<(Array2<f64>, ndarray::Array1<f64>)> {
+    pub fn sample(&self, n: usize, tau: f64, seed: u64) -> Result<BgSamples> {
         if n == 0 {
             return Err(Error::invalid("n", "must be at least 1"));
         }
@@ -131,7 +136,7 @@ impl BgRun {
                 format!("must be positive, got {tau}"),
             ));
         }
-        let (mut bg, _) = self.load_generator()?;
+        let (mut bg, epoch) = self.load_generator()?;
         let mut rng = RandomStreams::new(seed).stream("sample");
         let (x, neg_log_q) = bg.sample(n, tau, 8192, &mut rng);
         let energy = Reduced {
@@ -139,8 +144,12 @@ impl BgRun {
             beta: self.beta,
         };
         let u = boltzflow_core::Energy::energy(&energy, x.view())?;
-        let lw = u.iter().zip(&neg_log_q).map(|(u, q)| -u + q).collect();
-        Ok((x, lw))
+        let log_weights = u.iter().zip(&neg_log_q).map(|(u, q)| -u + q).collect();
+        Ok(BgSamples {
+            x,
+            log_weights,
+            epoch,
+        })
     }
 
     /// Appends a line to log.txt.

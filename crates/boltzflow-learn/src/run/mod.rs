@@ -18,7 +18,7 @@ use std::path::Path;
 use boltzflow_core::{Error, Result};
 pub use boltzflow_io::run_dir::StartMode;
 
-pub use bg::{BgRun, split_data};
+pub use bg::{BgRun, BgSamples, split_data};
 pub use system::{build_system, initial_positions, simulate_data};
 pub use vae::{TrainedStage, VaeRun};
 pub use van::VanRun;
