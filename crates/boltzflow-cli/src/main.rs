@@ -9,12 +9,12 @@ mod kinetics;
 mod plot;
 mod run_common;
 mod simulate;
+mod train;
 mod vae;
 mod van;
 
 use std::process::ExitCode;
 
-use boltzflow_learn::run::ModelKind;
 use clap::{Parser, Subcommand};
 
 /// Generative, data-driven molecular simulation: reference systems and molecules (OpenMM XML),
@@ -37,7 +37,7 @@ enum Command {
     MetropolisDemo(simulate::DemoArgs),
     /// Train a Boltzmann generator, or a variational autoregressive network (`model = "van"`),
     /// from a TOML configuration into a run directory.
-    Train(bg::train::TrainArgs),
+    Train(train::TrainArgs),
     /// Draw configurations (and log-weights) from a trained generator or VAN.
     Sample(bg::sample::SampleArgs),
     /// Reweight generated samples: ESS, free energies and profiles vs. exact references (VAN:
@@ -66,12 +66,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(a) => bg::demo::run(&a),
         Command::MetropolisDemo(a) => simulate::demo(a),
-        Command::Train(a) => match ModelKind::of_file(&a.config) {
-            Ok(ModelKind::Van) => van::train::run(&a).map(|_| ()),
-            Ok(ModelKind::Vae) => vae::train::run(&a).map(|_| ()),
-            Ok(ModelKind::Bg) => bg::train::run(&a).map(|_| ()),
-            Err(e) => Err(e.into()),
-        },
+        Command::Train(a) => train::run(&a).map(|_| ()),
         Command::Sample(a) if van::is_van_run(&a.run_dir) => van::evaluate::sample(&a),
         Command::Sample(a) if vae::is_vae_run(&a.run_dir) => vae::evaluate::sample(&a),
         Command::Sample(a) => bg::sample::run(&a),

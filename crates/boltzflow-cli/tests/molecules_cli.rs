@@ -7,12 +7,18 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-fn data(name: &str) -> String {
+/// `name` in the repository's `dir`, as a string argument.
+fn repo_file(dir: &str, name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/ala2")
+        .join("../..")
+        .join(dir)
         .join(name)
         .display()
         .to_string()
+}
+
+fn data(name: &str) -> String {
+    repo_file("data/ala2", name)
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -312,11 +318,7 @@ fn bad_molecular_input_is_a_clear_error() {
 }
 
 fn trajectory(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scripts/fixtures/trajectories")
-        .join(name)
-        .display()
-        .to_string()
+    repo_file("scripts/fixtures/trajectories", name)
 }
 
 /// XTC, TRR and DCD files (written by mdtraj) are accepted where `.npy` coordinates are:

@@ -9,9 +9,7 @@ use std::path::PathBuf;
 
 use boltzflow_core::Error;
 use boltzflow_kinetics::tica::{Dimension, Tica};
-use boltzflow_learn::run::{
-    BgRun, ModelKind, NoProgress, PrintProgress, StartMode, TrainOptions, VaeRun, VanRun,
-};
+use boltzflow_learn::run::{BgRun, Overrides, PrintProgress, StartMode, TrainOptions, train_file};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -224,28 +222,14 @@ fn train(
         mode: StartMode::from_flags(resume, force),
         stop_after: None,
     };
-    py.detach(|| -> boltzflow_core::Result<()> {
-        let mut print = PrintProgress { quiet };
-        let mut silent = NoProgress;
-        let progress: &mut dyn boltzflow_learn::run::Progress =
-            if quiet { &mut silent } else { &mut print };
-        match ModelKind::of_file(&config)? {
-            ModelKind::Bg => {
-                let mut cfg = boltzflow_learn::config::BgConfig::from_file(&config)?;
-                cfg.resolve_paths()?;
-                BgRun::new(out.clone(), cfg)?.train(opts, progress)
-            }
-            ModelKind::Vae => {
-                let mut cfg = boltzflow_learn::vae::config::VaeConfig::from_file(&config)?;
-                cfg.resolve_paths()?;
-                VaeRun::new(out.clone(), cfg)?.train(opts, progress)
-            }
-            ModelKind::Van => {
-                let mut cfg = boltzflow_learn::van::VanConfig::from_file(&config)?;
-                cfg.resolve_paths()?;
-                VanRun::new(out.clone(), cfg)?.train(opts, progress)
-            }
-        }
+    py.detach(|| {
+        train_file(
+            &config,
+            out.clone(),
+            &Overrides::default(),
+            opts,
+            &mut PrintProgress { quiet },
+        )
     })
     .map_err(py_err)?;
     Ok(out)

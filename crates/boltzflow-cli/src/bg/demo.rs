@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::{evaluate, report, train};
+use super::{evaluate, report};
 
 /// The embedded configuration (also `examples/double_well_bg.toml`).
 pub const DEMO_CONFIG: &str = include_str!("../../../../examples/double_well_bg.toml");
@@ -46,7 +46,7 @@ pub fn run(d: &DemoArgs) -> Result<()> {
     std::fs::create_dir_all(&d.out)?;
     let cfg_path = d.out.join("demo.toml");
     boltzflow_io::write_atomic(&cfg_path, |w| w.write_all(DEMO_CONFIG.as_bytes()))?;
-    let args = train::TrainArgs {
+    let args = crate::train::TrainArgs {
         config: cfg_path,
         out: Some(d.out.clone()),
         seed: Some(d.seed),
@@ -56,7 +56,7 @@ pub fn run(d: &DemoArgs) -> Result<()> {
         system: None,
         quiet: false,
     };
-    train::run(&args)?;
+    crate::train::run(&args)?;
     let m = evaluate::run(&evaluate::EvaluateArgs {
         run_dir: d.out.clone(),
         data: None,

@@ -4,4 +4,3 @@ pub mod demo;
 pub mod evaluate;
 pub mod report;
 pub mod sample;
-pub mod train;

@@ -6,7 +6,6 @@ pub mod evaluate;
 pub mod figures;
 pub mod report;
 pub mod sweep;
-pub mod train;
 
 use std::path::Path;
 

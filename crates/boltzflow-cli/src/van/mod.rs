@@ -3,7 +3,6 @@
 
 pub mod evaluate;
 pub mod report;
-pub mod train;
 
 use std::path::Path;
 

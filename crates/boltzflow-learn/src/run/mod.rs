@@ -13,7 +13,7 @@ mod system;
 mod vae;
 mod van;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use boltzflow_core::{Error, Result};
 pub use boltzflow_io::run_dir::StartMode;
@@ -95,6 +95,61 @@ pub struct TrainOptions {
     pub mode: StartMode,
     /// Stop after this many epochs (VAN: optimizer steps) in total, as a killed run would.
     pub stop_after: Option<usize>,
+}
+
+/// Overrides of a configuration's seed and `[system] spec` (the command line's `--seed` and
+/// `--system`).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Replaces `seed`.
+    pub seed: Option<u64>,
+    /// Replaces `[system] spec`.
+    pub system: Option<String>,
+}
+
+impl Overrides {
+    fn apply(&self, seed: &mut u64, spec: &mut String) {
+        if let Some(s) = self.seed {
+            *seed = s;
+        }
+        if let Some(s) = &self.system {
+            spec.clone_from(s);
+        }
+    }
+}
+
+/// Trains the run of the configuration file `config` into `out`, whichever model its `model`
+/// key names (relative paths in it are resolved against the working directory first).
+///
+/// # Errors
+/// The configuration's errors (naming the field), and those of the model's `train`.
+pub fn train_file(
+    config: &Path,
+    out: PathBuf,
+    overrides: &Overrides,
+    opts: TrainOptions,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    match ModelKind::of_file(config)? {
+        ModelKind::Bg => {
+            let mut cfg = crate::config::BgConfig::from_file(config)?;
+            overrides.apply(&mut cfg.seed, &mut cfg.system.spec);
+            cfg.resolve_paths()?;
+            BgRun::new(out, cfg)?.train(opts, progress)
+        }
+        ModelKind::Vae => {
+            let mut cfg = crate::vae::config::VaeConfig::from_file(config)?;
+            overrides.apply(&mut cfg.seed, &mut cfg.system.spec);
+            cfg.resolve_paths()?;
+            VaeRun::new(out, cfg)?.train(opts, progress)
+        }
+        ModelKind::Van => {
+            let mut cfg = crate::van::VanConfig::from_file(config)?;
+            overrides.apply(&mut cfg.seed, &mut cfg.system.spec);
+            cfg.resolve_paths()?;
+            VanRun::new(out, cfg)?.train(opts, progress)
+        }
+    }
 }
 
 /// Where a run's progress lines go. `status` lines (resuming, stopping, data made) matter to

@@ -1,12 +1,11 @@
-//! `boltzflow train CONFIG.toml`: the arguments, and the Boltzmann-generator case (the run
-//! itself is [`BgRun::train`] in the library), with a checkpoint after every epoch and
-//! `--resume` from the last one.
+//! `boltzflow train CONFIG.toml`: the arguments; the run (any model, by the configuration's
+//! `model` key) is [`boltzflow_learn::run::train_file`] in the library, with a checkpoint after
+//! every epoch and `--resume` from the last one.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use boltzflow_learn::config::BgConfig;
-use boltzflow_learn::run::{BgRun, PrintProgress, StartMode, TrainOptions};
+use boltzflow_learn::run::{Overrides, PrintProgress, StartMode, TrainOptions, train_file};
 
 /// Arguments of `boltzflow train`.
 #[derive(clap::Args)]
@@ -44,37 +43,25 @@ impl TrainArgs {
             .clone()
             .unwrap_or_else(|| boltzflow_io::run_dir::default_out_dir(&self.config))
     }
-
-    /// `--resume`, `--force` and `--stop-after`.
-    pub fn options(&self) -> TrainOptions {
-        TrainOptions {
-            mode: StartMode::from_flags(self.resume, self.force),
-            stop_after: self.stop_after,
-        }
-    }
-
-    /// Progress lines on standard output (per-epoch lines dropped with `--quiet`).
-    pub fn progress(&self) -> PrintProgress {
-        PrintProgress { quiet: self.quiet }
-    }
-
-    /// Applies `--seed` and `--system` to a configuration's seed and `[system] spec`.
-    pub fn override_seed_and_system(&self, seed: &mut u64, spec: &mut String) {
-        if let Some(s) = self.seed {
-            *seed = s;
-        }
-        if let Some(s) = &self.system {
-            spec.clone_from(s);
-        }
-    }
 }
 
 /// Runs `boltzflow train`; returns the run directory.
 pub fn run(a: &TrainArgs) -> Result<PathBuf> {
-    let mut cfg = BgConfig::from_file(&a.config)?;
-    a.override_seed_and_system(&mut cfg.seed, &mut cfg.system.spec);
-    cfg.resolve_paths()?;
     let out = a.out_dir();
-    BgRun::new(out.clone(), cfg)?.train(a.options(), &mut a.progress())?;
+    let overrides = Overrides {
+        seed: a.seed,
+        system: a.system.clone(),
+    };
+    let opts = TrainOptions {
+        mode: StartMode::from_flags(a.resume, a.force),
+        stop_after: a.stop_after,
+    };
+    train_file(
+        &a.config,
+        out.clone(),
+        &overrides,
+        opts,
+        &mut PrintProgress { quiet: a.quiet },
+    )?;
     Ok(out)
 }
