@@ -88,13 +88,28 @@ pub fn start_or_resume(
     config_toml: &str,
     stored_config_equal: impl FnOnce() -> Result<bool>,
 ) -> Result<bool> {
-    let holds_run = out.join(CONFIG_FILE).exists() || out.join(CHECKPOINT_FILE).exists();
+    start_or_resume_as(out, CONFIG_FILE, mode, config_toml, stored_config_equal)
+}
+
+/// [`start_or_resume`] for a directory whose configuration is stored as `config_name` (a
+/// sweep keeps `sweep.toml`, so that its directory is not taken for a single run's).
+///
+/// # Errors
+/// As [`start_or_resume`].
+pub fn start_or_resume_as(
+    out: &Path,
+    config_name: &str,
+    mode: StartMode,
+    config_toml: &str,
+    stored_config_equal: impl FnOnce() -> Result<bool>,
+) -> Result<bool> {
+    let holds_run = out.join(config_name).exists() || out.join(CHECKPOINT_FILE).exists();
     if mode == StartMode::Resume && holds_run {
         if !stored_config_equal()? {
             return Err(Error::invalid(
                 "--resume",
                 format!(
-                    "the configuration differs from the one `{}` was started with (its config.toml); resume with the same file, seed and system, or start a new run in another --out",
+                    "the configuration differs from the one `{}` was started with (its {config_name}); resume with the same file, seed and system, or start a new run in another --out",
                     out.display()
                 ),
             ));
@@ -123,7 +138,7 @@ pub fn start_or_resume(
         path: out.to_path_buf(),
         source,
     })?;
-    write_atomic(&out.join(CONFIG_FILE), |w| {
+    write_atomic(&out.join(config_name), |w| {
         w.write_all(config_toml.as_bytes())
     })?;
     let _ = std::fs::remove_file(out.join(LOG_FILE));

@@ -9,9 +9,10 @@ use boltzflow_core::{Energy, Error};
 use boltzflow_learn::trainer::Reduced;
 use ndarray::Array2;
 
-use super::evaluate::{EvaluateArgs, ProfileFile};
+use super::evaluate::EvaluateArgs;
 use crate::plot::{Series, histogram_points, line_chart, samples_on_energy};
 use boltzflow_learn::run::BgRun as Run;
+use boltzflow_learn::run::ProfileFile;
 
 /// Arguments of `boltzflow report`.
 #[derive(clap::Args)]
@@ -229,8 +230,7 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
 
     let prof_path = run.dir.join("profile.json");
     if prof_path.exists() {
-        let p: ProfileFile =
-            serde_json::from_str(&std::fs::read_to_string(&prof_path)?).context("profile.json")?;
+        let p = ProfileFile::read(&prof_path)?;
         let pts = |f: &[f64]| {
             p.centres
                 .iter()

@@ -7,20 +7,18 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use boltzflow_core::{Error, RandomStreams};
+use boltzflow_core::RandomStreams;
 use boltzflow_learn::vae::config::VaeConfig;
 use boltzflow_learn::vae::evaluate::subset;
 use clap::Args;
-use rayon::prelude::*;
 
-use super::evaluate::{VaeRunMetrics, evaluate_dir};
+use super::evaluate::VaeRunMetrics;
 use super::figures::{data_box, model_panels};
 use crate::plot::{Panel, Series, chart_grid};
-use boltzflow_learn::run::VaeRun;
+use boltzflow_learn::run::{StartMode, SweepUnit, VaeRun, VaeSweep};
 
 /// `boltzflow sweep`.
 #[derive(Args, Debug)]
@@ -46,145 +44,54 @@ pub struct SweepArgs {
 /// forward, reverse and autoencoder stages apart.
 pub const HEADER: &str = "decoder,beta,replicate,latent_dim,loss_recon,loss_kl,jd_encode,jd_prior,total_correlation,active_dims,f_acc,stage,label";
 
-/// One trained model of the grid.
-struct Unit {
-    decoder: String,
-    latent: usize,
-    replicate: usize,
-}
-
-impl Unit {
-    fn dir(&self, out: &Path) -> PathBuf {
-        out.join("runs").join(format!(
-            "{}-k{}-r{}",
-            self.decoder, self.latent, self.replicate
-        ))
-    }
-}
-
 /// Runs `boltzflow sweep`.
 pub fn run(a: &SweepArgs) -> Result<()> {
     let mut cfg = VaeConfig::from_file(&a.config)?;
     cfg.resolve_paths()?;
-    let Some(sweep) = cfg.sweep.clone() else {
-        bail!(Error::invalid(
-            "sweep",
-            format!(
-                "`{}` has no [sweep] table (decoders, replicates, latent_dims); `boltzflow train` runs a single model",
-                a.config.display()
-            )
-        ));
-    };
+    let sweep = VaeSweep::new(a.out.clone(), cfg)
+        .with_context(|| format!("in `{}`", a.config.display()))?;
+    let cfg = &sweep.cfg;
     let out = &a.out;
-    let data_path = out.join("data.npy");
-    let stored = out.join("sweep.toml");
-    let holds_sweep = stored.exists();
-    if holds_sweep && a.resume {
-        if VaeConfig::from_file(&stored)? != cfg {
-            bail!(Error::invalid(
-                "--resume",
-                format!(
-                    "the configuration differs from the one `{}` was started with (its sweep.toml); resume with the same file, or start a new sweep in another --out",
-                    out.display()
-                )
-            ));
-        }
-        boltzflow_io::remove_stale_temporaries(out)?;
-    } else if holds_sweep && !a.force {
-        bail!(Error::invalid(
-            "--out",
-            format!(
-                "`{}` already holds a sweep; continue it with --resume, start it over with --force (deletes it), or choose another --out",
-                out.display()
-            )
-        ));
-    } else if holds_sweep {
-        std::fs::remove_dir_all(out).map_err(|source| Error::Io {
-            action: "cannot remove",
-            path: out.clone(),
-            source,
-        })?;
-    }
-    std::fs::create_dir_all(out.join("runs"))
-        .with_context(|| format!("cannot create {}", out.display()))?;
-    let base = VaeRun::new(out.clone(), cfg.clone())?;
-    let data = if a.resume && data_path.exists() {
-        boltzflow_io::read_npy_2d(&data_path)?
-    } else {
-        let x = base.make_data()?;
-        boltzflow_io::write_npy_2d(&data_path, x.view())?;
-        x
-    };
-    boltzflow_io::write_atomic(&out.join("sweep.toml"), |w| {
-        w.write_all(cfg.to_toml().as_bytes())
-    })?;
-    let mut units = Vec::new();
-    for decoder in &sweep.decoders {
-        for &latent in &sweep.latent_dims {
-            for replicate in 0..sweep.replicates {
-                units.push(Unit {
-                    decoder: decoder.clone(),
-                    latent,
-                    replicate,
-                });
-            }
-        }
-    }
+    let data = sweep.start(StartMode::from_flags(a.resume, a.force))?;
+    let units = sweep.units();
+    let s = cfg.sweep.as_ref().expect("VaeSweep::new checked [sweep]");
     println!(
         "sweep: {} decoders × {} latent dims × {} replicates = {} runs of {} stages × {} epochs on {} ({} points), into {}",
-        sweep.decoders.len(),
-        sweep.latent_dims.len(),
-        sweep.replicates,
+        s.decoders.len(),
+        s.latent_dims.len(),
+        s.replicates,
         units.len(),
-        base.stages().len(),
+        VaeRun::new(out.clone(), cfg.clone())?.stages().len(),
         cfg.train.epochs,
         cfg.system.spec,
         data.nrows(),
         out.display()
     );
     let t0 = Instant::now();
-    let failures = Mutex::new(Vec::new());
-    units.par_iter().for_each(|u| {
-        let res = run_unit(u, &cfg, &data, out, a.resume);
-        match res {
-            Ok(_) if a.quiet => {}
-            Ok(m) => println!(
-                "  {:<14} k={} r={}: done ({} stages, f_acc at the last β {}) at {:.0} s",
-                u.decoder,
-                u.latent,
-                u.replicate,
-                m.stages.len(),
-                m.stages
-                    .last()
-                    .and_then(|s| s.metrics.f_acc)
-                    .map_or("-".into(), |f| format!("{f:.3}")),
-                t0.elapsed().as_secs_f64()
-            ),
-            Err(e) => {
-                eprintln!(
-                    "  {} k={} r={}: failed: {e:#}",
-                    u.decoder, u.latent, u.replicate
-                );
-                failures
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(format!("{}: {e:#}", u.dir(out).display()));
-            }
-        }
-    });
-    let failures = failures
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // Collect every finished run's metrics (also those of earlier, resumed invocations).
-    let mut results: Vec<(&Unit, VaeRunMetrics)> = Vec::new();
-    for u in &units {
-        let path = u.dir(out).join("metrics.json");
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            results.push((u, serde_json::from_str(&text).context("metrics.json")?));
-        }
-    }
+    let quiet = a.quiet;
+    let outcome = sweep.run(&data, a.resume, &|u, res| match res {
+        Ok(_) if quiet => {}
+        Ok(m) => println!(
+            "  {:<14} k={} r={}: done ({} stages, f_acc at the last β {}) at {:.0} s",
+            u.decoder,
+            u.latent,
+            u.replicate,
+            m.stages.len(),
+            m.stages
+                .last()
+                .and_then(|s| s.metrics.f_acc)
+                .map_or("-".into(), |f| format!("{f:.3}")),
+            t0.elapsed().as_secs_f64()
+        ),
+        Err(e) => eprintln!(
+            "  {} k={} r={}: failed: {e}",
+            u.decoder, u.latent, u.replicate
+        ),
+    })?;
+    let results: Vec<(&SweepUnit, &VaeRunMetrics)> =
+        outcome.results.iter().map(|(u, m)| (u, m)).collect();
     write_csv(out, &results)?;
-    figures(out, &cfg, &results)?;
+    figures(out, cfg, &results)?;
     println!(
         "sweep finished in {:.1} s: {} of {} runs; {}",
         t0.elapsed().as_secs_f64(),
@@ -192,42 +99,22 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         units.len(),
         out.join("metrics.csv").display()
     );
-    if !failures.is_empty() {
+    if !outcome.failures.is_empty() {
+        let list: Vec<String> = outcome
+            .failures
+            .iter()
+            .map(|(d, e)| format!("{}: {e}", d.display()))
+            .collect();
         bail!(
             "{} runs failed (the others are in metrics.csv; rerun with --resume): {}",
-            failures.len(),
-            failures.join("; ")
+            list.len(),
+            list.join("; ")
         );
     }
     Ok(())
 }
 
-/// Trains and evaluates one grid point (or keeps its finished result on --resume).
-fn run_unit(
-    u: &Unit,
-    cfg: &VaeConfig,
-    data: &ndarray::Array2<f64>,
-    out: &Path,
-    resume: bool,
-) -> Result<VaeRunMetrics> {
-    let dir = u.dir(out);
-    let metrics = dir.join("metrics.json");
-    if resume && metrics.exists() {
-        return Ok(serde_json::from_str(&std::fs::read_to_string(&metrics)?)?);
-    }
-    let mut c = cfg.clone();
-    c.sweep = None;
-    c.vae.decoder.clone_from(&u.decoder);
-    c.vae.latent_dim = u.latent;
-    c.seed = cfg.seed.wrapping_add(u.replicate as u64);
-    let run = VaeRun::new(dir.clone(), c)?;
-    let mode = boltzflow_learn::run::StartMode::from_flags(resume, false);
-    let resuming = run.start(mode, Some(data))?;
-    run.train_started(resuming, None, &mut boltzflow_learn::run::NoProgress)?;
-    evaluate_dir(&dir)
-}
-
-fn write_csv(out: &Path, results: &[(&Unit, VaeRunMetrics)]) -> Result<()> {
+fn write_csv(out: &Path, results: &[(&SweepUnit, &VaeRunMetrics)]) -> Result<()> {
     let mut text = String::from(HEADER);
     text.push('\n');
     for (u, m) in results {
@@ -258,7 +145,7 @@ fn write_csv(out: &Path, results: &[(&Unit, VaeRunMetrics)]) -> Result<()> {
 
 /// Mean and standard error over replicates of `f` for each forward-stage β of `decoder`, `k`.
 fn over_replicates(
-    results: &[(&Unit, VaeRunMetrics)],
+    results: &[(&SweepUnit, &VaeRunMetrics)],
     decoder: &str,
     k: usize,
     f: &dyn Fn(&boltzflow_learn::vae::evaluate::VaeMetrics) -> f64,
@@ -305,7 +192,7 @@ fn over_replicates(
 }
 
 /// Fig. 2b–d (replicate 0) and Fig. 3 per latent dimension, and index.html.
-fn figures(out: &Path, cfg: &VaeConfig, results: &[(&Unit, VaeRunMetrics)]) -> Result<()> {
+fn figures(out: &Path, cfg: &VaeConfig, results: &[(&SweepUnit, &VaeRunMetrics)]) -> Result<()> {
     let Some(sweep) = &cfg.sweep else {
         return Ok(());
     };

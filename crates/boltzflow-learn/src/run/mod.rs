@@ -9,9 +9,13 @@
 //! [`BgRun::train`], [`VaeRun::train`] and [`VanRun::train`].
 
 mod bg;
+mod bg_evaluate;
 mod system;
 mod vae;
+mod vae_evaluate;
+mod vae_sweep;
 mod van;
+mod van_evaluate;
 
 use std::path::{Path, PathBuf};
 
@@ -19,9 +23,13 @@ use boltzflow_core::{Error, Result};
 pub use boltzflow_io::run_dir::StartMode;
 
 pub use bg::{BgRun, BgSamples, split_data};
+pub use bg_evaluate::{BAR_MIN_OVERLAP, BgEvaluateOptions, BgEvaluation, ProfileFile};
 pub use system::{build_system, initial_positions, simulate_data};
 pub use vae::{TrainedStage, VaeRun};
+pub use vae_evaluate::{StageResult, VaeRunMetrics};
+pub use vae_sweep::{SWEEP_CONFIG_FILE, SweepOutcome, SweepUnit, VaeSweep};
 pub use van::VanRun;
+pub use van_evaluate::{BetaResult, VanMetrics, VanSamples};
 
 /// The models a configuration's `model` key selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,683 @@
+//! The evaluation of a trained Boltzmann generator ([`BgRun::evaluate`]): one-shot samples
+//! reweighted to the Boltzmann distribution (ESS, ln Z, reverse KL), the NLL of held-out data,
+//! flow-proposed and latent-space Metropolis, ΔF between the two states of `[evaluate]
+//! threshold` with bootstrap errors (importance sampling and BAR against held-out data), and
+//! the free-energy profile along `[evaluate] coordinate`, each next to the exact value
+//! (quadrature, 2-D systems) or a reference file where one exists.
+//!
+//! [`BgEvaluation::save`] writes `metrics.json`, `profile.json`, and the samples the report
+//! draws (`samples.npy`, `log_weights.npy`, `held_out_log_weights.npy`).
+
+use std::path::{Path, PathBuf};
+
+use boltzflow_core::{Coordinate, Energy, Error, RandomStreams, Result, ResultExt};
+use boltzflow_systems::quadrature::GridQuadrature;
+use ndarray::{Array2, ArrayView1};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::BgRun;
+use crate::config::EvaluateConfig;
+use crate::flow_mc;
+use crate::reweight::{self, Estimate};
+use crate::trainer::Reduced;
+
+/// Below this MBAR overlap between the generator and a state, BAR is flagged as unreliable
+/// (the usual rule of thumb, e.g. alchemlyb's overlap-matrix check).
+pub const BAR_MIN_OVERLAP: f64 = 0.03;
+
+/// Generated configurations kept in the run directory for the report.
+const REPORT_SAMPLES: usize = 20_000;
+
+/// Rows per chunk when the flow runs over many samples.
+const CHUNK: usize = 8192;
+
+/// What [`BgRun::evaluate`] takes beyond the run's `[evaluate]`.
+#[derive(Debug, Clone, Default)]
+pub struct BgEvaluateOptions {
+    /// Held-out configurations `[n, dim]` (npy or a trajectory) for the NLL and BAR; by
+    /// default the validation rows of the run's data.npy.
+    pub data: Option<PathBuf>,
+    /// Generated samples (default: `[evaluate] n_samples`).
+    pub n_samples: Option<usize>,
+}
+
+/// The free-energy profile along the evaluation coordinate (`profile.json`, drawn by the
+/// report). Undefined values (empty bins) are JSON `null`, read back as NaN.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ProfileFile {
+    /// The coordinate, as written in `[evaluate] coordinate`.
+    pub coordinate: String,
+    /// Bin centres.
+    pub centres: Vec<f64>,
+    /// Reweighted F(s) in kT (aligned on the reference where one exists).
+    #[serde(deserialize_with = "nan_for_null")]
+    pub free_energy: Vec<f64>,
+    /// Bootstrap standard errors of `free_energy`.
+    #[serde(deserialize_with = "nan_for_null")]
+    pub std_error: Vec<f64>,
+    /// The reference profile, if any.
+    #[serde(default, deserialize_with = "nan_for_null_opt")]
+    pub reference: Option<Vec<f64>>,
+    /// Where the reference comes from.
+    pub reference_kind: Option<String>,
+    /// The raw generator's F(s) (no weights).
+    #[serde(deserialize_with = "nan_for_null")]
+    pub unweighted: Vec<f64>,
+    /// BAR between the generator and held-out data, per bin (absent without held-out data).
+    #[serde(default, deserialize_with = "nan_for_null_opt")]
+    pub bar_free_energy: Option<Vec<f64>>,
+    /// Bootstrap standard errors of `bar_free_energy`.
+    #[serde(default, deserialize_with = "nan_for_null_opt")]
+    pub bar_std_error: Option<Vec<f64>>,
+}
+
+impl ProfileFile {
+    /// Reads a `profile.json`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] / [`Error::BadFile`] naming the file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            action: "cannot read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| Error::BadFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+fn nan_for_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
+    let v: Vec<Option<f64>> = Deserialize::deserialize(d)?;
+    Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+}
+
+fn nan_for_null_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Vec<f64>>, D::Error> {
+    let v: Option<Vec<Option<f64>>> = Deserialize::deserialize(d)?;
+    Ok(v.map(|v| v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect()))
+}
+
+fn finite_or_null(v: f64) -> Value {
+    if v.is_finite() { json!(v) } else { Value::Null }
+}
+
+/// What an evaluation found.
+#[derive(Debug, Clone)]
+pub struct BgEvaluation {
+    /// metrics.json: name → number (or string, for notes and warnings), in insertion order.
+    pub metrics: Map<String, Value>,
+    /// The profile, when `[evaluate]` has a coordinate and a profile range.
+    pub profile: Option<ProfileFile>,
+    /// The generated configurations `[n, dim]`.
+    pub x: Array2<f64>,
+    /// Their log-weights log w = −u − log q `[n]`.
+    pub log_weights: Vec<f64>,
+    /// log w of the held-out configurations (−u − log q), when there were any.
+    pub held_out_log_weights: Option<Vec<f64>>,
+}
+
+impl BgEvaluation {
+    /// The metric `name` as a number (NaN for `null`), if it was computed.
+    pub fn number(&self, name: &str) -> Option<f64> {
+        self.metrics
+            .get(name)
+            .map(|v| v.as_f64().unwrap_or(f64::NAN))
+    }
+
+    /// Writes metrics.json, profile.json (if any) and the report's samples into `dir`, each
+    /// atomically; a held_out_log_weights.npy from an earlier evaluation with held-out data is
+    /// removed when this one has none.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        if let Some(p) = &self.profile {
+            boltzflow_io::write_json(&dir.join("profile.json"), p)?;
+        }
+        boltzflow_io::write_json(&dir.join("metrics.json"), &self.metrics)?;
+        let keep = self.x.nrows().min(REPORT_SAMPLES);
+        boltzflow_io::write_npy_2d(
+            &dir.join("samples.npy"),
+            self.x.slice(ndarray::s![..keep, ..]),
+        )?;
+        boltzflow_io::write_npy_1d(
+            &dir.join("log_weights.npy"),
+            ArrayView1::from(&self.log_weights[..keep]),
+        )?;
+        let held_out = dir.join("held_out_log_weights.npy");
+        match &self.held_out_log_weights {
+            Some(lw) => boltzflow_io::write_npy_1d(&held_out, ArrayView1::from(lw))?,
+            None if held_out.exists() => {
+                std::fs::remove_file(&held_out).map_err(|source| Error::Io {
+                    action: "cannot remove the stale",
+                    path: held_out.clone(),
+                    source,
+                })?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// Held-out configurations with their log-weights −u − log q.
+struct HeldOut {
+    x: Array2<f64>,
+    log_w: Vec<f64>,
+}
+
+impl BgRun {
+    /// Evaluates the trained generator (see the module documentation). Random numbers come from
+    /// named streams of the run's seed: the same run evaluates to the same numbers.
+    ///
+    /// # Errors
+    /// Fewer than 2 samples; no checkpoint; held-out data of the wrong width; a NaN energy of a
+    /// generated sample (naming it); a reference file that cannot be read or whose bins differ
+    /// from the profile's.
+    pub fn evaluate(&self, opts: &BgEvaluateOptions) -> Result<BgEvaluation> {
+        let (mut bg, epoch) = self.load_generator()?;
+        let ev = &self.cfg.evaluate;
+        let n = opts.n_samples.unwrap_or(ev.n_samples);
+        if n < 2 {
+            return Err(Error::invalid("n_samples", "need at least 2 samples"));
+        }
+        let streams = RandomStreams::new(self.cfg.seed);
+        let energy = Reduced {
+            inner: self.system.as_ref(),
+            beta: self.beta,
+        };
+        let (x, neg_log_q) = bg.sample(
+            n,
+            ev.prior_temperature,
+            CHUNK,
+            &mut streams.stream("evaluate.sample"),
+        );
+        let u = energy.energy(x.view())?;
+        if let Some(i) = u.iter().position(|v| v.is_nan()) {
+            return Err(Error::NonFinite {
+                what: "energy of a generated sample".into(),
+                location: format!("sample {i}"),
+                value: f64::NAN,
+            });
+        }
+        let log_w: Vec<f64> = u.iter().zip(&neg_log_q).map(|(u, q)| -u + q).collect();
+
+        let mut out = Map::new();
+        out.insert("epoch".into(), json!(epoch));
+        out.insert("n_samples".into(), json!(n));
+        out.insert("prior_temperature".into(), json!(ev.prior_temperature));
+        out.insert(
+            "ess_fraction".into(),
+            json!(reweight::ess_fraction(&log_w)?),
+        );
+        let finite: Vec<f64> = u
+            .iter()
+            .zip(&neg_log_q)
+            .filter(|(u, _)| u.is_finite())
+            .map(|(u, q)| u - q)
+            .collect();
+        let kl_reverse = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
+        out.insert("kl_reverse".into(), finite_or_null(kl_reverse));
+        let m = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let ln_z = m + (log_w.iter().map(|l| (l - m).exp()).sum::<f64>() / n as f64).ln();
+        out.insert("ln_z".into(), finite_or_null(ln_z));
+        out.insert(
+            "mean_energy_generated".into(),
+            finite_or_null(u.iter().filter(|v| v.is_finite()).sum::<f64>() / n as f64),
+        );
+        if let Some(exact) = self.system.exact_ln_z() {
+            out.insert("ln_z_exact".into(), json!(exact));
+        }
+        let held_out = self.held_out(opts, &mut bg, &energy, &mut out)?;
+
+        let (chain, acc) =
+            flow_mc::independence_metropolis(&log_w, &mut streams.stream("evaluate.flow_mc"))?;
+        out.insert("flow_mc_acceptance".into(), json!(acc));
+        // Metropolis in latent space: exact samples from the pulled-back Boltzmann distribution.
+        let latent = if ev.latent_mc_chains > 0 && ev.latent_mc_steps >= 20 {
+            let (xl, acc_l) = flow_mc::latent_metropolis(
+                &mut bg,
+                &energy,
+                ev.latent_mc_chains,
+                ev.latent_mc_steps,
+                ev.latent_mc_steps / 4,
+                10,
+                ev.latent_mc_step,
+                &mut streams.stream("evaluate.latent_mc"),
+            )?;
+            out.insert("latent_mc_acceptance".into(), json!(acc_l));
+            out.insert("latent_mc_samples".into(), json!(xl.nrows()));
+            Some(xl)
+        } else {
+            None
+        };
+
+        let mut profile = None;
+        if let Some(text) = &ev.coordinate {
+            let pdim = if self.system.atom_masses().is_some() {
+                3
+            } else {
+                2
+            };
+            let coord = Coordinate::parse(text, "evaluate.coordinate", self.system.dim(), pdim)?;
+            let s = coord.values(&x);
+            let quad = self.quadrature()?;
+            let reference = ev
+                .reference
+                .as_deref()
+                .map(ReferenceFile::read)
+                .transpose()?;
+            let ctx = StateContext {
+                ev,
+                coord: &coord,
+                s: &s,
+                log_w: &log_w,
+                held_out: held_out.as_ref(),
+                quad: quad.as_ref(),
+                reference: reference.as_ref(),
+                streams: &streams,
+            };
+            if let Some(thr) = ev.threshold {
+                let visited: Vec<Option<bool>> = chain.iter().map(|&i| Some(s[i] >= thr)).collect();
+                ctx.delta_f(thr, &visited, latent.as_ref(), &mut out)?;
+            }
+            if let Some([lo, hi]) = ev.profile_range {
+                profile = Some(ctx.profile(text, lo, hi, &mut out)?);
+            }
+        }
+        Ok(BgEvaluation {
+            metrics: out,
+            profile,
+            x,
+            log_weights: log_w,
+            held_out_log_weights: held_out.map(|h| h.log_w),
+        })
+    }
+
+    /// Held-out equilibrium data (`--data`, else the validation rows of data.npy) with their
+    /// NLL under the generator.
+    fn held_out(
+        &self,
+        opts: &BgEvaluateOptions,
+        bg: &mut crate::BoltzmannGenerator,
+        energy: &Reduced<'_>,
+        out: &mut Map<String, Value>,
+    ) -> Result<Option<HeldOut>> {
+        let held_out = match &opts.data {
+            Some(path) => {
+                let xd = boltzflow_io::trajectory::read_coordinates(path)
+                    .with_context(|| format!("held-out data `{}`", path.display()))?;
+                if xd.ncols() != self.system.dim() {
+                    return Err(Error::Shape {
+                        what: format!("held-out data `{}`", path.display()),
+                        expected: format!("[n, {}]", self.system.dim()),
+                        got: format!("[{}, {}]", xd.nrows(), xd.ncols()),
+                    });
+                }
+                Some((xd, format!("--data {}", path.display())))
+            }
+            None => self
+                .validation_rows()?
+                .map(|x| (x, "validation rows of data.npy".to_string())),
+        };
+        let Some((xd, source)) = held_out.filter(|(x, _)| x.nrows() > 0) else {
+            return Ok(None);
+        };
+        let lq = bg.log_density(&xd, CHUNK);
+        out.insert(
+            "nll".into(),
+            finite_or_null(-lq.iter().sum::<f64>() / lq.len() as f64),
+        );
+        out.insert("held_out".into(), json!(source));
+        out.insert("held_out_rows".into(), json!(xd.nrows()));
+        let ud = energy.energy(xd.view())?;
+        let log_w = ud
+            .iter()
+            .zip(&lq)
+            .map(|(u, q)| {
+                if u.is_nan() {
+                    f64::NEG_INFINITY
+                } else {
+                    -u - q
+                }
+            })
+            .collect();
+        Ok(Some(HeldOut { x: xd, log_w }))
+    }
+
+    /// The rows of the run's data.npy that training held out for validation (the same split
+    /// as `train`: whole chains for simulated data), or `None` if the run has no saved data.
+    fn validation_rows(&self) -> Result<Option<Array2<f64>>> {
+        let path = self.dir.join("data.npy");
+        let Some(d) = &self.cfg.data else {
+            return Ok(None);
+        };
+        if !path.exists() || d.validation_fraction <= 0.0 {
+            return Ok(None);
+        }
+        let x = boltzflow_io::read_npy_2d(&path)?;
+        let split = super::split_data(&x, d, &RandomStreams::new(self.cfg.seed))?;
+        Ok(Some(split.validation))
+    }
+
+    /// Exact quadrature for 2-D systems with a reference box.
+    fn quadrature(&self) -> Result<Option<GridQuadrature>> {
+        if self.system.dim() != 2 {
+            return Ok(None);
+        }
+        let Some(b) = self.system.reference_box() else {
+            return Ok(None);
+        };
+        Ok(Some(GridQuadrature::new(
+            self.system.as_ref(),
+            [b[0], b[1]],
+            [600, 600],
+            1.0,
+        )?))
+    }
+}
+
+/// Everything the ΔF and profile estimates along the coordinate share.
+struct StateContext<'a> {
+    ev: &'a EvaluateConfig,
+    coord: &'a Coordinate,
+    /// The coordinate of every generated sample.
+    s: &'a [f64],
+    log_w: &'a [f64],
+    held_out: Option<&'a HeldOut>,
+    quad: Option<&'a GridQuadrature>,
+    reference: Option<&'a ReferenceFile>,
+    streams: &'a RandomStreams,
+}
+
+impl StateContext<'_> {
+    /// ΔF = F(s ≥ thr) − F(s < thr): reweighted (with bootstrap errors), raw, from the
+    /// flow-proposed chain (`visited`) and the latent chain, by BAR against held-out data, and
+    /// the exact or reference value with the error.
+    fn delta_f(
+        &self,
+        thr: f64,
+        visited: &[Option<bool>],
+        latent: Option<&Array2<f64>>,
+        out: &mut Map<String, Value>,
+    ) -> Result<()> {
+        let (ev, streams) = (self.ev, self.streams);
+        let state: Vec<Option<bool>> = self.s.iter().map(|&v| Some(v >= thr)).collect();
+        let df = reweight::delta_f(
+            self.log_w,
+            &state,
+            ev.bootstrap,
+            &mut streams.stream("evaluate.delta_f"),
+        )?;
+        insert_estimate(out, "delta_f", df);
+        // The unweighted estimates are reported where both states are populated.
+        let unweighted = |states: &[Option<bool>], stream: &str| {
+            let zero = vec![0.0; states.len()];
+            reweight::delta_f(&zero, states, 0, &mut streams.stream(stream))
+                .ok()
+                .map(|e| e.value)
+        };
+        if let Some(v) = unweighted(&state, "evaluate.raw") {
+            out.insert("delta_f_unweighted".into(), json!(v));
+        }
+        if let Some(v) = unweighted(visited, "evaluate.mc") {
+            out.insert("delta_f_flow_mc".into(), json!(v));
+        }
+        if let Some(xl) = latent {
+            let sl: Vec<Option<bool>> = self
+                .coord
+                .values(xl)
+                .iter()
+                .map(|&v| Some(v >= thr))
+                .collect();
+            if let Some(v) = unweighted(&sl, "evaluate.latent") {
+                out.insert("delta_f_latent_mc".into(), json!(v));
+            }
+        }
+        if let Some(h) = self.held_out {
+            let to_state = |v: &f64| Some(usize::from(*v >= thr));
+            let sg: Vec<Option<usize>> = self.s.iter().map(to_state).collect();
+            let sd: Vec<Option<usize>> = self.coord.values(&h.x).iter().map(to_state).collect();
+            let fe = reweight::bar_state_free_energies(
+                self.log_w,
+                &sg,
+                &h.log_w,
+                &sd,
+                2,
+                ev.bootstrap,
+                &mut streams.stream("evaluate.bar"),
+            )?;
+            let d = fe.difference(0, 1);
+            if d.value.is_finite() {
+                insert_estimate(out, "delta_f_bar", d);
+                let overlap = fe.overlap[0].min(fe.overlap[1]);
+                out.insert("delta_f_bar_overlap".into(), json!(overlap));
+                if overlap < BAR_MIN_OVERLAP {
+                    out.insert(
+                        "delta_f_bar_warning".into(),
+                        json!(format!(
+                            "generator and held-out data barely overlap (MBAR overlap {overlap:.2e} < {BAR_MIN_OVERLAP}): the BAR estimate and its error bar are unreliable"
+                        )),
+                    );
+                }
+            }
+        }
+        if let Some(v) = self.reference.and_then(|r| r.delta_f) {
+            out.insert("delta_f_reference".into(), json!(v));
+            out.insert("delta_f_error_kt".into(), json!((df.value - v).abs()));
+            if let Some(b) = out.get("delta_f_bar").and_then(Value::as_f64) {
+                out.insert("delta_f_bar_error_kt".into(), json!((b - v).abs()));
+            }
+        }
+        if let (Some(q), Some(w)) = (self.quad, self.coord.projection_2d()) {
+            let pb = q.threshold_probability(w, thr);
+            let exact = -(pb / (1.0 - pb)).ln();
+            out.insert("delta_f_exact".into(), json!(exact));
+            out.insert("delta_f_error_kt".into(), json!((df.value - exact).abs()));
+        }
+        Ok(())
+    }
+
+    /// F(s) on `bins` bins over [lo, hi]: reweighted with bootstrap errors, raw, by BAR per
+    /// bin against held-out data, and against the reference (quadrature or file) with the
+    /// RMSE over the bins the reference populates.
+    fn profile(
+        &self,
+        coordinate: &str,
+        lo: f64,
+        hi: f64,
+        out: &mut Map<String, Value>,
+    ) -> Result<ProfileFile> {
+        let (ev, streams) = (self.ev, self.streams);
+        let bins = ev.profile_bins;
+        let edges = reweight::uniform_edges(lo, hi, bins);
+        let prof = reweight::profile(
+            self.s,
+            self.log_w,
+            &edges,
+            ev.bootstrap,
+            &mut streams.stream("evaluate.profile"),
+        )?;
+        let zero = vec![0.0; self.s.len()];
+        let raw = reweight::profile(
+            self.s,
+            &zero,
+            &edges,
+            0,
+            &mut streams.stream("evaluate.raw_profile"),
+        )?;
+        let centres: Vec<f64> = edges.windows(2).map(|e| 0.5 * (e[0] + e[1])).collect();
+        let widths: Vec<f64> = edges.windows(2).map(|e| e[1] - e[0]).collect();
+        // BAR per bin: each bin is a state; bins without held-out data fall back to importance
+        // sampling, bins without generated samples stay undefined.
+        let bar = match self.held_out {
+            Some(h) => {
+                let bin_of = |v: &[f64]| -> Vec<Option<usize>> {
+                    v.iter()
+                        .map(|&x| reweight::uniform_bin(x, lo, hi, bins))
+                        .collect()
+                };
+                let fe = reweight::bar_state_free_energies(
+                    self.log_w,
+                    &bin_of(self.s),
+                    &h.log_w,
+                    &bin_of(&self.coord.values(&h.x)),
+                    bins,
+                    ev.bootstrap,
+                    &mut streams.stream("evaluate.bar_profile"),
+                )?;
+                let (f, e): (Vec<f64>, Vec<f64>) = (0..bins)
+                    .map(|b| {
+                        let est = fe.state(b);
+                        (est.value + widths[b].ln(), est.std_error)
+                    })
+                    .unzip();
+                Some((f, e))
+            }
+            None => None,
+        };
+        let (bar_free_energy, bar_std_error) = bar.unzip();
+        let mut file = ProfileFile {
+            coordinate: coordinate.to_string(),
+            centres,
+            free_energy: prof.free_energy,
+            std_error: prof.std_error,
+            reference: None,
+            reference_kind: None,
+            unweighted: raw.free_energy,
+            bar_free_energy,
+            bar_std_error,
+        };
+        if let Some((ref_f, probs, kind)) = self.reference_profile(&edges, &widths)? {
+            let rmse = |f: &[f64]| reweight::profile_rmse(f, &ref_f, &probs, ev.min_probability);
+            out.insert(
+                "profile_rmse".into(),
+                finite_or_null(rmse(&file.free_energy)),
+            );
+            let mask: Vec<bool> = probs.iter().map(|&p| p > ev.min_probability).collect();
+            align(&mut file.free_energy, &ref_f, &mask);
+            align(&mut file.unweighted, &ref_f, &mask);
+            if let Some(f) = &mut file.bar_free_energy {
+                out.insert("profile_rmse_bar".into(), finite_or_null(rmse(f)));
+                align(f, &ref_f, &mask);
+            }
+            file.reference = Some(ref_f);
+            file.reference_kind = Some(kind.into());
+        }
+        Ok(file)
+    }
+
+    /// The reference profile on `edges` (free energies, bin probabilities, its name):
+    /// quadrature for the 2-D systems, else the reference file.
+    fn reference_profile(
+        &self,
+        edges: &[f64],
+        widths: &[f64],
+    ) -> Result<Option<(Vec<f64>, Vec<f64>, &'static str)>> {
+        if let (Some(q), Some(w)) = (self.quad, self.coord.projection_2d()) {
+            let exact = q.profile(w, edges)?;
+            return Ok(Some((
+                exact.free_energy,
+                exact.probabilities,
+                "exact (quadrature)",
+            )));
+        }
+        let Some(r) = self.reference else {
+            return Ok(None);
+        };
+        if r.edges.len() != edges.len()
+            || r.edges.iter().zip(edges).any(|(a, b)| (a - b).abs() > 1e-9)
+        {
+            return Err(Error::invalid(
+                "evaluate.reference",
+                format!(
+                    "its bins ({} edges from {} to {}) differ from profile_range/profile_bins",
+                    r.edges.len(),
+                    r.edges[0],
+                    r.edges[r.edges.len() - 1]
+                ),
+            ));
+        }
+        // Reference probabilities from its free energies, for the bin selection.
+        let w: Vec<f64> = r
+            .free_energy
+            .iter()
+            .zip(widths)
+            .map(|(f, wd)| (-f).exp() * wd)
+            .collect();
+        let total: f64 = w.iter().filter(|v| v.is_finite()).sum();
+        let probs = w.iter().map(|v| v / total).collect();
+        Ok(Some((
+            r.free_energy.clone(),
+            probs,
+            "reference (umbrella sampling + MBAR)",
+        )))
+    }
+}
+
+/// Mean-free profile shift: `f` aligned on `reference` over the bins where `mask` holds.
+fn align(f: &mut [f64], reference: &[f64], mask: &[bool]) {
+    let sel: Vec<usize> = (0..f.len())
+        .filter(|&i| mask[i] && f[i].is_finite())
+        .collect();
+    if sel.is_empty() {
+        return;
+    }
+    let off = sel.iter().map(|&i| f[i] - reference[i]).sum::<f64>() / sel.len() as f64;
+    f.iter_mut().for_each(|v| *v -= off);
+}
+
+fn insert_estimate(out: &mut Map<String, Value>, name: &str, e: Estimate) {
+    out.insert(name.into(), json!(e.value));
+    out.insert(format!("{name}_std_error"), finite_or_null(e.std_error));
+}
+
+/// A reference profile (and ΔF) from a JSON file: `edges`, `free_energy` (kT), optionally
+/// `delta_f`.
+struct ReferenceFile {
+    edges: Vec<f64>,
+    free_energy: Vec<f64>,
+    delta_f: Option<f64>,
+}
+
+impl ReferenceFile {
+    fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            action: "cannot read reference",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let bad = |reason: String| Error::BadFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let v: Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let nums = |k: &str| -> Result<Vec<f64>> {
+            v.get(k)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect())
+                .ok_or_else(|| bad(format!("no array `{k}`")))
+        };
+        let edges = nums("edges")?;
+        let free_energy = nums("free_energy")?;
+        if edges.len() != free_energy.len() + 1 || edges.len() < 2 {
+            return Err(bad(
+                "`edges` must have one more entry than `free_energy` (at least 2)".into(),
+            ));
+        }
+        let delta_f = v
+            .get("delta_f")
+            .or_else(|| v.get("delta_f_open_closed"))
+            .and_then(Value::as_f64);
+        Ok(Self {
+            edges,
+            free_energy,
+            delta_f,
+        })
+    }
+}
