@@ -518,29 +518,14 @@ fn msm(a: MsmArgs) -> Result<()> {
         "final_change": m.final_change, "timescales": ts.to_vec(), "unit": "frames",
     });
     if let Some(n) = a.n_metastable {
-        let p = m.pcca(n)?;
-        write_npy_2d(&a.out.join("memberships.npy"), p.memberships.view())?;
-        let pi_sets: Vec<f64> = (0..n)
-            .map(|k| {
-                (0..m.n_states())
-                    .filter(|&i| p.assignments[i] == k)
-                    .map(|i| m.stationary_distribution[i])
-                    .sum()
-            })
-            .collect();
-        let mut mfpt = Array2::<f64>::zeros((n, n));
-        for x in 0..n {
-            for y in 0..n {
-                if x != y && !p.sets[x].is_empty() && !p.sets[y].is_empty() {
-                    mfpt[[x, y]] = m.mfpt(&p.sets[x], &p.sets[y])?;
-                }
-            }
-        }
-        write_npy_2d(&a.out.join("mfpt.npy"), mfpt.view())?;
-        summary["metastable_sets"] = json!(p.sets);
-        summary["metastable_populations"] = json!(pi_sets);
+        let ms = m.metastable_sets(n)?;
+        write_npy_2d(&a.out.join("memberships.npy"), ms.pcca.memberships.view())?;
+        write_npy_2d(&a.out.join("mfpt.npy"), ms.mfpt.view())?;
+        summary["metastable_sets"] = json!(ms.pcca.sets);
+        summary["metastable_populations"] = json!(ms.populations);
         summary["mfpt"] = json!(
-            mfpt.rows()
+            ms.mfpt
+                .rows()
                 .into_iter()
                 .map(|r| r.to_vec())
                 .collect::<Vec<_>>()

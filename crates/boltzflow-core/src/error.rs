@@ -68,6 +68,16 @@ pub enum Error {
         /// What happened.
         reason: String,
     },
+    /// A run stopped on request (Ctrl-C in Python) after writing its checkpoint.
+    #[error(
+        "interrupted {after}; the checkpoint `{checkpoint}` holds the run: continue it with --resume (Python: resume=True)"
+    )]
+    Interrupted {
+        /// Where it stopped ("after epoch 12").
+        after: String,
+        /// The checkpoint written last.
+        checkpoint: PathBuf,
+    },
     /// Another error, with where it happened ("in [system] of the configuration").
     #[error("{context}: {source}")]
     Context {

@@ -18,6 +18,8 @@ pub mod vamp;
 pub use cluster::{ClusterModel, KMeans, RegularSpace};
 pub use counting::{connected_sets, count_matrix};
 pub use covariance::{CovarianceAccumulator, Covariances};
-pub use msm::{CkTest, MaximumLikelihoodMsm, Msm, Pcca, ck_test, implied_timescales_over_lags};
+pub use msm::{
+    CkTest, MaximumLikelihoodMsm, MetastableSets, Msm, Pcca, ck_test, implied_timescales_over_lags,
+};
 pub use tica::{Dimension, Scaling, Tica, TicaModel};
 pub use vamp::{Vamp, VampModel, VampScore};

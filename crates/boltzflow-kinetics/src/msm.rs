@@ -451,6 +451,37 @@ impl Msm {
         })
     }
 
+    /// PCCA+ into `m` metastable sets, with each set's stationary population and the mean
+    /// first passage times between the sets (`mfpt[[a, b]]` from a to b, frames; 0 on the
+    /// diagonal and where a set is empty).
+    ///
+    /// # Errors
+    /// As [`Self::pcca`] and [`Self::mfpt`].
+    pub fn metastable_sets(&self, m: usize) -> Result<MetastableSets> {
+        let pcca = self.pcca(m)?;
+        let populations = (0..m)
+            .map(|k| {
+                (0..self.n_states())
+                    .filter(|&i| pcca.assignments[i] == k)
+                    .map(|i| self.stationary_distribution[i])
+                    .sum()
+            })
+            .collect();
+        let mut mfpt = Array2::<f64>::zeros((m, m));
+        for a in 0..m {
+            for b in 0..m {
+                if a != b && !pcca.sets[a].is_empty() && !pcca.sets[b].is_empty() {
+                    mfpt[[a, b]] = self.mfpt(&pcca.sets[a], &pcca.sets[b])?;
+                }
+            }
+        }
+        Ok(MetastableSets {
+            pcca,
+            populations,
+            mfpt,
+        })
+    }
+
     /// k-step propagation of set distributions for the CK test: for memberships M `[n, m]`,
     /// P_k = diag(Mᵀπ)⁻¹ Mᵀ diag(π) Tᵏ M, `[m, m]` (row a: where mass starting in set a is after k
     /// lag steps).
@@ -469,6 +500,17 @@ impl Msm {
         }
         p
     }
+}
+
+/// Metastable sets of an MSM ([`Msm::metastable_sets`]).
+#[derive(Debug, Clone)]
+pub struct MetastableSets {
+    /// The PCCA+ memberships and crisp sets.
+    pub pcca: Pcca,
+    /// Stationary probability of each crisp set, `[m]`.
+    pub populations: Vec<f64>,
+    /// Mean first passage times between the sets, frames, `[m, m]`.
+    pub mfpt: Array2<f64>,
 }
 
 /// PCCA+ result on the active set.

@@ -466,6 +466,20 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
+/// A configuration from a TOML table (a Python dict, a table built in code); `origin` names
+/// it in errors, as a file's path would.
+///
+/// # Errors
+/// [`Error::BadFile`] with serde's message (the field, and what it expected).
+pub fn from_table<T: serde::de::DeserializeOwned>(table: toml::Table, origin: &str) -> Result<T> {
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| Error::BadFile {
+            path: PathBuf::from(origin),
+            reason: e.to_string(),
+        })
+}
+
 /// `p` made absolute (against the working directory).
 ///
 /// # Errors

@@ -9,9 +9,9 @@ use boltzflow_core::{Coordinate, Error, RandomStreams, Result, ResultExt};
 use boltzflow_io::run_dir::{self, CHECKPOINT_FILE, MetricsCsv};
 use boltzflow_nn::{Adam, CheckpointFormat, InTraining, TrainingCheckpoint};
 use boltzflow_systems::System;
-use ndarray::Array2;
+use ndarray::{Array1, Array2, ArrayView2};
 
-use super::{Progress, TrainOptions, build_system, simulate_data, stopped};
+use super::{Progress, TrainOptions, build_system, check_configurations, simulate_data, stopped};
 use crate::config::{BgConfig, DataConfig};
 use crate::trainer::{EpochObserver, EpochRecord, Problem, Reduced, TrainData, train};
 use crate::{BoltzmannGenerator, RcEntropy};
@@ -150,6 +150,32 @@ impl BgRun {
             log_weights,
             epoch,
         })
+    }
+
+    /// log q(x) `[n]` of configurations `x` `[n, dim]` under the trained generator (prior at
+    /// τ = 1), in nats of the configuration space's own coordinates.
+    ///
+    /// # Errors
+    /// `x` of the wrong width or not finite (naming the row and column); no checkpoint.
+    pub fn log_prob(&self, x: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
+        check_configurations(x, self.system.dim(), "configurations")?;
+        let (mut bg, _) = self.load_generator()?;
+        Ok(Array1::from(bg.log_density(&x.to_owned(), 8192)))
+    }
+
+    /// Log importance weights log w = −u(x) − log q(x) `[n]` of configurations `x` `[n, dim]`
+    /// (reduced units; unnormalised, so only differences matter).
+    ///
+    /// # Errors
+    /// As [`BgRun::log_prob`], and the energy's errors.
+    pub fn log_weights(&self, x: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
+        let log_q = self.log_prob(x)?;
+        let energy = Reduced {
+            inner: self.system.as_ref(),
+            beta: self.beta,
+        };
+        let u = boltzflow_core::Energy::energy(&energy, x)?;
+        Ok(-&u - &log_q)
     }
 
     /// Appends a line to log.txt.
@@ -356,6 +382,12 @@ impl EpochObserver for Recorder<'_> {
         );
         self.run.log(&line)?;
         self.progress.detail(&line);
+        if self.progress.interrupted() {
+            return Err(Error::Interrupted {
+                after: format!("after epoch {}", rec.epoch),
+                checkpoint: self.run.checkpoint_path(),
+            });
+        }
         Ok(())
     }
 }

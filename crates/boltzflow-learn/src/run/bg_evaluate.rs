@@ -553,7 +553,12 @@ impl StateContext<'_> {
             bar_free_energy,
             bar_std_error,
         };
-        if let Some((ref_f, probs, kind)) = self.reference_profile(&edges, &widths)? {
+        if let Some(ReferenceProfile {
+            free_energy: ref_f,
+            probabilities: probs,
+            kind,
+        }) = self.reference_profile(&edges, &widths)?
+        {
             let rmse = |f: &[f64]| reweight::profile_rmse(f, &ref_f, &probs, ev.min_probability);
             out.insert(
                 "profile_rmse".into(),
@@ -574,18 +579,14 @@ impl StateContext<'_> {
 
     /// The reference profile on `edges` (free energies, bin probabilities, its name):
     /// quadrature for the 2-D systems, else the reference file.
-    fn reference_profile(
-        &self,
-        edges: &[f64],
-        widths: &[f64],
-    ) -> Result<Option<(Vec<f64>, Vec<f64>, &'static str)>> {
+    fn reference_profile(&self, edges: &[f64], widths: &[f64]) -> Result<Option<ReferenceProfile>> {
         if let (Some(q), Some(w)) = (self.quad, self.coord.projection_2d()) {
             let exact = q.profile(w, edges)?;
-            return Ok(Some((
-                exact.free_energy,
-                exact.probabilities,
-                "exact (quadrature)",
-            )));
+            return Ok(Some(ReferenceProfile {
+                free_energy: exact.free_energy,
+                probabilities: exact.probabilities,
+                kind: "exact (quadrature)",
+            }));
         }
         let Some(r) = self.reference else {
             return Ok(None);
@@ -611,13 +612,22 @@ impl StateContext<'_> {
             .map(|(f, wd)| (-f).exp() * wd)
             .collect();
         let total: f64 = w.iter().filter(|v| v.is_finite()).sum();
-        let probs = w.iter().map(|v| v / total).collect();
-        Ok(Some((
-            r.free_energy.clone(),
-            probs,
-            "reference (umbrella sampling + MBAR)",
-        )))
+        Ok(Some(ReferenceProfile {
+            free_energy: r.free_energy.clone(),
+            probabilities: w.iter().map(|v| v / total).collect(),
+            kind: "reference (umbrella sampling + MBAR)",
+        }))
     }
+}
+
+/// A reference profile on the evaluation's bins.
+struct ReferenceProfile {
+    /// F per bin (kT).
+    free_energy: Vec<f64>,
+    /// Probability per bin (selects the bins the RMSE counts).
+    probabilities: Vec<f64>,
+    /// Where it comes from.
+    kind: &'static str,
 }
 
 /// Mean-free profile shift: `f` aligned on `reference` over the bins where `mask` holds.

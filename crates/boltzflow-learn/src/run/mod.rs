@@ -10,6 +10,7 @@
 
 mod bg;
 mod bg_evaluate;
+mod simulate;
 mod system;
 mod vae;
 mod vae_evaluate;
@@ -24,6 +25,10 @@ pub use boltzflow_io::run_dir::StartMode;
 
 pub use bg::{BgRun, BgSamples, split_data};
 pub use bg_evaluate::{BAR_MIN_OVERLAP, BgEvaluateOptions, BgEvaluation, ProfileFile};
+pub use simulate::{
+    BasinRow, DynamicsSummary, Sampler, SimulationResult, SimulationSpec, SimulationSummary,
+    basin_populations, simulate,
+};
 pub use system::{build_system, initial_positions, simulate_data};
 pub use vae::{TrainedStage, VaeRun};
 pub use vae_evaluate::{StageResult, VaeRunMetrics};
@@ -53,17 +58,24 @@ impl ModelKind {
     /// [`Error::InvalidParameter`] (`model`) naming the accepted models for any other value.
     pub fn of_file(path: &Path) -> Result<Self> {
         let table: toml::Table = crate::config::read_toml(path)?;
+        Self::of_table(&table, &path.display().to_string())
+    }
+
+    /// The model of a configuration table (`origin` names it in errors).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`model`) naming the accepted models for any other value.
+    pub fn of_table(table: &toml::Table, origin: &str) -> Result<Self> {
         match table.get("model") {
             None => Ok(Self::Bg),
             Some(toml::Value::String(s)) => {
-                Self::from_name(s).map_err(|e| e.context(format!("in `{}`", path.display())))
+                Self::from_name(s).map_err(|e| e.context(format!("in `{origin}`")))
             }
             Some(v) => Err(Error::invalid(
                 "model",
                 format!(
-                    "must be a string, one of {:?}, got {v} (in `{}`)",
-                    Self::NAMES,
-                    path.display()
+                    "must be a string, one of {:?}, got {v} (in `{origin}`)",
+                    Self::NAMES
                 ),
             )),
         }
@@ -126,6 +138,95 @@ impl Overrides {
     }
 }
 
+/// A validated run configuration of any model.
+#[derive(Debug, Clone)]
+pub enum RunConfig {
+    /// `model = "bg"` (or no `model`).
+    Bg(Box<crate::config::BgConfig>),
+    /// `model = "vae"`.
+    Vae(Box<crate::vae::config::VaeConfig>),
+    /// `model = "van"`.
+    Van(Box<crate::van::VanConfig>),
+}
+
+impl RunConfig {
+    /// Reads and validates a configuration file, whichever model its `model` key names.
+    ///
+    /// # Errors
+    /// The file's errors (TOML line and column) and the model's validation (naming the field).
+    pub fn from_file(path: &Path) -> Result<Self> {
+        Ok(match ModelKind::of_file(path)? {
+            ModelKind::Bg => Self::Bg(Box::new(crate::config::BgConfig::from_file(path)?)),
+            ModelKind::Vae => Self::Vae(Box::new(crate::vae::config::VaeConfig::from_file(path)?)),
+            ModelKind::Van => Self::Van(Box::new(crate::van::VanConfig::from_file(path)?)),
+        })
+    }
+
+    /// Validates a configuration given as a table (a Python dict); `origin` names it in errors.
+    ///
+    /// # Errors
+    /// As [`RunConfig::from_file`].
+    pub fn from_table(table: toml::Table, origin: &str) -> Result<Self> {
+        use crate::config::from_table;
+        Ok(match ModelKind::of_table(&table, origin)? {
+            ModelKind::Bg => {
+                let c: crate::config::BgConfig = from_table(table, origin)?;
+                c.validate()?;
+                Self::Bg(Box::new(c))
+            }
+            ModelKind::Vae => {
+                let c: crate::vae::config::VaeConfig = from_table(table, origin)?;
+                c.validate()?;
+                Self::Vae(Box::new(c))
+            }
+            ModelKind::Van => {
+                let c: crate::van::VanConfig = from_table(table, origin)?;
+                c.validate()?;
+                Self::Van(Box::new(c))
+            }
+        })
+    }
+
+    /// Replaces the seed and `[system] spec` where `overrides` gives them, and makes the
+    /// configuration's relative paths absolute (against the working directory).
+    ///
+    /// # Errors
+    /// A path that cannot be made absolute.
+    pub fn resolve(&mut self, overrides: &Overrides) -> Result<()> {
+        match self {
+            Self::Bg(c) => {
+                overrides.apply(&mut c.seed, &mut c.system.spec);
+                c.resolve_paths()
+            }
+            Self::Vae(c) => {
+                overrides.apply(&mut c.seed, &mut c.system.spec);
+                c.resolve_paths()
+            }
+            Self::Van(c) => {
+                overrides.apply(&mut c.seed, &mut c.system.spec);
+                c.resolve_paths()
+            }
+        }
+    }
+
+    /// Trains the run into `out`.
+    ///
+    /// # Errors
+    /// Those of the model's `train`.
+    pub fn train(
+        self,
+        out: PathBuf,
+        opts: TrainOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<()> {
+        match self {
+            Self::Bg(c) => BgRun::new(out, *c)?.train(opts, progress),
+            Self::Vae(c) => VaeRun::new(out, *c)?.train(opts, progress),
+            Self::Van(c) => VanRun::new(out, *c)?.train(opts, progress),
+        }
+    }
+}
+
 /// Trains the run of the configuration file `config` into `out`, whichever model its `model`
 /// key names (relative paths in it are resolved against the working directory first).
 ///
@@ -138,26 +239,9 @@ pub fn train_file(
     opts: TrainOptions,
     progress: &mut dyn Progress,
 ) -> Result<()> {
-    match ModelKind::of_file(config)? {
-        ModelKind::Bg => {
-            let mut cfg = crate::config::BgConfig::from_file(config)?;
-            overrides.apply(&mut cfg.seed, &mut cfg.system.spec);
-            cfg.resolve_paths()?;
-            BgRun::new(out, cfg)?.train(opts, progress)
-        }
-        ModelKind::Vae => {
-            let mut cfg = crate::vae::config::VaeConfig::from_file(config)?;
-            overrides.apply(&mut cfg.seed, &mut cfg.system.spec);
-            cfg.resolve_paths()?;
-            VaeRun::new(out, cfg)?.train(opts, progress)
-        }
-        ModelKind::Van => {
-            let mut cfg = crate::van::VanConfig::from_file(config)?;
-            overrides.apply(&mut cfg.seed, &mut cfg.system.spec);
-            cfg.resolve_paths()?;
-            VanRun::new(out, cfg)?.train(opts, progress)
-        }
-    }
+    let mut cfg = RunConfig::from_file(config)?;
+    cfg.resolve(overrides)?;
+    cfg.train(out, opts, progress)
 }
 
 /// Where a run's progress lines go. `status` lines (resuming, stopping, data made) matter to
@@ -167,6 +251,11 @@ pub trait Progress {
     fn status(&mut self, line: &str);
     /// A per-epoch (or per-step) line.
     fn detail(&mut self, line: &str);
+    /// Asked after every checkpoint; `true` stops training there with
+    /// [`Error::Interrupted`] (the Python package answers from its pending Ctrl-C).
+    fn interrupted(&mut self) -> bool {
+        false
+    }
 }
 
 /// Progress on standard output; `quiet` drops the detail lines.
@@ -196,8 +285,37 @@ impl Progress for NoProgress {
     fn detail(&mut self, _: &str) {}
 }
 
+/// Checks that `x` is `[n, dim]` with finite entries (`what` names it in the error).
+///
+/// # Errors
+/// [`Error::Shape`] for another width, [`Error::NonFinite`] naming the first bad row and column.
+pub(crate) fn check_configurations(
+    x: ndarray::ArrayView2<'_, f64>,
+    dim: usize,
+    what: &str,
+) -> Result<()> {
+    if x.ncols() != dim {
+        return Err(Error::Shape {
+            what: what.into(),
+            expected: format!("[n, {dim}]"),
+            got: format!("[{}, {}]", x.nrows(), x.ncols()),
+        });
+    }
+    if let Some(((r, c), v)) = x.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            what: what.into(),
+            location: format!("row {r}, column {c}"),
+            value: *v,
+        });
+    }
+    Ok(())
+}
+
 /// Adds where the last good checkpoint is to an error that stopped training.
 fn stopped(e: Error, checkpoint: &Path) -> Error {
+    if matches!(e, Error::Interrupted { .. }) {
+        return e; // it names its checkpoint
+    }
     e.context(format!(
         "training stopped; the last good checkpoint is `{}`",
         checkpoint.display()

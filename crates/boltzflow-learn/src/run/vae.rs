@@ -366,13 +366,20 @@ impl VaeRun {
                 }
             };
             for epoch in start..t.epochs {
-                if stop_after.is_some_and(|m| total >= m) {
+                let interrupted = progress.interrupted();
+                if interrupted || stop_after.is_some_and(|m| total >= m) {
                     ck.current = Some(InTraining {
                         params,
                         adam,
                         progress: epoch,
                     });
                     save(&ck, &metrics)?;
+                    if interrupted {
+                        return Err(Error::Interrupted {
+                            after: format!("after {total} epochs (stage {s}, epoch {epoch})"),
+                            checkpoint: checkpoint.clone(),
+                        });
+                    }
                     progress.status(&format!(
                         "stopped after {total} epochs (--stop-after); continue with --resume"
                     ));

@@ -153,20 +153,7 @@ impl VaeRun {
         stage: Option<usize>,
     ) -> Result<(Array2<f64>, Array2<f64>)> {
         let (vae, trained) = self.trained()?;
-        if x.ncols() != vae.dim() {
-            return Err(Error::Shape {
-                what: "configurations to encode".into(),
-                expected: format!("[n, {}]", vae.dim()),
-                got: format!("[{}, {}]", x.nrows(), x.ncols()),
-            });
-        }
-        if let Some((i, v)) = x.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(Error::NonFinite {
-                what: "configurations to encode".into(),
-                location: format!("row {}, column {}", i / vae.dim(), i % vae.dim()),
-                value: *v,
-            });
-        }
+        super::check_configurations(x, vae.dim(), "configurations to encode")?;
         let s = stage.unwrap_or(trained.len() - 1);
         let params = &trained
             .get(s)

@@ -246,13 +246,20 @@ impl VanRun {
             van.params = params;
             let ex = exact.as_ref().map(|e| e[k]);
             for step in start..t.steps {
-                if opts.stop_after.is_some_and(|s| total_steps >= s) {
+                let interrupted = progress.interrupted();
+                if interrupted || opts.stop_after.is_some_and(|s| total_steps >= s) {
                     ck.current = Some(InTraining {
                         params: van.params.clone(),
                         adam,
                         progress: step,
                     });
                     save(&ck, &metrics, &van)?;
+                    if interrupted {
+                        return Err(Error::Interrupted {
+                            after: format!("after {total_steps} steps (β number {k}, step {step})"),
+                            checkpoint: checkpoint.clone(),
+                        });
+                    }
                     progress.status(&format!(
                         "stopped after {total_steps} steps (--stop-after); continue with --resume"
                     ));
