@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use boltzflow_coords::features::{backbone_torsions, dihedrals, sin_cos};
+use boltzflow_coords::features::{
+    RamachandranBasin, backbone_torsions, basin_populations, dihedrals, sin_cos,
+};
 use boltzflow_core::Error;
 use clap::Args;
 use serde_json::json;
@@ -31,24 +33,6 @@ pub struct DihedralsArgs {
     #[arg(long)]
     summary: Option<PathBuf>,
 }
-
-/// Approximate basins of a residue's (φ, ψ) map, in degrees: an exhaustive partition.
-/// αL/C7ax: φ ≥ 0; αR: φ < 0, −120 ≤ ψ < −10; C5 (β): φ < −120, other ψ; C7eq: −120 ≤ φ < 0,
-/// other ψ.
-pub fn basin(phi: f64, psi: f64) -> &'static str {
-    let (phi, psi) = (phi.to_degrees(), psi.to_degrees());
-    if phi >= 0.0 {
-        "alphaL/C7ax"
-    } else if (-120.0..-10.0).contains(&psi) {
-        "alphaR"
-    } else if phi < -120.0 {
-        "C5"
-    } else {
-        "C7eq"
-    }
-}
-
-const BASINS: [&str; 4] = ["C7eq", "C5", "alphaR", "alphaL/C7ax"];
 
 pub fn run(a: DihedralsArgs) -> Result<()> {
     let pdb = boltzflow_io::pdb::read_pdb(&a.pdb)?;
@@ -95,16 +79,10 @@ pub fn run(a: DihedralsArgs) -> Result<()> {
             continue;
         };
         if let Some(kp) = torsions.iter().position(|u| u.name == format!("psi {res}")) {
-            let mut counts = [0usize; 4];
-            for row in angles.outer_iter() {
-                let b = basin(row[k], row[kp]);
-                counts[BASINS.iter().position(|n| *n == b).expect("known basin")] += 1;
-            }
-            let n = x.nrows() as f64;
-            let pops: Vec<(String, f64)> = BASINS
+            let pops: Vec<(String, f64)> = RamachandranBasin::ALL
                 .iter()
-                .zip(counts)
-                .map(|(b, c)| (b.to_string(), c as f64 / n))
+                .zip(basin_populations(angles.view(), k, kp, None))
+                .map(|(b, p)| (b.name().to_string(), p))
                 .collect();
             println!(
                 "residue {res}: {}",
@@ -164,7 +142,7 @@ pub fn run(a: DihedralsArgs) -> Result<()> {
         boltzflow_io::write_json(
             p,
             &json!({"frames": x.nrows(), "torsions": torsion_json, "basin_populations": basin_json,
-                    "basin_definition_degrees": "alphaL/C7ax: phi >= 0; alphaR: phi < 0 and -120 <= psi < -10; C5: phi < -120; C7eq: -120 <= phi < 0 (other psi)"}),
+                    "basin_definition_degrees": RamachandranBasin::DEFINITION}),
         )?;
     }
     Ok(())

@@ -93,3 +93,103 @@ pub fn backbone_torsions(top: &Topology) -> Vec<NamedTorsion> {
     }
     out
 }
+
+/// The conformational basins of a residue's (φ, ψ) map, an exhaustive partition (degrees):
+/// αL/C7ax: φ ≥ 0; αR: φ < 0, −120 ≤ ψ < −10; C5 (β): φ < −120, other ψ; C7eq: −120 ≤ φ < 0,
+/// other ψ. The usual coarse states of alanine dipeptide (e.g. Stecher et al., JCTC 2014).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RamachandranBasin {
+    /// −120° ≤ φ < 0 outside αR.
+    C7eq,
+    /// φ < −120° outside αR (β, extended).
+    C5,
+    /// φ < 0, −120° ≤ ψ < −10° (right-handed helix).
+    AlphaR,
+    /// φ ≥ 0 (left-handed helix and C7ax).
+    AlphaLC7ax,
+}
+
+impl RamachandranBasin {
+    /// Every basin, in the order of the population vectors.
+    pub const ALL: [Self; 4] = [Self::C7eq, Self::C5, Self::AlphaR, Self::AlphaLC7ax];
+
+    /// The rule in words, for summaries.
+    pub const DEFINITION: &'static str = "alphaL/C7ax: phi >= 0; alphaR: phi < 0 and -120 <= psi < -10; C5: phi < -120; C7eq: -120 <= phi < 0 (other psi)";
+
+    /// The basin of (φ, ψ) in radians.
+    pub fn of(phi: f64, psi: f64) -> Self {
+        let (phi, psi) = (phi.to_degrees(), psi.to_degrees());
+        if phi >= 0.0 {
+            Self::AlphaLC7ax
+        } else if (-120.0..-10.0).contains(&psi) {
+            Self::AlphaR
+        } else if phi < -120.0 {
+            Self::C5
+        } else {
+            Self::C7eq
+        }
+    }
+
+    /// Its name in summaries: `C7eq`, `C5`, `alphaR`, `alphaL/C7ax`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::C7eq => "C7eq",
+            Self::C5 => "C5",
+            Self::AlphaR => "alphaR",
+            Self::AlphaLC7ax => "alphaL/C7ax",
+        }
+    }
+
+    /// Position in [`RamachandranBasin::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Fractions of frames in each basin of [`RamachandranBasin::ALL`] from the φ and ψ columns of
+/// `angles` `[n, torsions]` (rad); weights `w` `[n]` (importance weights, unnormalised) when
+/// given, else equal.
+pub fn basin_populations(
+    angles: ArrayView2<f64>,
+    phi: usize,
+    psi: usize,
+    w: Option<&[f64]>,
+) -> [f64; 4] {
+    let mut p = [0.0; 4];
+    for (r, row) in angles.outer_iter().enumerate() {
+        p[RamachandranBasin::of(row[phi], row[psi]).index()] += w.map_or(1.0, |w| w[r]);
+    }
+    let total: f64 = p.iter().sum();
+    if total > 0.0 {
+        p.iter_mut().for_each(|v| *v /= total);
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basins_partition_the_ramachandran_map_and_weights_move_populations() {
+        let d = f64::to_radians;
+        let points = [
+            (-80.0, 70.0, RamachandranBasin::C7eq),
+            (-150.0, 150.0, RamachandranBasin::C5),
+            (-70.0, -40.0, RamachandranBasin::AlphaR),
+            (60.0, 40.0, RamachandranBasin::AlphaLC7ax),
+            (-150.0, -60.0, RamachandranBasin::AlphaR),
+            (0.0, -60.0, RamachandranBasin::AlphaLC7ax),
+        ];
+        for (phi, psi, b) in points {
+            assert_eq!(RamachandranBasin::of(d(phi), d(psi)), b, "({phi}, {psi})");
+        }
+        let angles = ndarray::Array2::from_shape_fn((4, 2), |(r, c)| {
+            let (phi, psi, _) = points[r];
+            d(if c == 0 { phi } else { psi })
+        });
+        assert_eq!(basin_populations(angles.view(), 0, 1, None), [0.25; 4]);
+        let p = basin_populations(angles.view(), 0, 1, Some(&[1.0, 1.0, 2.0, 0.0]));
+        assert_eq!(p, [0.25, 0.25, 0.5, 0.0]);
+    }
+}
