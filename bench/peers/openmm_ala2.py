@@ -8,7 +8,9 @@
 2. Langevin MD steps per second (LangevinMiddleIntegrator = BAOAB, 300 K, 1/ps, 1 fs) for
    one molecule, integrator.step(N) with no reporting inside the timed loop.
 
-    OPENMM_CPU_THREADS=2 python3 bench/peers/openmm_ala2.py [N] [CPU|Reference]
+    OPENMM_CPU_THREADS=2 python3 bench/peers/openmm_ala2.py [N] [CPU|Reference] [ala2|ala2_obc]
+
+The third argument picks the data set: vacuum (default) or OBC implicit solvent.
 
 Versions used for bench/README.md: OpenMM 8.6.1 (PyPI wheel), Python 3.11, numpy 2.4.
 """
@@ -21,11 +23,13 @@ import openmm
 import openmm.unit as u
 
 here = os.path.dirname(os.path.abspath(__file__))
-data = os.path.join(here, "..", "..", "data", "ala2")
+dataset = sys.argv[3] if len(sys.argv) > 3 else "ala2"
+data = os.path.join(here, "..", "..", "data", dataset)
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 threads = os.environ.get("OPENMM_CPU_THREADS", "2")
 
-with open(os.path.join(data, "ala2_system.xml")) as f:
+xml = "ala2_obc_system.xml" if dataset == "ala2_obc" else "ala2_system.xml"
+with open(os.path.join(data, xml)) as f:
     system = openmm.XmlSerializer.deserialize(f.read())
 x50 = np.load(os.path.join(data, "positions_nm.npy")).reshape(50, -1, 3)
 x = np.stack([x50[i % 50] for i in range(n)])
@@ -56,7 +60,7 @@ def batch():
 
 
 t = best_of(5, batch)
-print(f"OpenMM {openmm.__version__} {platform_name} ({threads} threads): energy+forces, batch {n} in a loop: "
+print(f"OpenMM {openmm.__version__} {platform_name} ({threads} threads), {dataset}: energy+forces, batch {n} in a loop: "
       f"{t * 1e3:.3f} ms per batch, {t / n * 1e6:.3f} us per configuration")
 
 # Check: OpenMM's CPU platform agrees with the Reference numbers in data/ala2.

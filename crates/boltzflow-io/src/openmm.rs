@@ -2,8 +2,8 @@
 //!
 //! This module reads the file into plain parameter tables ([`SystemXml`]); the force field that
 //! evaluates them lives in `boltzflow-systems`. Only what boltzflow evaluates exactly is accepted:
-//! `HarmonicBondForce`, `HarmonicAngleForce`, `PeriodicTorsionForce`, `NonbondedForce` with
-//! `NoCutoff`, and `CMMotionRemover` (no energy; dynamics remove the centre-of-mass motion
+//! `HarmonicBondForce`, `HarmonicAngleForce`, `PeriodicTorsionForce`, `NonbondedForce` and
+//! `GBSAOBCForce` (implicit solvent) with `NoCutoff`, and `CMMotionRemover` (no energy; dynamics remove the centre-of-mass motion
 //! themselves). Anything else — other forces, cutoffs, periodic forces, constraints, virtual
 //! sites, parameter offsets — is an error naming the element and its line, never a silent skip.
 //!
@@ -60,6 +60,20 @@ pub struct NonbondedParticleXml {
     pub epsilon: f64,
 }
 
+/// OpenMM's dielectric offset of the OBC Born radii, nm: the integral uses radius − 0.009.
+pub const GBSA_DIELECTRIC_OFFSET: f64 = 0.009;
+
+/// Per-particle parameters of a `GBSAOBCForce`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GbsaParticleXml {
+    /// Charge (e).
+    pub charge: f64,
+    /// Atomic radius (nm).
+    pub radius: f64,
+    /// Overlap scale factor of the radius in the Born-radius integral.
+    pub scale: f64,
+}
+
 /// A nonbonded exception: the pair's interaction replaced by these parameters (zero for
 /// excluded 1-2 and 1-3 pairs, scaled for 1-4 pairs).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,6 +122,20 @@ pub enum ForceXml {
         /// Exceptions.
         exceptions: Vec<ExceptionXml>,
     },
+    /// `GBSAOBCForce` with `NoCutoff`: generalized Born implicit solvent (OBC type II Born
+    /// radii) with OpenMM's ACE surface-area term.
+    GbsaObc {
+        /// Force group.
+        group: u32,
+        /// One entry per particle.
+        particles: Vec<GbsaParticleXml>,
+        /// Dielectric constant inside the solute (`soluteDielectric`).
+        solute_dielectric: f64,
+        /// Dielectric constant of the solvent (`solventDielectric`).
+        solvent_dielectric: f64,
+        /// Surface-area energy density (`surfaceAreaEnergy`), kJ/(mol nm²).
+        surface_area_energy: f64,
+    },
     /// `CMMotionRemover` (no energy).
     CmMotionRemover {
         /// Force group.
@@ -123,6 +151,7 @@ impl ForceXml {
             Self::HarmonicAngle { .. } => "HarmonicAngleForce",
             Self::PeriodicTorsion { .. } => "PeriodicTorsionForce",
             Self::Nonbonded { .. } => "NonbondedForce",
+            Self::GbsaObc { .. } => "GBSAOBCForce",
             Self::CmMotionRemover { .. } => "CMMotionRemover",
         }
     }
@@ -134,6 +163,7 @@ impl ForceXml {
             | Self::HarmonicAngle { group, .. }
             | Self::PeriodicTorsion { group, .. }
             | Self::Nonbonded { group, .. }
+            | Self::GbsaObc { group, .. }
             | Self::CmMotionRemover { group } => group,
         }
     }
@@ -317,6 +347,14 @@ fn check_indices(f: &ForceXml, n: usize, path: &Path) -> Result<()> {
                 }
             }
         }
+        ForceXml::GbsaObc { particles, .. } => {
+            if particles.len() != n {
+                return Err(bad(format!(
+                    "has parameters for {} particles, but the System has {n}",
+                    particles.len()
+                )));
+            }
+        }
         ForceXml::CmMotionRemover { .. } => {}
     }
     Ok(())
@@ -479,6 +517,7 @@ impl Reader<'_, '_> {
                 ForceXml::PeriodicTorsion { group, torsions }
             }
             "NonbondedForce" => self.nonbonded(f, group)?,
+            "GBSAOBCForce" => self.gbsa_obc(f, group)?,
             "CMMotionRemover" => ForceXml::CmMotionRemover { group },
             other => {
                 return Err(self.bad(
@@ -486,11 +525,72 @@ impl Reader<'_, '_> {
                     format!(
                         "force type `{other}` is not supported; boltzflow evaluates \
                          HarmonicBondForce, HarmonicAngleForce, PeriodicTorsionForce, \
-                         NonbondedForce (NoCutoff) and ignores CMMotionRemover"
+                         NonbondedForce and GBSAOBCForce (NoCutoff), and ignores CMMotionRemover"
                     ),
                 ));
             }
         }))
+    }
+
+    fn gbsa_obc(&self, f: Node<'_, '_>, group: u32) -> Result<ForceXml> {
+        let method = self.usize(f, "method")?;
+        if method != 0 {
+            let name = ["NoCutoff", "CutoffNonPeriodic", "CutoffPeriodic"]
+                .get(method)
+                .copied()
+                .unwrap_or("unknown");
+            return Err(self.bad(
+                f,
+                format!(
+                    "GBSAOBCForce method {method} ({name}) is not supported; boltzflow evaluates \
+                     NoCutoff only: create the System with `nonbondedMethod=NoCutoff`"
+                ),
+            ));
+        }
+        let positive = |name: &str| -> Result<f64> {
+            let v = self.f64(f, name)?;
+            if v > 0.0 {
+                Ok(v)
+            } else {
+                Err(self.bad(f, format!("`{name}` must be positive, got {v}")))
+            }
+        };
+        let solute_dielectric = positive("soluteDielectric")?;
+        let solvent_dielectric = positive("solventDielectric")?;
+        let surface_area_energy = self.f64(f, "surfaceAreaEnergy")?;
+        let mut particles = Vec::new();
+        for p in self.elements(self.child(f, "Particles")?, "Particle")? {
+            let radius = self.f64(p, "r")?;
+            let scale = self.f64(p, "scale")?;
+            // The Born-radius integral uses radius − 0.009 nm (OpenMM's dielectric offset).
+            if radius <= GBSA_DIELECTRIC_OFFSET {
+                return Err(self.bad(
+                    p,
+                    format!(
+                        "particle {}: radius {radius} nm must exceed the dielectric offset {GBSA_DIELECTRIC_OFFSET} nm",
+                        particles.len()
+                    ),
+                ));
+            }
+            if scale < 0.0 {
+                return Err(self.bad(
+                    p,
+                    format!("particle {}: scale {scale} is negative", particles.len()),
+                ));
+            }
+            particles.push(GbsaParticleXml {
+                charge: self.f64(p, "q")?,
+                radius,
+                scale,
+            });
+        }
+        Ok(ForceXml::GbsaObc {
+            group,
+            particles,
+            solute_dielectric,
+            solvent_dielectric,
+            surface_area_energy,
+        })
     }
 
     fn nonbonded(&self, f: Node<'_, '_>, group: u32) -> Result<ForceXml> {

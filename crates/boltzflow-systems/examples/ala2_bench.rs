@@ -1,8 +1,9 @@
 //! Energy + forces of alanine dipeptide in batches, and BAOAB steps per second, for the side-by-side
 //! comparison with OpenMM (`bench/peers/openmm_ala2.py`).
 //!
-//! `cargo run --release -p boltzflow-systems --example ala2_bench [-- N_BATCH]`
-//! The batch is the 50 reference configurations tiled to N_BATCH rows (default 1000).
+//! `cargo run --release -p boltzflow-systems --example ala2_bench [-- N_BATCH [obc]]`
+//! The batch is the 50 reference configurations tiled to N_BATCH rows (default 1000), in
+//! vacuum (`data/ala2`) or, with `obc`, in OBC implicit solvent (`data/ala2_obc`).
 
 use std::path::Path;
 use std::time::Instant;
@@ -26,8 +27,16 @@ fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .map_or(1000, |s| s.parse().expect("batch size"));
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/ala2");
-    let ff = ForceField::from_file(&data.join("ala2_system.xml")).expect("ala2 XML");
+    let obc = std::env::args().nth(2).as_deref() == Some("obc");
+    let (set, xml) = if obc {
+        ("ala2_obc", "ala2_obc_system.xml")
+    } else {
+        ("ala2", "ala2_system.xml")
+    };
+    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data")
+        .join(set);
+    let ff = ForceField::from_file(&data.join(xml)).expect("ala2 XML");
     let x50 = Array2::<f64>::read_npy(std::fs::File::open(data.join("positions_nm.npy")).unwrap())
         .expect("positions");
     let x = Array2::from_shape_fn((n, 66), |(i, c)| x50[[i % 50, c]]);
@@ -39,7 +48,7 @@ fn main() {
             .unwrap()
     });
     println!(
-        "energy+forces, batch {n}, {threads} threads: {:.3} ms per batch, {:.3} µs per configuration",
+        "{set}: energy+forces, batch {n}, {threads} threads: {:.3} ms per batch, {:.3} µs per configuration",
         t * 1e3,
         t / n as f64 * 1e6
     );

@@ -19,6 +19,7 @@ pub mod double_well;
 /// Batched parallel evaluation from per-row kernels.
 mod kernel;
 pub mod mueller;
+pub mod obc;
 pub mod openmm;
 pub mod quadrature;
 pub mod spec;

@@ -13,6 +13,8 @@
 //! * `NonbondedForce`, `NoCutoff`: Σ_{i<j} qᵢqⱼ/(4πε₀ r) + 4ε(σ¹²/r¹² − σ⁶/r⁶) with
 //!   σ = (σᵢ + σⱼ)/2, ε = √(εᵢεⱼ); an exception replaces a pair's qᵢqⱼ, σ, ε (excluding it when
 //!   both are zero).
+//! * `GBSAOBCForce`, `NoCutoff`: generalized Born implicit solvent with OBC-II Born radii and
+//!   the ACE surface-area term (see [`crate::obc`] for the formulas).
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +26,7 @@ use ndarray::{Array1, Array2, ArrayView2};
 
 use crate::System;
 use crate::kernel::{ROWS_PER_TASK, RowKernel, impl_energy_via_rows};
+use crate::obc::Obc;
 
 /// Permittivity of vacuum in e²/(kJ mol⁻¹ nm), from OpenMM's constants (CODATA 2018:
 /// ε₀ = 8.8541878128·10⁻¹² F/m, e = 1.602176634·10⁻¹⁹ C, N_A = 6.02214076·10²³ /mol).
@@ -93,6 +96,7 @@ enum Terms {
     Angles(Vec<Angle>),
     Torsions(Vec<TorsionGroup>),
     Pairs(PairTable),
+    Obc(Obc),
 }
 
 /// One energy-bearing force of the System and the slot of its group.
@@ -180,6 +184,18 @@ impl ForceField {
                     exceptions,
                     ..
                 } => Terms::Pairs(pair_table(n, particles, exceptions)),
+                ForceXml::GbsaObc {
+                    particles,
+                    solute_dielectric,
+                    solvent_dielectric,
+                    surface_area_energy,
+                    ..
+                } => Terms::Obc(Obc::new(
+                    particles,
+                    *solute_dielectric,
+                    *solvent_dielectric,
+                    *surface_area_energy,
+                )),
                 ForceXml::CmMotionRemover { .. } => continue,
             };
             let s = slot(f.group());
@@ -268,6 +284,7 @@ impl ForceField {
                 Terms::Angles(a) => angles(x, a, f.as_deref_mut()),
                 Terms::Torsions(t) => torsions(x, t, f.as_deref_mut()),
                 Terms::Pairs(p) => pairs(x, p, f.as_deref_mut(), scratch),
+                Terms::Obc(o) => o.energy(x, f.as_deref_mut(), scratch),
             };
             per_group[force.slot] += e;
         }
@@ -282,7 +299,8 @@ impl ForceField {
 
     /// Scratch space for one block of rows.
     fn scratch(&self) -> Vec<f64> {
-        vec![0.0; pair_scratch_len(self.n_atoms())]
+        let n = self.n_atoms();
+        vec![0.0; pair_scratch_len(n).max(Obc::scratch_len(n))]
     }
 }
 

@@ -1,5 +1,6 @@
-//! Alanine dipeptide (AMBER99SB-ILDN, vacuum, no cutoff) against OpenMM 8.6.1's Reference
-//! platform: 50 configurations with total and per-group energies and forces (`data/ala2/`).
+//! Alanine dipeptide (AMBER99SB-ILDN, no cutoff) in vacuum (`data/ala2/`) and in OBC implicit
+//! solvent (`amber99_obc.xml`, `data/ala2_obc/`) against OpenMM 8.6.1's Reference platform: 50
+//! configurations each with total and per-group energies and forces.
 
 use std::path::{Path, PathBuf};
 
@@ -8,33 +9,53 @@ use boltzflow_systems::{ForceField, build_with_pdb};
 use ndarray::{Array1, Array2};
 use ndarray_npy::ReadNpyExt;
 
-fn data(name: &str) -> PathBuf {
+/// The vacuum data set (`data/ala2`) and the implicit-solvent one (`data/ala2_obc`).
+const VACUUM: (&str, &str) = ("ala2", "ala2_system.xml");
+const OBC: (&str, &str) = ("ala2_obc", "ala2_obc_system.xml");
+
+fn data_in(set: &str, name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/ala2")
+        .join("../../data")
+        .join(set)
         .join(name)
 }
 
-fn npy2(name: &str) -> Array2<f64> {
-    Array2::read_npy(std::fs::File::open(data(name)).unwrap()).unwrap()
+fn data(name: &str) -> PathBuf {
+    data_in(VACUUM.0, name)
 }
 
-fn npy1(name: &str) -> Array1<f64> {
-    Array1::read_npy(std::fs::File::open(data(name)).unwrap()).unwrap()
+fn npy2_in(set: &str, name: &str) -> Array2<f64> {
+    Array2::read_npy(std::fs::File::open(data_in(set, name)).unwrap()).unwrap()
 }
 
-fn ff() -> ForceField {
-    ForceField::from_file(&data("ala2_system.xml")).unwrap()
+fn npy1_in(set: &str, name: &str) -> Array1<f64> {
+    Array1::read_npy(std::fs::File::open(data_in(set, name)).unwrap()).unwrap()
+}
+
+fn ff_of((set, xml): (&str, &str)) -> ForceField {
+    ForceField::from_file(&data_in(set, xml)).unwrap()
 }
 
 #[test]
 fn energies_per_group_and_forces_equal_openmm() {
-    let ff = ff();
+    check_against_openmm(VACUUM, &[0, 1, 2, 3]);
+}
+
+#[test]
+fn obc_implicit_solvent_energies_per_group_and_forces_equal_openmm() {
+    check_against_openmm(OBC, &[0, 1, 2, 3, 4]);
+}
+
+/// Energies to 1e-6 relative per group and in total, forces to 1e-4 kJ/(mol nm).
+fn check_against_openmm(set: (&str, &str), groups: &[u32]) {
+    let ff = ff_of(set);
+    let npy2 = |name| npy2_in(set.0, name);
     let x = npy2("positions_nm.npy");
     let (e, f) = ff.energy_and_forces(x.view()).unwrap();
-    let e_ref = npy1("energies_kJmol.npy");
+    let e_ref = npy1_in(set.0, "energies_kJmol.npy");
     let f_ref = npy2("forces_kJmol_nm.npy");
     let g_ref = npy2("group_energies_kJmol.npy");
-    assert_eq!(ff.groups(), &[0, 1, 2, 3]);
+    assert_eq!(ff.groups(), groups);
     let g = ff.group_energies(x.view()).unwrap();
     let scale = e_ref.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let mut worst = (0.0f64, 0.0f64, 0.0f64);
@@ -48,7 +69,7 @@ fn energies_per_group_and_forces_equal_openmm() {
             e_ref[i]
         );
         worst.0 = worst.0.max((e[i] - e_ref[i]).abs() / scale);
-        for k in 0..4 {
+        for k in 0..groups.len() {
             let rel = (g[[i, k]] - g_ref[[i, k]]).abs() / g_ref[[i, k]].abs();
             assert!(
                 rel < 1e-6,
@@ -71,15 +92,21 @@ fn energies_per_group_and_forces_equal_openmm() {
         approx::assert_relative_eq!(g.row(i).sum(), e[i], max_relative = 1e-12);
     }
     eprintln!(
-        "ala2 vs OpenMM: max |ΔE|/max|E| {:.2e}, max group relative error {:.2e}, max |ΔF| {:.2e} kJ/(mol nm)",
-        worst.0, worst.1, worst.2
+        "{} vs OpenMM: max |ΔE|/max|E| {:.2e}, max group relative error {:.2e}, max |ΔF| {:.2e} kJ/(mol nm)",
+        set.0, worst.0, worst.1, worst.2
     );
 }
 
 #[test]
 fn forces_are_minus_the_gradient_and_sum_to_zero() {
-    let ff = ff();
-    let x = npy2("positions_nm.npy");
+    for set in [VACUUM, OBC] {
+        forces_are_the_gradient(set);
+    }
+}
+
+fn forces_are_the_gradient(set: (&str, &str)) {
+    let ff = ff_of(set);
+    let x = npy2_in(set.0, "positions_nm.npy");
     for i in [0, 17, 49] {
         let xi = x.row(i).to_owned();
         let (_, f) = ff
@@ -97,7 +124,8 @@ fn forces_are_minus_the_gradient_and_sum_to_zero() {
             let tol = 1e-3 + 1e-6 * fd.abs();
             assert!(
                 (f[[0, c]] - fd).abs() < tol,
-                "config {i} coord {c}: {} vs {fd}",
+                "{}: config {i} coord {c}: {} vs {fd}",
+                set.0,
                 f[[0, c]]
             );
         }
@@ -193,6 +221,49 @@ fn bad_files_are_clear_errors() {
         m.contains("short.pdb") && m.contains("21 atoms") && m.contains("22"),
         "{m}"
     );
+    // Implicit solvent with a cutoff, a radius inside the dielectric offset, a missing
+    // dielectric: each names the force (and the particle) and what to do.
+    let obc = std::fs::read_to_string(data_in(OBC.0, OBC.1)).unwrap();
+    let gbsa = obc.find("GBSAOBCForce").unwrap();
+    let (head, tail) = obc.split_at(gbsa.saturating_sub(200));
+    let bad = [
+        (
+            tail.replacen(
+                r#"method="0" name="GBSAOBCForce""#,
+                r#"method="1" name="GBSAOBCForce""#,
+                1,
+            ),
+            vec!["GBSAOBCForce method 1", "NoCutoff"],
+        ),
+        (
+            tail.replacen(
+                r#"<Particle q=".1123" r=".125""#,
+                r#"<Particle q=".1123" r=".005""#,
+                1,
+            ),
+            vec!["particle 0: radius 0.005", "dielectric offset"],
+        ),
+        (
+            tail.replacen(
+                r#"solventDielectric="78.3""#,
+                r#"solventDielectric="-1""#,
+                1,
+            ),
+            vec!["solventDielectric", "positive"],
+        ),
+    ];
+    for (k, (t, needles)) in bad.into_iter().enumerate() {
+        assert_ne!(t, tail, "case {k} changed nothing");
+        let p = dir.path().join(format!("obc{k}.xml"));
+        std::fs::write(&p, format!("{head}{t}")).unwrap();
+        let m = err(&p, None);
+        for n in needles {
+            assert!(
+                m.contains(n) && m.contains(&format!("obc{k}.xml")),
+                "`{n}` not in {m}"
+            );
+        }
+    }
     // A missing file, and a PDB with a toy system.
     let m = err(&dir.path().join("nope.xml"), None);
     assert!(m.contains("nope.xml") && m.contains("cannot read"), "{m}");
