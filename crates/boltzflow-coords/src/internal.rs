@@ -1,6 +1,8 @@
 //! The bijection between Cartesian and internal coordinates, with its log-determinant.
 
-use boltzflow_core::geometry::{Vec3, add_scaled, angle, cross, dihedral, norm, point, scale, sub};
+use boltzflow_core::geometry::{
+    Vec3, add_scaled, angle, angle_gradient, cross, dihedral, dot, norm, point, scale, sub,
+};
 use boltzflow_core::{Error, Result};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
@@ -187,6 +189,107 @@ impl InternalCoordinates {
         }
         log_det
     }
+}
+
+impl InternalCoordinates {
+    /// The internal coordinates' gradient of a function of the Cartesian ones: given one
+    /// configuration `x` `[3·n_atoms]` and ∂E/∂x there, writes ∂E/∂q = (∂x/∂q)ᵀ ∂E/∂x into
+    /// `grad_q` `[3·n_atoms]` (layout as [`InternalCoordinates`]).
+    ///
+    /// ∂q/∂x is block lower-triangular in placement order (each atom's bond, angle and torsion
+    /// depend on it and on atoms placed before it), so (∂q/∂x)ᵀ ∂E/∂q = ∂E/∂x is solved by
+    /// back-substitution from the last atom placed: one 3 × 3 solve per atom, no Jacobian
+    /// matrix. This is how forces become the gradient of a flow that generates internal
+    /// coordinates. `scratch` holds 3·n_atoms values.
+    pub fn pullback(&self, x: &[f64], grad_x: &[f64], grad_q: &mut [f64], scratch: &mut [f64]) {
+        let n = self.z.n_atoms();
+        // Residual adjoints per atom: ∂E/∂x minus what later atoms' coordinates account for.
+        let res = &mut scratch[..3 * n];
+        res.copy_from_slice(&grad_x[..3 * n]);
+        let get = |res: &[f64], i: usize| [res[3 * i], res[3 * i + 1], res[3 * i + 2]];
+        let sub_from = |res: &mut [f64], i: usize, v: Vec3| {
+            for k in 0..3 {
+                res[3 * i + k] -= v[k];
+            }
+        };
+        // One atom placed by (bond to j, angle at j with k, torsion with l), l given as a point
+        // whose adjoint goes to `l_atom`; returns ∂E/∂(r, a, t).
+        let place_row =
+            |res: &mut [f64], i: usize, j: usize, k: usize, l: Option<usize>, pl: Vec3| {
+                let (pi, pj, pk) = (point(x, i), point(x, j), point(x, k));
+                let d = sub(pi, pj);
+                let r = norm(d);
+                let gr = scale(1.0 / r, d);
+                let ga = angle_gradient(pi, pj, pk);
+                let gt = dihedral([pi, pj, pk, pl]).gradient.unwrap_or([[0.0; 3]; 4]);
+                let g = solve_transposed([gr, ga[0], gt[0]], get(res, i));
+                // Atom j: ∂r/∂x_j = −∂r/∂x_i.
+                let lin = |c: [f64; 3], vs: [Vec3; 3]| -> Vec3 {
+                    [0, 1, 2].map(|m| c[0] * vs[0][m] + c[1] * vs[1][m] + c[2] * vs[2][m])
+                };
+                sub_from(res, j, lin(g, [scale(-1.0, gr), ga[1], gt[1]]));
+                sub_from(res, k, lin(g, [[0.0; 3], ga[2], gt[2]]));
+                // The pole point of the root triangle is k + ẑ: its adjoint goes to k.
+                sub_from(res, l.unwrap_or(k), scale(g[2], gt[3]));
+                g
+            };
+        for (m, &[i, j, k, l]) in self.z.rows().iter().enumerate().rev() {
+            let g = place_row(res, i, j, k, Some(l), point(x, l));
+            grad_q[9 + 3 * m..12 + 3 * m].copy_from_slice(&g);
+        }
+        let [a0, a1, a2] = self.z.roots();
+        let (j, k) = self.root_partner();
+        let g = place_row(res, a2, j, k, None, add_scaled(point(x, k), 1.0, POLE));
+        grad_q[6..9].copy_from_slice(&g);
+        // a1 in spherical coordinates (r, θ, φ) about a0.
+        let d = sub(point(x, a1), point(x, a0));
+        let r2 = dot(d, d);
+        let r = r2.sqrt();
+        let rho2 = d[0] * d[0] + d[1] * d[1];
+        let rho = rho2.sqrt();
+        let g_r = scale(1.0 / r, d);
+        let g_theta = [
+            d[2] * d[0] / (r2 * rho),
+            d[2] * d[1] / (r2 * rho),
+            -rho / r2,
+        ];
+        let g_phi = [-d[1] / rho2, d[0] / rho2, 0.0];
+        let r1 = get(res, a1);
+        let g = solve_transposed([g_r, g_theta, g_phi], r1);
+        grad_q[3..6].copy_from_slice(&g);
+        // ∂(r, θ, φ)/∂x₀ = −∂/∂x₁: the root position takes a1's residual too.
+        for c in 0..3 {
+            grad_q[c] = res[3 * a0 + c] + r1[c];
+        }
+    }
+
+    /// ∂ log|det ∂x/∂q| / ∂q of internal coordinates `q` `[3·n_atoms]`, written to `grad`:
+    /// 2/r for every bond and cot θ for every angle (including the root bond's polar angle).
+    pub fn log_det_gradient(&self, q: &[f64], grad: &mut [f64]) {
+        grad[..self.dim()].fill(0.0);
+        let mut bond_angle = |c: usize| {
+            grad[c] = 2.0 / q[c];
+            grad[c + 1] = 1.0 / q[c + 1].tan();
+        };
+        bond_angle(3);
+        bond_angle(6);
+        for m in 0..self.z.rows().len() {
+            bond_angle(9 + 3 * m);
+        }
+    }
+}
+
+/// g with Jᵀ g = v, where the rows of `j` are the gradients of three coordinates with respect to
+/// one point (Cramer's rule; the 3 × 3 is the Jacobian of spherical-like coordinates, regular
+/// away from collinear atoms).
+fn solve_transposed(j: [Vec3; 3], v: Vec3) -> Vec3 {
+    // Jᵀ has the gradients as columns: Jᵀ g = Σ_c g_c j[c] = v.
+    let det = dot(j[0], cross(j[1], j[2]));
+    [
+        dot(v, cross(j[1], j[2])) / det,
+        dot(j[0], cross(v, j[2])) / det,
+        dot(j[0], cross(j[1], v)) / det,
+    ]
 }
 
 /// Applies a row map `f(input row, output row) -> log-det` to every row in parallel.

@@ -15,10 +15,12 @@
 pub mod align;
 pub mod features;
 pub mod internal;
+pub mod layer;
 pub mod whiten;
 pub mod zmatrix;
 
 pub use align::{align, kabsch_rotation};
 pub use internal::{IcKind, InternalCoordinates};
+pub use layer::{InternalEnergy, InternalLayer};
 pub use whiten::Whitening;
 pub use zmatrix::ZMatrix;

@@ -181,3 +181,158 @@ fn kabsch_undoes_rigid_motions_and_whitening_drops_them() {
     let expected: f64 = -0.5 * w.variances.iter().map(|v| v.ln()).sum::<f64>();
     assert_eq!(w.log_det(), expected);
 }
+
+/// ∂E/∂q by the back-substitution equals central differences of E(x(q)) in q, for the force
+/// field's energy, on every internal coordinate; and ∂ log|det ∂x/∂q|/∂q likewise.
+#[test]
+fn pullback_of_forces_and_log_det_gradient_equal_finite_differences() {
+    use boltzflow_core::Energy;
+    let ic = ala2_ic();
+    let ff = ForceField::from_file(&root().join("data/ala2/ala2_system.xml")).unwrap();
+    let x = positions();
+    let (q, _) = ic.forward(x.slice(s![..3, ..])).unwrap();
+    let dim = ic.dim();
+    let mut worst = (0.0f64, 0.0f64);
+    for row in q.outer_iter() {
+        let q0 = row.to_owned();
+        let (x0, _) = ic.inverse(q0.view().insert_axis(ndarray::Axis(0))).unwrap();
+        let (_, f) = ff.energy_and_forces(x0.view()).unwrap();
+        let grad_x: Vec<f64> = f.iter().map(|v| -v).collect();
+        let mut grad_q = vec![0.0; dim];
+        let mut scratch = vec![0.0; dim];
+        ic.pullback(x0.as_slice().unwrap(), &grad_x, &mut grad_q, &mut scratch);
+        let mut ld_grad = vec![0.0; dim];
+        ic.log_det_gradient(q0.as_slice().unwrap(), &mut ld_grad);
+        let h = 1e-6;
+        let mut qs = Array2::zeros((2 * dim, dim));
+        for c in 0..dim {
+            qs.row_mut(2 * c).assign(&q0);
+            qs.row_mut(2 * c + 1).assign(&q0);
+            qs[[2 * c, c]] += h;
+            qs[[2 * c + 1, c]] -= h;
+        }
+        let (xs, lds) = ic.inverse(qs.view()).unwrap();
+        let e = ff.energy(xs.view()).unwrap();
+        for c in 0..dim {
+            let fd = (e[2 * c] - e[2 * c + 1]) / (2.0 * h);
+            let err = (grad_q[c] - fd).abs();
+            assert!(
+                err < 1e-3 + 1e-6 * fd.abs(),
+                "coordinate {c}: {} vs {fd}",
+                grad_q[c]
+            );
+            worst.0 = worst.0.max(err / (1.0 + fd.abs()));
+            let fd_ld = (lds[2 * c] - lds[2 * c + 1]) / (2.0 * h);
+            assert!(
+                (ld_grad[c] - fd_ld).abs() < 1e-6 * (1.0 + fd_ld.abs()),
+                "log-det {c}"
+            );
+            worst.1 = worst.1.max((ld_grad[c] - fd_ld).abs());
+        }
+    }
+    eprintln!(
+        "pullback vs finite differences: {:.2e} (relative), log-det gradient {:.2e}",
+        worst.0, worst.1
+    );
+}
+
+fn ala2_layer() -> (boltzflow_coords::InternalLayer, Array2<f64>) {
+    let x = positions();
+    (
+        boltzflow_coords::InternalLayer::fit(ala2_ic(), x.view()).unwrap(),
+        x,
+    )
+}
+
+/// The layer: 60 coordinates, standardised bonds and angles, a round trip through the canonical
+/// frame that keeps every internal coordinate (and so every energy), log-dets that negate, and
+/// log|det ∂x/∂y| equal to the brute-force determinant of the full map at the canonical frame.
+#[test]
+fn internal_layer_round_trips_and_its_log_det_is_the_internal_block() {
+    use boltzflow_core::Energy;
+    let (layer, x) = ala2_layer();
+    assert_eq!(layer.dim(), 60);
+    assert_eq!(layer.periods().iter().filter(|p| p.is_some()).count(), 19);
+    let (y, ld_in) = layer.to_internal(x.view()).unwrap();
+    for (k, kind) in layer.kinds().iter().enumerate() {
+        if *kind != IcKind::Torsion {
+            let col = y.column(k);
+            assert!(col.mean().unwrap().abs() < 1e-10 && (col.std(1.0) - 1.0).abs() < 1e-10);
+        }
+    }
+    let (xc, ld_out) = layer.to_cartesian(y.view()).unwrap();
+    let (y2, _) = layer.to_internal(xc.view()).unwrap();
+    let dy = (&y2 - &y).iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(dy < 1e-8, "{dy}");
+    for (a, b) in ld_in.iter().zip(&ld_out) {
+        assert!((a + b).abs() < 1e-9, "{a} {b}");
+    }
+    // Rigid motions only: the force field gives the same energies.
+    let ff = ForceField::from_file(&root().join("data/ala2/ala2_system.xml")).unwrap();
+    let (e0, e1) = (ff.energy(x.view()).unwrap(), ff.energy(xc.view()).unwrap());
+    for (a, b) in e0.iter().zip(&e1) {
+        assert!((a - b).abs() < 1e-8 * (1.0 + a.abs()), "{a} {b}");
+    }
+    // Brute force: the 66 × 66 Jacobian of x in (y, external) at the canonical frame.
+    let ic = layer.internal_coordinates();
+    let (q, _) = ic.forward(xc.slice(s![0..1, ..])).unwrap();
+    let d = ic.dim();
+    let h = 1e-6;
+    let mut qs = Array2::zeros((2 * d, d));
+    for c in 0..d {
+        qs.row_mut(2 * c).assign(&q.row(0));
+        qs.row_mut(2 * c + 1).assign(&q.row(0));
+        qs[[2 * c, c]] += h;
+        qs[[2 * c + 1, c]] -= h;
+    }
+    let (xs, _) = ic.inverse(qs.view()).unwrap();
+    let jac = faer::Mat::from_fn(d, d, |r, c| {
+        (xs[[2 * c, r]] - xs[[2 * c + 1, r]]) / (2.0 * h)
+    });
+    let brute = jac.determinant().abs().ln() + layer.scale().iter().map(|s| s.ln()).sum::<f64>();
+    assert!((brute - ld_out[0]).abs() < 1e-6, "{brute} vs {}", ld_out[0]);
+}
+
+/// The energy of y and its forces: u = E(x(y)) − log|det ∂x/∂y|, forces equal to central
+/// differences of u in every coordinate of y.
+#[test]
+fn internal_energy_forces_are_minus_its_gradient() {
+    use boltzflow_core::Energy;
+    let (layer, x) = ala2_layer();
+    let ff = ForceField::from_file(&root().join("data/ala2/ala2_system.xml")).unwrap();
+    let u = boltzflow_coords::InternalEnergy {
+        inner: &ff,
+        layer: &layer,
+    };
+    assert_eq!(u.dim(), 60);
+    let (y, _) = layer.to_internal(x.slice(s![..4, ..])).unwrap();
+    let (e, f) = u.energy_and_forces(y.view()).unwrap();
+    let (xc, ld) = layer.to_cartesian(y.view()).unwrap();
+    let ex = ff.energy(xc.view()).unwrap();
+    for r in 0..4 {
+        assert!((e[r] - (ex[r] - ld[r])).abs() < 1e-9);
+    }
+    let h = 1e-6;
+    let mut worst = 0.0f64;
+    for r in 0..4 {
+        let mut ys = Array2::zeros((120, 60));
+        for c in 0..60 {
+            ys.row_mut(2 * c).assign(&y.row(r));
+            ys.row_mut(2 * c + 1).assign(&y.row(r));
+            ys[[2 * c, c]] += h;
+            ys[[2 * c + 1, c]] -= h;
+        }
+        let es = u.energy(ys.view()).unwrap();
+        for c in 0..60 {
+            let fd = -(es[2 * c] - es[2 * c + 1]) / (2.0 * h);
+            let err = (f[[r, c]] - fd).abs();
+            assert!(
+                err < 1e-3 + 1e-6 * fd.abs(),
+                "row {r} coordinate {c}: {} vs {fd}",
+                f[[r, c]]
+            );
+            worst = worst.max(err / (1.0 + fd.abs()));
+        }
+    }
+    eprintln!("internal energy forces vs finite differences: {worst:.2e} (relative)");
+}

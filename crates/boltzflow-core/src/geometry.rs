@@ -70,6 +70,23 @@ pub fn angle(a: Vec3, b: Vec3, c: Vec3) -> f64 {
     norm(cross(u, v)).atan2(dot(u, v))
 }
 
+/// ∂θ/∂a, ∂θ/∂b, ∂θ/∂c of the angle θ at `b` (see [`angle`]); zero where the points are
+/// collinear (θ is not differentiable there).
+#[inline]
+pub fn angle_gradient(a: Vec3, b: Vec3, c: Vec3) -> [Vec3; 3] {
+    let (u, v) = (sub(a, b), sub(c, b));
+    let n = cross(u, v);
+    let nn = norm(n);
+    if nn == 0.0 {
+        return [[0.0; 3]; 3];
+    }
+    // ∂θ/∂u = (u × n)/(|u|²|n|), ∂θ/∂v = −(v × n)/(|v|²|n|).
+    let gu = scale(1.0 / (dot(u, u) * nn), cross(u, n));
+    let gv = scale(-1.0 / (dot(v, v) * nn), cross(v, n));
+    let gb = [0, 1, 2].map(|k| -gu[k] - gv[k]);
+    [gu, gb, gv]
+}
+
 /// cos φ and sin φ of the dihedral of four points, and the vectors the gradient needs. For
 /// collinear points φ is undefined and taken as 0 (cos 1, sin 0) with no gradient.
 #[derive(Debug, Clone, Copy)]
@@ -179,5 +196,25 @@ mod tests {
             (angle([1.0, 0.0, 0.0], [0.0; 3], [0.0, 2.0, 0.0]) - std::f64::consts::FRAC_PI_2).abs()
                 < 1e-15
         );
+    }
+
+    #[test]
+    fn angle_gradient_matches_finite_differences() {
+        let p = [[0.3, -1.1, 0.2], [0.0, 0.1, -0.4], [1.2, 0.3, 0.1]];
+        let g = angle_gradient(p[0], p[1], p[2]);
+        let h = 1e-6;
+        for a in 0..3 {
+            for c in 0..3 {
+                let (mut q, mut r) = (p, p);
+                q[a][c] += h;
+                r[a][c] -= h;
+                let fd = (angle(q[0], q[1], q[2]) - angle(r[0], r[1], r[2])) / (2.0 * h);
+                assert!(
+                    (g[a][c] - fd).abs() < 1e-8,
+                    "point {a} coord {c}: {} vs {fd}",
+                    g[a][c]
+                );
+            }
+        }
     }
 }
