@@ -1,7 +1,8 @@
 //! Coupling layers (Dinh et al. 2015, 2017; Durkan et al. 2019): the coordinates are split
 //! into a conditioning set A, passed through unchanged, and a transformed set B, each of whose
 //! coordinates goes through an invertible elementwise map whose parameters an MLP computes
-//! from the A coordinates.
+//! from the A coordinates. Periodic coordinates (torsions) of A enter the conditioner as
+//! (sin, cos), so it sees the circle, not the cut at ±π.
 
 use boltzflow_core::ChainRng;
 
@@ -43,6 +44,8 @@ impl Transformer {
 pub struct Coupling {
     dim: usize,
     cond: Vec<usize>,
+    /// Per conditioning coordinate: enters as (sin, cos).
+    cond_periodic: Vec<bool>,
     trans: Vec<usize>,
     mlp: Mlp,
     kind: Transformer,
@@ -87,6 +90,40 @@ impl Coupling {
         activation: Activation,
         kind: Transformer,
     ) -> Self {
+        Self::with_periodic(
+            layout,
+            prefix,
+            dim,
+            transformed,
+            &[],
+            hidden,
+            activation,
+            kind,
+        )
+    }
+
+    /// As [`Coupling::new`], with the coordinates flagged in `periodic` (`[dim]`, or empty for
+    /// none) entering the conditioner as (sin, cos). Transform periodic coordinates with a
+    /// circular spline ([`SplineParams::circular`]).
+    ///
+    /// # Panics
+    /// As [`Coupling::new`], and if `periodic` is neither empty nor `[dim]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_periodic(
+        layout: &mut ParamLayout,
+        prefix: &str,
+        dim: usize,
+        transformed: &[usize],
+        periodic: &[bool],
+        hidden: &[usize],
+        activation: Activation,
+        kind: Transformer,
+    ) -> Self {
+        assert!(
+            periodic.is_empty() || periodic.len() == dim,
+            "periodic flags for {} coordinates in a coupling of dimension {dim}",
+            periodic.len()
+        );
         let mut is_trans = vec![false; dim];
         for &i in transformed {
             assert!(
@@ -101,9 +138,14 @@ impl Coupling {
             !trans.is_empty(),
             "a coupling needs a coordinate to transform"
         );
+        let cond_periodic: Vec<bool> = cond
+            .iter()
+            .map(|&c| periodic.get(c).copied().unwrap_or(false))
+            .collect();
+        let features = cond.len() + cond_periodic.iter().filter(|p| **p).count();
         // With nothing to condition on (a 1D flow), the conditioner sees the constant 1: the
         // transform's parameters are then learned directly (Monroe & Shen's 1D latent prior).
-        let mut widths = vec![cond.len().max(1)];
+        let mut widths = vec![features.max(1)];
         widths.extend_from_slice(hidden);
         widths.push(trans.len() * kind.n_params());
         let mlp = Mlp::new(
@@ -116,10 +158,17 @@ impl Coupling {
         Self {
             dim,
             cond,
+            cond_periodic,
             trans,
             mlp,
             kind,
         }
+    }
+
+    /// Conditioner input features per row: one per conditioning coordinate, two (sin, cos) per
+    /// periodic one; at least 1 (the constant input).
+    fn n_features(&self) -> usize {
+        (self.cond.len() + self.cond_periodic.iter().filter(|p| **p).count()).max(1)
     }
 
     /// Multiply–adds per row of the conditioner.
@@ -133,11 +182,19 @@ impl Coupling {
             cond.resize(rows, T::one());
             return;
         }
-        let nc = self.cond.len();
-        cond.resize(rows * nc, T::zero());
-        for (row, c) in input.chunks_exact(self.dim).zip(cond.chunks_exact_mut(nc)) {
-            for (ci, &src) in c.iter_mut().zip(&self.cond) {
-                *ci = row[src];
+        let nf = self.n_features();
+        cond.resize(rows * nf, T::zero());
+        for (row, c) in input.chunks_exact(self.dim).zip(cond.chunks_exact_mut(nf)) {
+            let mut f = 0;
+            for (&src, &periodic) in self.cond.iter().zip(&self.cond_periodic) {
+                if periodic {
+                    c[f] = row[src].sin();
+                    c[f + 1] = row[src].cos();
+                    f += 2;
+                } else {
+                    c[f] = row[src];
+                    f += 1;
+                }
             }
         }
     }
@@ -329,10 +386,22 @@ impl<T: Real> FlowLayer<T> for Coupling {
             &mut gh,
             (!constant_input).then_some(&mut gc),
         );
-        let nc = self.cond.len().max(1);
-        for (g, gcr) in grad.chunks_exact_mut(self.dim).zip(gc.chunks_exact(nc)) {
-            for (&i, &v) in self.cond.iter().zip(gcr) {
-                g[i] += v;
+        let nf = self.n_features();
+        for ((g, gcr), inp) in grad
+            .chunks_exact_mut(self.dim)
+            .zip(gc.chunks_exact(nf))
+            .zip(input.chunks_exact(self.dim))
+        {
+            let mut f = 0;
+            for (&i, &periodic) in self.cond.iter().zip(&self.cond_periodic) {
+                if periodic {
+                    // d/dθ of (sin θ, cos θ) is (cos θ, −sin θ).
+                    g[i] += gcr[f] * inp[i].cos() - gcr[f + 1] * inp[i].sin();
+                    f += 2;
+                } else {
+                    g[i] += gcr[f];
+                    f += 1;
+                }
             }
         }
         cache.grad_h = gh;

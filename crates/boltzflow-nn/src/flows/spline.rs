@@ -7,6 +7,11 @@
 //! the spline, outside it is the identity (the boundary derivatives are 1, so the map is C¹).
 //! All-zero parameters give the identity.
 //!
+//! A *circular* spline (Rezende et al., "Normalizing Flows on Tori and Spheres", ICML 2020) is
+//! a diffeomorphism of the circle [−π, π): the same spline on [−π, π] with its two end
+//! derivatives equal to each other and learned (one more raw number, 3K in all), so that the
+//! map and its derivative match across ±π. Torsions go through circular splines.
+//!
 //! Gradients: the spline value and its log-derivative are evaluated once in forward-mode dual
 //! numbers over the seven local quantities (x, x_k, W, y_k, H, δ_k, δ_{k+1}); the inverse
 //! direction's gradients follow from the implicit function theorem at the solved point, and the
@@ -29,6 +34,9 @@ pub struct SplineParams {
     pub min_bin: f64,
     /// Minimum knot derivative.
     pub min_derivative: f64,
+    /// A circular spline on [−π, π] (end derivatives equal and learned) instead of one with
+    /// identity tails.
+    pub circular: bool,
 }
 
 impl SplineParams {
@@ -46,12 +54,25 @@ impl SplineParams {
             bound,
             min_bin: 1e-3,
             min_derivative: 1e-3,
+            circular: false,
         }
     }
 
-    /// Unconstrained numbers per transformed coordinate: 3K − 1.
+    /// A circular spline with K bins on [−π, π] (see the module documentation).
+    ///
+    /// # Panics
+    /// Unless 2 ≤ K ≤ [`MAX_BINS`].
+    pub fn circular(bins: usize) -> Self {
+        Self {
+            circular: true,
+            ..Self::new(bins, std::f64::consts::PI)
+        }
+    }
+
+    /// Unconstrained numbers per transformed coordinate: 3K − 1 (3K for a circular spline,
+    /// whose last number is the shared end derivative).
     pub fn n_raw(&self) -> usize {
-        3 * self.bins - 1
+        3 * self.bins - 1 + usize::from(self.circular)
     }
 }
 
@@ -201,7 +222,8 @@ impl Knots {
     }
 
     /// Fills the knot derivatives δ_b and δ_{b+1} of bin b, the only ones a point in bin b
-    /// needs (the other K − 3 softplus evaluations are skipped; the end derivatives are 1).
+    /// needs (the other K − 3 softplus evaluations are skipped; the end derivatives are 1, or
+    /// for a circular spline both the learned raw[3K − 1]).
     /// Each derivative is computed once per set of knots (`known` marks them), so rows that
     /// share the knots share the softplus evaluations too.
     fn set_bin(&mut self, raw: &[f64], sp: &SplineParams, b: usize) {
@@ -210,10 +232,9 @@ impl Knots {
             if self.known & (1u128 << j) != 0 {
                 continue;
             }
-            self.ds[j] = if j == 0 || j == k {
-                1.0
-            } else {
-                sp.min_derivative + softplus(raw[2 * k + j - 1] + shift)
+            self.ds[j] = match derivative_index(j, k, sp) {
+                Some(r) => sp.min_derivative + softplus(raw[r] + shift),
+                None => 1.0,
             };
             self.known |= 1u128 << j;
         }
@@ -259,6 +280,16 @@ fn with_knots<R>(raw: &[f64], sp: &SplineParams, f: impl FnOnce(&mut Knots) -> R
         }
         f(&mut entry.knots)
     })
+}
+
+/// The raw parameter of knot derivative j of a K-bin spline: interior j (1 ≤ j ≤ K − 1) is
+/// raw[2K + j − 1]; the ends are fixed at 1 (`None`), or share raw[3K − 1] when circular.
+fn derivative_index(j: usize, k: usize, sp: &SplineParams) -> Option<usize> {
+    if j >= 1 && j < k {
+        Some(2 * k + j - 1)
+    } else {
+        sp.circular.then_some(3 * k - 1)
+    }
 }
 
 /// The shift c in δ = δ_min + softplus(raw + c) that makes raw = 0 give δ = 1.
@@ -489,11 +520,9 @@ fn chain_to_raw(
     softmax_back(&kn.pw, gl[1], gl[2], &mut g_raw[..bins]);
     softmax_back(&kn.ph, gl[3], gl[4], &mut g_raw[bins..2 * bins]);
     let shift = kn.shift;
-    // Interior derivative j (1 ≤ j ≤ K−1) is raw[2K + j − 1].
     for (j, g) in [(k, gl[5]), (k + 1, gl[6])] {
-        if j >= 1 && j < bins {
-            let r = raw[2 * bins + j - 1];
-            g_raw[2 * bins + j - 1] += g * sigmoid(r + shift);
+        if let Some(r) = derivative_index(j, bins, sp) {
+            g_raw[r] += g * sigmoid(raw[r] + shift);
         }
     }
 }
