@@ -130,14 +130,30 @@ impl FlowSpec {
     /// # Errors
     /// As [`FlowSpec::validate`].
     pub fn build<T: Real>(&self, dim: usize) -> Result<(SequentialFlow<T>, ParamLayout)> {
+        self.build_periodic(dim, &[])
+    }
+
+    /// As [`FlowSpec::build`] for a space whose coordinates flagged in `periodic` (`[dim]`, or
+    /// empty for none) are angles on (−π, π] (torsions). With periodic coordinates, the
+    /// couplings cycle through four kinds: one half of the torsions, the other half (circular
+    /// splines with `bins` bins), then one half of the other coordinates and the other half
+    /// (the configured transformer), every conditioner seeing the torsions as (sin, cos); the
+    /// halves are drawn per cycle as [`Split`] says. `couplings` counts all of them (use a
+    /// multiple of 4).
+    ///
+    /// # Errors
+    /// As [`FlowSpec::validate`]; [`Error::InvalidParameter`] for `actnorm` or `whiten` with
+    /// periodic coordinates (they would cut the circle), or when every coordinate is periodic.
+    pub fn build_periodic<T: Real>(
+        &self,
+        dim: usize,
+        periodic: &[bool],
+    ) -> Result<(SequentialFlow<T>, ParamLayout)> {
         self.validate(dim)?;
-        let transformer = match self.kind {
-            FlowKind::Nice => Transformer::Additive,
-            FlowKind::Realnvp => Transformer::Affine {
-                scale_bound: self.scale_bound,
-            },
-            FlowKind::Spline => Transformer::Spline(SplineParams::new(self.bins, self.bound)),
-        };
+        if periodic.iter().any(|p| *p) {
+            return self.build_torus(dim, periodic);
+        }
+        let transformer = self.transformer();
         let mut layout = ParamLayout::new();
         let mut flow = SequentialFlow::new(dim);
         for i in 0..self.couplings {
@@ -160,6 +176,83 @@ impl FlowSpec {
             flow.push(Whiten::new(&mut layout, "flow.whiten", dim));
         }
         Ok((flow, layout))
+    }
+
+    /// The flow of [`FlowSpec::build_periodic`] with periodic coordinates.
+    fn build_torus<T: Real>(
+        &self,
+        dim: usize,
+        periodic: &[bool],
+    ) -> Result<(SequentialFlow<T>, ParamLayout)> {
+        if self.actnorm || self.whiten {
+            return Err(Error::invalid(
+                if self.actnorm {
+                    "flow.actnorm"
+                } else {
+                    "flow.whiten"
+                },
+                "cannot act on periodic coordinates (torsions): set it to false",
+            ));
+        }
+        let torsions: Vec<usize> = (0..dim).filter(|&i| periodic[i]).collect();
+        let others: Vec<usize> = (0..dim).filter(|&i| !periodic[i]).collect();
+        if others.is_empty() {
+            return Err(Error::invalid(
+                "flow",
+                "every coordinate is periodic; a flow on the torus alone is not supported",
+            ));
+        }
+        if !(2..=boltzflow_nn::flows::MAX_BINS).contains(&self.bins) {
+            return Err(Error::invalid(
+                "flow.bins",
+                format!(
+                    "the circular splines of the torsions need 2 to {} bins, got {}",
+                    boltzflow_nn::flows::MAX_BINS,
+                    self.bins
+                ),
+            ));
+        }
+        let circular = Transformer::Spline(SplineParams::circular(self.bins));
+        let mut layout = ParamLayout::new();
+        let mut flow = SequentialFlow::new(dim);
+        for i in 0..self.couplings {
+            let cycle = i / 4;
+            let (set, kind) = if i % 4 < 2 {
+                (&torsions, circular)
+            } else {
+                (&others, self.transformer())
+            };
+            // A set of one coordinate is transformed whole, conditioned on everything else.
+            let trans: Vec<usize> = if set.len() == 1 {
+                set.clone()
+            } else {
+                let (first, second) = self.halves(set.len(), cycle);
+                let half = if i % 2 == 0 { second } else { first };
+                half.into_iter().map(|k| set[k]).collect()
+            };
+            flow.push(Coupling::with_periodic(
+                &mut layout,
+                &format!("flow.{i}.coupling"),
+                dim,
+                &trans,
+                periodic,
+                &self.hidden,
+                self.activation,
+                kind,
+            ));
+        }
+        Ok((flow, layout))
+    }
+
+    /// The transformer of the non-periodic couplings.
+    fn transformer(&self) -> Transformer {
+        match self.kind {
+            FlowKind::Nice => Transformer::Additive,
+            FlowKind::Realnvp => Transformer::Affine {
+                scale_bound: self.scale_bound,
+            },
+            FlowKind::Spline => Transformer::Spline(SplineParams::new(self.bins, self.bound)),
+        }
     }
 
     /// The two halves (sorted indices, the first of size d/2) of coupling pair `pair`.
@@ -233,5 +326,37 @@ mod tests {
         for (a, b) in log_q.iter().zip(&neg_log_q) {
             assert!((a + b).abs() < 1e-9, "{a} vs {}", -b);
         }
+    }
+
+    #[test]
+    fn torus_flows_pass_the_generic_flow_test_and_refuse_actnorm() {
+        let spec = FlowSpec {
+            couplings: 8,
+            hidden: vec![8],
+            bins: 4,
+            ..FlowSpec::default()
+        };
+        let periodic = [false, true, false, true, true];
+        let (flow, layout) = spec.build_periodic::<f64>(5, &periodic).unwrap();
+        let mut rng = RandomStreams::new(3).stream("p");
+        let params: Vec<f64> = (0..layout.len())
+            .map(|_| {
+                let e: f64 = StandardNormal.sample(&mut rng);
+                0.3 * e
+            })
+            .collect();
+        let rep = boltzflow_nn::gradcheck::check_flow(&flow, &params, 4, 1.0, 1e-6, &mut rng);
+        assert!(rep.round_trip < 1e-9 && rep.log_det_sum < 1e-9, "{rep:?}");
+        assert!(rep.jacobian_log_det < 1e-5, "{rep:?}");
+        assert!(rep.worst_gradient() < 1e-6, "{rep:?}");
+        let bad = FlowSpec {
+            actnorm: true,
+            ..spec.clone()
+        };
+        let e = bad
+            .build_periodic::<f64>(5, &periodic)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("flow.actnorm"), "{e}");
     }
 }

@@ -9,7 +9,7 @@
 
 use boltzflow_core::{ChainRng, Energy, Error, Result};
 use boltzflow_nn::parallel::{CHUNK_ROWS, for_each_chunk};
-use boltzflow_nn::{Direction, FlowWorkspace, NormalPrior, ParamLayout, Real, SequentialFlow};
+use boltzflow_nn::{Direction, FlowWorkspace, LatentPrior, ParamLayout, Real, SequentialFlow};
 use ndarray::Array2;
 
 use crate::flow_spec::FlowSpec;
@@ -112,7 +112,7 @@ pub struct BoltzmannGenerator<T: Real = f32> {
     pub params: Vec<T>,
     /// Gradient of the last training step.
     pub grads: Vec<T>,
-    prior: NormalPrior,
+    prior: LatentPrior,
     chunk_rows: usize,
     chunks: Vec<ChunkWs<T>>,
     x64: Array2<f64>,
@@ -129,13 +129,29 @@ impl<T: Real> BoltzmannGenerator<T> {
     /// # Errors
     /// [`Error::InvalidParameter`] for a bad spec or σ.
     pub fn new(dim: usize, spec: &FlowSpec, sigma: f64, rng: &mut ChainRng) -> Result<Self> {
+        Self::with_periodic(dim, &[], spec, sigma, rng)
+    }
+
+    /// As [`BoltzmannGenerator::new`] for a space with periodic coordinates (`periodic`
+    /// `[dim]`, torsions on (−π, π]): circular-spline couplings on those
+    /// ([`FlowSpec::build_periodic`]) and a Gaussian × uniform-torus prior.
+    ///
+    /// # Errors
+    /// As [`BoltzmannGenerator::new`], and [`FlowSpec::build_periodic`]'s.
+    pub fn with_periodic(
+        dim: usize,
+        periodic: &[bool],
+        spec: &FlowSpec,
+        sigma: f64,
+        rng: &mut ChainRng,
+    ) -> Result<Self> {
         if !(sigma > 0.0 && sigma.is_finite()) {
             return Err(Error::invalid(
                 "prior.sigma",
                 format!("must be positive, got {sigma}"),
             ));
         }
-        let (flow, layout) = spec.build(dim)?;
+        let (flow, layout) = spec.build_periodic(dim, periodic)?;
         let mut params = vec![T::zero(); layout.len()];
         flow.init(&mut params, rng);
         let grads = vec![T::zero(); layout.len()];
@@ -145,7 +161,7 @@ impl<T: Real> BoltzmannGenerator<T> {
             layout,
             params,
             grads,
-            prior: NormalPrior::new(dim, sigma),
+            prior: LatentPrior::with_periodic(dim, sigma, periodic),
             chunk_rows: CHUNK_ROWS,
             chunks: Vec::new(),
             x64: Array2::zeros((0, dim)),
@@ -172,8 +188,8 @@ impl<T: Real> BoltzmannGenerator<T> {
     }
 
     /// The latent prior.
-    pub fn prior(&self) -> NormalPrior {
-        self.prior
+    pub fn prior(&self) -> LatentPrior {
+        self.prior.clone()
     }
 
     /// The flow.
@@ -345,9 +361,12 @@ impl<T: Real> BoltzmannGenerator<T> {
 
         let n_ml = data.len() / d;
         if n_ml > 0 && w_ml != 0.0 {
-            let (flow, params, prior) = (&self.flow, &self.params, self.prior);
+            let (flow, params, prior) = (&self.flow, &self.params, &self.prior);
             let scale = w_ml / n_ml as f64;
-            let factor = T::of(prior.precision() * scale);
+            // ∂(−log p)/∂z per unit z, coordinate by coordinate (0 on the torus).
+            let factors: Vec<T> = (0..d)
+                .map(|i| T::of(prior.precision_of(i) * scale))
+                .collect();
             let sums: Vec<f64> = {
                 for_each_chunk(n_ml, chunk_rows, &mut self.chunks, |r, ws| {
                     flow.run(
@@ -363,7 +382,13 @@ impl<T: Real> BoltzmannGenerator<T> {
                         ws.used = true;
                     }
                     ws.gout.clear();
-                    ws.gout.extend(ws.ml.output().iter().map(|&z| factor * z));
+                    ws.gout.extend(
+                        ws.ml
+                            .output()
+                            .iter()
+                            .enumerate()
+                            .map(|(k, &z)| factors[k % d] * z),
+                    );
                     ws.gld.clear();
                     ws.gld.resize(r.len(), T::of(-scale));
                     flow.backward(params, &mut ws.grads, &mut ws.ml, &ws.gout, &ws.gld);
@@ -478,7 +503,7 @@ impl<T: Real> BoltzmannGenerator<T> {
     /// of `batch` rows.
     pub fn log_density(&mut self, x: &Array2<f64>, batch: usize) -> Vec<f64> {
         let n = x.nrows();
-        let prior = self.prior;
+        let prior = &self.prior;
         let chunk_rows = self.chunk_rows;
         let mut out = Vec::with_capacity(n);
         let mut data: Vec<T> = Vec::new();

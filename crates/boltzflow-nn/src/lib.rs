@@ -26,7 +26,7 @@ pub mod training_checkpoint;
 
 pub use adam::{Adam, AdamConfig, clip_grad_norm};
 pub use checkpoint::{Tensor, TensorFile};
-pub use distributions::NormalPrior;
+pub use distributions::LatentPrior;
 pub use flows::{Direction, FlowLayer, FlowWorkspace, SequentialFlow};
 pub use linear::{Activation, Linear};
 pub use made::{Made, MadeSampler};
