@@ -34,6 +34,23 @@ pub enum Split {
     Random,
 }
 
+/// The coordinates the flow generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowCoordinates {
+    /// The system's own coordinates.
+    #[default]
+    Cartesian,
+    /// Molecules: bonds and angles (standardised with the training data's statistics) and
+    /// torsions (periodic, circular splines, uniform prior) from the bond graph, the six
+    /// external degrees of freedom fixed (`boltzflow_coords::layer`).
+    Internal,
+}
+
+fn is_cartesian(c: &FlowCoordinates) -> bool {
+    *c == FlowCoordinates::Cartesian
+}
+
 /// `[flow]`: a stack of coupling layers that alternately transform one half of the
 /// coordinates and the other (see [`Split`]), each with an MLP conditioner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +78,9 @@ pub struct FlowSpec {
     pub bound: f64,
     /// How each coupling splits the coordinates.
     pub split: Split,
+    /// `cartesian` (default) or `internal` (molecules; see [`FlowCoordinates`]).
+    #[serde(skip_serializing_if = "is_cartesian")]
+    pub coordinates: FlowCoordinates,
 }
 
 impl Default for FlowSpec {
@@ -76,6 +96,7 @@ impl Default for FlowSpec {
             bins: 8,
             bound: 5.0,
             split: Split::Halves,
+            coordinates: FlowCoordinates::Cartesian,
         }
     }
 }

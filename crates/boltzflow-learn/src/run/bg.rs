@@ -3,16 +3,22 @@
 //! `metrics.csv` (one row per epoch), `metrics.json`, `log.txt`, `data.npy` and `report/`.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Instant;
 
+use boltzflow_coords::{InternalCoordinates, InternalLayer};
 use boltzflow_core::{Coordinate, Error, RandomStreams, Result, ResultExt};
 use boltzflow_io::run_dir::{self, CHECKPOINT_FILE, MetricsCsv};
 use boltzflow_nn::{Adam, CheckpointFormat, InTraining, TrainingCheckpoint};
 use boltzflow_systems::System;
 use ndarray::{Array1, Array2, ArrayView2};
 
+use super::bg_coordinates::{
+    RunEnergy, internal_coordinates, load_layer, save_layer, to_configurations, to_flow_space,
+};
 use super::{Progress, TrainOptions, build_system, check_configurations, simulate_data, stopped};
 use crate::config::{BgConfig, DataConfig};
+use crate::flow_spec::FlowCoordinates;
 use crate::trainer::{EpochObserver, EpochRecord, Problem, Reduced, TrainData, train};
 use crate::{BoltzmannGenerator, RcEntropy};
 
@@ -47,6 +53,11 @@ pub struct BgRun {
     pub system: Box<dyn System>,
     /// β that turns the system's energies into reduced units (1 for toy systems).
     pub beta: f64,
+    /// The molecule's internal coordinates, for `[flow] coordinates = "internal"`.
+    ic: Option<InternalCoordinates>,
+    /// Their layer, once its statistics exist (read from the run directory, or fitted to the
+    /// training data by `train`).
+    layer: OnceLock<InternalLayer>,
 }
 
 impl BgRun {
@@ -60,11 +71,69 @@ impl BgRun {
             &cfg.system,
             "temperatures of the toy systems are set per stage with `temperatures`",
         )?;
+        let layer = OnceLock::new();
+        let ic = if cfg.flow.coordinates == FlowCoordinates::Internal {
+            if cfg.data.is_none() {
+                return Err(Error::invalid(
+                    "flow.coordinates",
+                    "\"internal\" takes the bond and angle statistics from training data: add [data] (a file or [data.simulate])",
+                ));
+            }
+            if cfg.train.rc_coordinate.is_some() {
+                return Err(Error::invalid(
+                    "train.rc_coordinate",
+                    "the reaction-coordinate loss is defined on Cartesian coordinates; it is not available with flow.coordinates = \"internal\"",
+                ));
+            }
+            let ic = internal_coordinates(system.as_ref())?;
+            if let Some(l) = load_layer(&dir, ic.clone())? {
+                let _ = layer.set(l);
+            }
+            Some(ic)
+        } else {
+            None
+        };
         Ok(Self {
             dir,
             cfg,
             system,
             beta,
+            ic,
+            layer,
+        })
+    }
+
+    /// The internal-coordinate layer of an internal run (`None` for Cartesian runs).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for an internal run without its statistics (not trained).
+    pub fn layer(&self) -> Result<Option<&InternalLayer>> {
+        if self.ic.is_none() {
+            return Ok(None);
+        }
+        self.layer.get().map(Some).ok_or_else(|| {
+            Error::invalid(
+                "RUN_DIR",
+                format!(
+                    "`{}` has no {}: train the run first",
+                    self.dir.display(),
+                    super::bg_coordinates::INTERNAL_COORDINATES_FILE
+                ),
+            )
+        })
+    }
+
+    /// The reduced energy in the flow's coordinates (see [`RunEnergy`]).
+    ///
+    /// # Errors
+    /// As [`BgRun::layer`].
+    pub fn energy(&self) -> Result<RunEnergy<'_>> {
+        Ok(RunEnergy {
+            reduced: Reduced {
+                inner: self.system.as_ref(),
+                beta: self.beta,
+            },
+            layer: self.layer()?,
         })
     }
 
@@ -88,8 +157,16 @@ impl BgRun {
     /// An invalid `[flow]`.
     pub fn new_generator(&self) -> Result<BoltzmannGenerator> {
         let mut rng = RandomStreams::new(self.cfg.seed).stream("init");
-        let mut bg = BoltzmannGenerator::new(
-            self.system.dim(),
+        let (dim, periodic) = match self.layer()? {
+            Some(l) => (
+                l.dim(),
+                l.periods().iter().map(Option::is_some).collect::<Vec<_>>(),
+            ),
+            None => (self.system.dim(), Vec::new()),
+        };
+        let mut bg = BoltzmannGenerator::with_periodic(
+            dim,
+            &periodic,
             &self.cfg.flow,
             self.cfg.prior.sigma,
             &mut rng,
@@ -138,15 +215,11 @@ impl BgRun {
         }
         let (mut bg, epoch) = self.load_generator()?;
         let mut rng = RandomStreams::new(seed).stream("sample");
-        let (x, neg_log_q) = bg.sample(n, tau, 8192, &mut rng);
-        let energy = Reduced {
-            inner: self.system.as_ref(),
-            beta: self.beta,
-        };
-        let u = boltzflow_core::Energy::energy(&energy, x.view())?;
+        let (y, neg_log_q) = bg.sample(n, tau, 8192, &mut rng);
+        let u = boltzflow_core::Energy::energy(&self.energy()?, y.view())?;
         let log_weights = u.iter().zip(&neg_log_q).map(|(u, q)| -u + q).collect();
         Ok(BgSamples {
-            x,
+            x: to_configurations(self.layer()?, y)?,
             log_weights,
             epoch,
         })
@@ -160,7 +233,9 @@ impl BgRun {
     pub fn log_prob(&self, x: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
         check_configurations(x, self.system.dim(), "configurations")?;
         let (mut bg, _) = self.load_generator()?;
-        Ok(Array1::from(bg.log_density(&x.to_owned(), 8192)))
+        // For internal runs: the density of the internal coordinates, log q(y(x)) + log|det ∂y/∂x|.
+        let (y, log_det) = to_flow_space(self.layer()?, x)?;
+        Ok(Array1::from(bg.log_density(&y, 8192)) + &log_det)
     }
 
     /// Log importance weights log w = −u(x) − log q(x) `[n]` of configurations `x` `[n, dim]`
@@ -237,7 +312,21 @@ impl BgRun {
                 got: format!("[{}, {}]", x.nrows(), x.ncols()),
             });
         }
-        Ok(Some(split_data(&x, d, &streams)?))
+        let Some(ic) = &self.ic else {
+            return Ok(Some(split_data(&x, d, &streams)?));
+        };
+        // Internal coordinates: statistics of the whole data set (kept in the run directory;
+        // a resumed run reads them back), then the split of the transformed rows.
+        let layer = match self.layer.get() {
+            Some(l) => l,
+            None => {
+                let l = InternalLayer::fit(ic.clone(), x.view()).context("in [data]")?;
+                save_layer(&self.dir, &l)?;
+                self.layer.get_or_init(|| l)
+            }
+        };
+        let (y, _) = layer.to_internal(x.view())?;
+        Ok(Some(split_data(&y, d, &streams)?))
     }
 
     /// J_RC of `[train]`, when it names a coordinate and bounds.
@@ -281,10 +370,7 @@ impl BgRun {
         };
         let total = self.cfg.total_epochs();
         let end = opts.stop_after.map_or(total, |s| s.min(total));
-        let energy = Reduced {
-            inner: self.system.as_ref(),
-            beta: self.beta,
-        };
+        let energy = self.energy()?;
         let f = &self.cfg.flow;
         progress.detail(&format!(
             "training {} on {} ({} parameters, {} epochs × {} steps, batch {}) into {}",

@@ -20,7 +20,6 @@ use super::BgRun;
 use crate::config::EvaluateConfig;
 use crate::flow_mc;
 use crate::reweight::{self, Estimate};
-use crate::trainer::Reduced;
 
 /// Below this MBAR overlap between the generator and a state, BAR is flagged as unreliable
 /// (the usual rule of thumb, e.g. alchemlyb's overlap-matrix check).
@@ -187,10 +186,8 @@ impl BgRun {
             return Err(Error::invalid("n_samples", "need at least 2 samples"));
         }
         let streams = RandomStreams::new(self.cfg.seed);
-        let energy = Reduced {
-            inner: self.system.as_ref(),
-            beta: self.beta,
-        };
+        // In the flow's coordinates (internal ones for internal runs; see RunEnergy).
+        let energy = self.energy()?;
         let (x, neg_log_q) = bg.sample(
             n,
             ev.prior_temperature,
@@ -257,6 +254,8 @@ impl BgRun {
             None
         };
 
+        // Configurations from here on (the coordinate, the report's samples).
+        let x = super::bg_coordinates::to_configurations(self.layer()?, x)?;
         let mut profile = None;
         if let Some(text) = &ev.coordinate {
             let pdim = if self.system.atom_masses().is_some() {
@@ -305,7 +304,7 @@ impl BgRun {
         &self,
         opts: &BgEvaluateOptions,
         bg: &mut crate::BoltzmannGenerator,
-        energy: &Reduced<'_>,
+        energy: &dyn Energy,
         out: &mut Map<String, Value>,
     ) -> Result<Option<HeldOut>> {
         let held_out = match &opts.data {
@@ -328,14 +327,16 @@ impl BgRun {
         let Some((xd, source)) = held_out.filter(|(x, _)| x.nrows() > 0) else {
             return Ok(None);
         };
-        let lq = bg.log_density(&xd, CHUNK);
+        // NLL and log-weights in the flow's coordinates; the held-out rows stay configurations.
+        let (yd, _) = super::bg_coordinates::to_flow_space(self.layer()?, xd.view())?;
+        let lq = bg.log_density(&yd, CHUNK);
         out.insert(
             "nll".into(),
             finite_or_null(-lq.iter().sum::<f64>() / lq.len() as f64),
         );
         out.insert("held_out".into(), json!(source));
         out.insert("held_out_rows".into(), json!(xd.nrows()));
-        let ud = energy.energy(xd.view())?;
+        let ud = energy.energy(yd.view())?;
         let log_w = ud
             .iter()
             .zip(&lq)

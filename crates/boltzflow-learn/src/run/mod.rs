@@ -9,6 +9,7 @@
 //! [`BgRun::train`], [`VaeRun::train`] and [`VanRun::train`].
 
 mod bg;
+mod bg_coordinates;
 mod bg_evaluate;
 mod simulate;
 mod system;
@@ -24,6 +25,7 @@ use boltzflow_core::{Error, Result};
 pub use boltzflow_io::run_dir::StartMode;
 
 pub use bg::{BgRun, BgSamples, split_data};
+pub use bg_coordinates::{INTERNAL_COORDINATES_FILE, RunEnergy};
 pub use bg_evaluate::{BAR_MIN_OVERLAP, BgEvaluateOptions, BgEvaluation, ProfileFile};
 pub use simulate::{
     BasinRow, DynamicsSummary, Sampler, SimulationResult, SimulationSpec, SimulationSummary,

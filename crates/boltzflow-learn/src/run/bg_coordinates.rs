@@ -1,0 +1,157 @@
+//! The coordinates a Boltzmann-generator run's flow works in: the system's own, or for
+//! molecules with `[flow] coordinates = "internal"` the internal coordinates of
+//! [`boltzflow_coords::InternalLayer`], whose bond and angle statistics come from the training
+//! data and are kept in the run directory (`internal_coordinates.json`). [`RunEnergy`] is the
+//! reduced energy the flow is trained against in either case, and the conversions map flow
+//! space to configurations and back.
+
+use std::path::Path;
+
+use boltzflow_coords::{InternalCoordinates, InternalEnergy, InternalLayer, ZMatrix};
+use boltzflow_core::{Energy, Error, Result};
+use boltzflow_systems::System;
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+
+use crate::trainer::Reduced;
+
+/// The file of the layer's statistics in a run directory.
+pub const INTERNAL_COORDINATES_FILE: &str = "internal_coordinates.json";
+
+/// Atoms heavier than this (amu) are heavy atoms: the Z-matrix builds them first.
+const HEAVY_AMU: f64 = 1.5;
+
+/// The Cartesian ↔ internal transform of a molecule, from its bond graph.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] (`flow.coordinates`) for a system that is not a molecule; the
+/// Z-matrix's errors for a bond graph that is not one connected molecule.
+pub fn internal_coordinates(system: &dyn System) -> Result<InternalCoordinates> {
+    let Some(mol) = system.as_openmm() else {
+        return Err(Error::invalid(
+            "flow.coordinates",
+            format!(
+                "\"internal\" needs a molecule (an `openmm:` system with bonds); {} has none: use \"cartesian\"",
+                system.spec()
+            ),
+        ));
+    };
+    let ff = &mol.force_field;
+    let heavy: Vec<bool> = ff.masses().iter().map(|&m| m > HEAVY_AMU).collect();
+    Ok(InternalCoordinates::new(ZMatrix::from_bonds(
+        ff.n_atoms(),
+        ff.bonds(),
+        &heavy,
+    )?))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LayerFile {
+    /// Per internal coordinate: q = shift + scale · y.
+    shift: Vec<f64>,
+    scale: Vec<f64>,
+}
+
+/// Writes the layer's statistics into `dir` atomically.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn save_layer(dir: &Path, layer: &InternalLayer) -> Result<()> {
+    boltzflow_io::write_json(
+        &dir.join(INTERNAL_COORDINATES_FILE),
+        &LayerFile {
+            shift: layer.shift().to_vec(),
+            scale: layer.scale().to_vec(),
+        },
+    )
+}
+
+/// The layer saved in `dir`, or `None` if there is none yet.
+///
+/// # Errors
+/// [`Error::Io`] / [`Error::BadFile`] naming the file; statistics that do not fit the molecule.
+pub fn load_layer(dir: &Path, ic: InternalCoordinates) -> Result<Option<InternalLayer>> {
+    let path = dir.join(INTERNAL_COORDINATES_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        action: "cannot read",
+        path: path.clone(),
+        source,
+    })?;
+    let f: LayerFile = serde_json::from_str(&text).map_err(|e| Error::BadFile {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    InternalLayer::from_parts(ic, f.shift, f.scale)
+        .map(Some)
+        .map_err(|e| e.context(format!("in `{}`", path.display())))
+}
+
+/// The reduced energy of a run in its flow's coordinates: u(x) = βE(x) in the system's own
+/// coordinates, or [`InternalEnergy`] (βE(x(y)) − log|det ∂x/∂y|) in internal ones.
+pub struct RunEnergy<'a> {
+    /// βE in the system's coordinates.
+    pub reduced: Reduced<'a>,
+    /// The internal-coordinate layer, for internal runs.
+    pub layer: Option<&'a InternalLayer>,
+}
+
+impl Energy for RunEnergy<'_> {
+    fn dim(&self) -> usize {
+        self.layer
+            .map_or_else(|| self.reduced.dim(), InternalLayer::dim)
+    }
+
+    fn energy_into(&self, x: ArrayView2<f64>, out: ArrayViewMut1<f64>) -> Result<()> {
+        match self.layer {
+            Some(layer) => InternalEnergy {
+                inner: &self.reduced,
+                layer,
+            }
+            .energy_into(x, out),
+            None => self.reduced.energy_into(x, out),
+        }
+    }
+
+    fn energy_and_forces_into(
+        &self,
+        x: ArrayView2<f64>,
+        energy: ArrayViewMut1<f64>,
+        forces: ArrayViewMut2<f64>,
+    ) -> Result<()> {
+        match self.layer {
+            Some(layer) => InternalEnergy {
+                inner: &self.reduced,
+                layer,
+            }
+            .energy_and_forces_into(x, energy, forces),
+            None => self.reduced.energy_and_forces_into(x, energy, forces),
+        }
+    }
+}
+
+/// Flow coordinates → configurations (the identity without a layer).
+///
+/// # Errors
+/// The layer's shape errors.
+pub fn to_configurations(layer: Option<&InternalLayer>, y: Array2<f64>) -> Result<Array2<f64>> {
+    match layer {
+        Some(l) => Ok(l.to_cartesian(y.view())?.0),
+        None => Ok(y),
+    }
+}
+
+/// Configurations → flow coordinates and log|det ∂y/∂x| (zeros without a layer).
+///
+/// # Errors
+/// The layer's shape errors.
+pub fn to_flow_space(
+    layer: Option<&InternalLayer>,
+    x: ArrayView2<f64>,
+) -> Result<(Array2<f64>, Array1<f64>)> {
+    match layer {
+        Some(l) => l.to_internal(x),
+        None => Ok((x.to_owned(), Array1::zeros(x.nrows()))),
+    }
+}
