@@ -89,13 +89,39 @@ pub struct SimulateConfig {
     pub burn_in: u64,
     /// A frame every `stride` steps.
     pub stride: u64,
-    /// Gaussian proposal width.
+    /// The sampler: `metropolis` (default), or `langevin` (BAOAB, atomic masses and 300 K
+    /// for molecules), `overdamped` or `mala` (see `boltzflow simulate`).
+    #[serde(default = "default_sampler", skip_serializing_if = "is_metropolis")]
+    pub sampler: crate::run::Sampler,
+    /// Gaussian proposal width (Metropolis) or time step (Langevin; ps for molecules).
     pub step_size: f64,
+    /// Langevin friction γ (1/ps for molecules).
+    #[serde(
+        default = "default_friction",
+        skip_serializing_if = "is_default_friction"
+    )]
+    pub friction: f64,
     /// Start: `default` (the system's start configuration), `uniform` (in its reference box),
     /// `exact` (its exact sampler) or a .npy file `[m, dim]` whose rows each start chains/m
     /// consecutive chains.
     #[serde(default = "default_init")]
     pub init: String,
+}
+
+fn default_sampler() -> crate::run::Sampler {
+    crate::run::Sampler::Metropolis
+}
+
+fn is_metropolis(s: &crate::run::Sampler) -> bool {
+    *s == crate::run::Sampler::Metropolis
+}
+
+fn default_friction() -> f64 {
+    1.0
+}
+
+fn is_default_friction(f: &f64) -> bool {
+    *f == 1.0
 }
 
 fn default_init() -> String {

@@ -179,3 +179,29 @@ fn internal_coordinates_name_what_they_need() {
     let e = err(&toy.replace("internal", "polar"));
     assert!(e.contains("coordinates") && e.contains("polar"), "{e}");
 }
+
+#[test]
+fn every_bg_example_is_a_valid_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.ends_with("_bg.toml") {
+            continue;
+        }
+        // Paths in the examples are relative to the repository root.
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"data/", &format!("\"{}/data/", root.display()))
+            .replace(
+                "\"openmm:data/",
+                &format!("\"openmm:{}/data/", root.display()),
+            )
+            .replace("\"examples/", &format!("\"{}/examples/", root.display()));
+        let cfg = BgConfig::from_toml(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        BgRun::new("unused".into(), cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
+        seen += 1;
+    }
+    assert!(seen >= 5, "{seen} examples");
+}

@@ -291,8 +291,9 @@ impl BgRun {
                         .map(|_| self.cfg.system.temperature.unwrap_or(300.0));
                     let x = simulate_data(self.system.as_ref(), sim, kelvin, &streams)?;
                     progress.status(&format!(
-                        "data: {} Metropolis samples ({} chains) in {:.1} s",
+                        "data: {} {} samples ({} chains) in {:.1} s",
                         x.nrows(),
+                        sim.sampler,
                         sim.chains,
                         t0.elapsed().as_secs_f64()
                     ));

@@ -17,7 +17,7 @@ use boltzflow_systems::quadrature::GridQuadrature;
 use ndarray::{Array2, ArrayView2};
 
 /// The samplers of a simulation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Sampler {
     /// Gaussian random-walk Metropolis (σ = step size).

@@ -110,8 +110,9 @@ pub fn initial_positions(
     })
 }
 
-/// Metropolis chains as configured in `[data.simulate]`, at `kelvin` for molecules (reduced
-/// units otherwise); the frames of all chains, chain-major.
+/// The chains of `[data.simulate]` (Metropolis by default, or the configured sampler), at
+/// `kelvin` for molecules (reduced units otherwise); the frames of all chains, frame-major (all
+/// chains of the first frame, then the second, ...).
 ///
 /// # Errors
 /// Bad settings, a bad `init`, or a sampler failure (non-finite energy, with its step).
@@ -121,6 +122,23 @@ pub fn simulate_data(
     kelvin: Option<f64>,
     streams: &RandomStreams,
 ) -> Result<Array2<f64>> {
+    if sim.sampler != super::Sampler::Metropolis {
+        let spec = super::SimulationSpec {
+            sampler: sim.sampler,
+            chains: sim.chains,
+            steps: sim.steps,
+            burn_in: sim.burn_in,
+            stride: sim.stride,
+            step_size: Some(sim.step_size),
+            friction: sim.friction,
+            temperature: kelvin,
+            seed: streams.seed(),
+            init: Some(sim.init.clone()),
+        };
+        return Ok(super::simulate(system, &spec, true)
+            .context("in [data.simulate]")?
+            .samples);
+    }
     let protocol = Protocol::new(sim.steps, sim.burn_in, sim.stride)?;
     let x0 = initial_positions(system, &sim.init, sim.chains, streams)?;
     let mut state = SamplerState::new(x0, system, streams.chains("data.metropolis", sim.chains))?;
