@@ -94,6 +94,17 @@ pub fn backbone_torsions(top: &Topology) -> Vec<NamedTorsion> {
     out
 }
 
+/// The φ and ψ atom quadruples of the first residue that has both (alanine dipeptide's one
+/// residue), with the residue's number.
+pub fn first_phi_psi(top: &Topology) -> Option<(isize, [[usize; 4]; 2])> {
+    let torsions = backbone_torsions(top);
+    torsions.iter().find_map(|t| {
+        let res = t.name.strip_prefix("phi ")?;
+        let psi = torsions.iter().find(|u| u.name == format!("psi {res}"))?;
+        Some((res.parse().ok()?, [t.atoms, psi.atoms]))
+    })
+}
+
 /// The conformational basins of a residue's (φ, ψ) map, an exhaustive partition (degrees):
 /// αL/C7ax: φ ≥ 0; αR: φ < 0, −120 ≤ ψ < −10; C5 (β): φ < −120, other ψ; C7eq: −120 ≤ φ < 0,
 /// other ψ. The usual coarse states of alanine dipeptide (e.g. Stecher et al., JCTC 2014).

@@ -116,6 +116,49 @@ pub fn delta_f(
     Ok(Estimate { value, std_error })
 }
 
+/// Weighted populations of discrete states: `state[i]` is sample i's state (< `n_states`) or
+/// `None`; each population is the state's share of the total weight (samples in no state
+/// count in the total), with a bootstrap standard error from `n_boot` resamples.
+///
+/// # Errors
+/// As [`normalised_weights`].
+pub fn state_populations(
+    log_w: &[f64],
+    state: &[Option<usize>],
+    n_states: usize,
+    n_boot: usize,
+    rng: &mut ChainRng,
+) -> Result<Vec<Estimate>> {
+    let w = normalised_weights(log_w)?;
+    let pops = |idx: &mut dyn Iterator<Item = usize>| {
+        let mut p = vec![0.0; n_states];
+        let mut total = 0.0;
+        for i in idx {
+            total += w[i];
+            if let Some(s) = state[i] {
+                p[s] += w[i];
+            }
+        }
+        p.iter_mut().for_each(|v| *v /= total);
+        p
+    };
+    let value = pops(&mut (0..w.len()));
+    let mut idx = vec![0; w.len()];
+    let boots: Vec<Vec<f64>> = (0..n_boot)
+        .map(|_| {
+            idx.iter_mut()
+                .for_each(|i| *i = rng.random_range(0..w.len()));
+            pops(&mut idx.iter().copied())
+        })
+        .collect();
+    Ok((0..n_states)
+        .map(|s| Estimate {
+            value: value[s],
+            std_error: finite_std(&boots.iter().map(|b| b[s]).collect::<Vec<_>>()),
+        })
+        .collect())
+}
+
 /// A free-energy profile from weighted samples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WeightedProfile {
@@ -522,6 +565,29 @@ impl StateFreeEnergies {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_populations_are_weighted_shares_with_binomial_bootstrap_errors() {
+        let n = 4000;
+        // Equal weights: shares 0.25 / 0.5 / 0.25 with errors √(p(1 − p)/n).
+        let state: Vec<Option<usize>> = (0..n).map(|i| Some([0, 1, 1, 2][i % 4])).collect();
+        let mut rng = boltzflow_core::RandomStreams::new(1).stream("b");
+        let p = state_populations(&vec![0.0; n], &state, 3, 400, &mut rng).unwrap();
+        for (e, want) in p.iter().zip([0.25, 0.5, 0.25]) {
+            assert!((e.value - want).abs() < 1e-12);
+            let se = (want * (1.0 - want) / n as f64).sqrt();
+            assert!(
+                (e.std_error - se).abs() < 0.15 * se,
+                "{} vs {se}",
+                e.std_error
+            );
+        }
+        // Weights: state 1 samples weigh 3×, a sample in no state still counts in the total.
+        let log_w = [0.0, 3f64.ln(), 0.0];
+        let st = [Some(0), Some(1), None];
+        let p = state_populations(&log_w, &st, 2, 10, &mut rng).unwrap();
+        assert!((p[0].value - 0.2).abs() < 1e-12 && (p[1].value - 0.6).abs() < 1e-12);
+    }
     use boltzflow_core::RandomStreams;
     use rand_distr::{Distribution, StandardNormal};
 

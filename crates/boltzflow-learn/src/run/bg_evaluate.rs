@@ -10,9 +10,10 @@
 
 use std::path::{Path, PathBuf};
 
+use boltzflow_coords::features::{RamachandranBasin, dihedrals, first_phi_psi};
 use boltzflow_core::{Coordinate, Energy, Error, RandomStreams, Result, ResultExt};
 use boltzflow_systems::quadrature::GridQuadrature;
-use ndarray::{Array2, ArrayView1};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -256,6 +257,7 @@ impl BgRun {
 
         // Configurations from here on (the coordinate, the report's samples).
         let x = super::bg_coordinates::to_configurations(self.layer()?, x)?;
+        self.ramachandran(&x, &log_w, &streams, &mut out)?;
         let mut profile = None;
         if let Some(text) = &ev.coordinate {
             let pdim = if self.system.atom_masses().is_some() {
@@ -349,6 +351,71 @@ impl BgRun {
             })
             .collect();
         Ok(Some(HeldOut { x: xd, log_w }))
+    }
+
+    /// For peptides (a topology with φ and ψ): the populations of the Ramachandran basins
+    /// ([`RamachandranBasin`]) of the first such residue — reweighted with bootstrap errors,
+    /// of the raw generator, and of the run's data.npy (the MD the run learned from).
+    fn ramachandran(
+        &self,
+        x: &Array2<f64>,
+        log_w: &[f64],
+        streams: &RandomStreams,
+        out: &mut Map<String, Value>,
+    ) -> Result<()> {
+        let Some(top) = self.system.as_openmm().and_then(|o| o.topology()) else {
+            return Ok(());
+        };
+        let Some((residue, quads)) = first_phi_psi(top) else {
+            return Ok(());
+        };
+        let basins = |x: ArrayView2<f64>| -> Result<Vec<Option<usize>>> {
+            let angles = dihedrals(x, &quads)?;
+            Ok(angles
+                .outer_iter()
+                .map(|r| Some(RamachandranBasin::of(r[0], r[1]).index()))
+                .collect())
+        };
+        let state = basins(x.view())?;
+        let pops = reweight::state_populations(
+            log_w,
+            &state,
+            4,
+            self.cfg.evaluate.bootstrap,
+            &mut streams.stream("evaluate.ramachandran"),
+        )?;
+        let zeros = vec![0.0; state.len()];
+        let raw = reweight::state_populations(&zeros, &state, 4, 0, &mut streams.stream("unused"))?;
+        let data_path = self.dir.join("data.npy");
+        let data = if data_path.exists() {
+            let xd = boltzflow_io::read_npy_2d(&data_path)?;
+            let sd = basins(xd.view())?;
+            let z = vec![0.0; sd.len()];
+            Some(reweight::state_populations(
+                &z,
+                &sd,
+                4,
+                0,
+                &mut streams.stream("unused"),
+            )?)
+        } else {
+            None
+        };
+        out.insert("ramachandran_residue".into(), json!(residue));
+        out.insert(
+            "ramachandran_basins".into(),
+            json!(RamachandranBasin::DEFINITION),
+        );
+        for b in RamachandranBasin::ALL {
+            let key = b.name().to_lowercase().replace('/', "_");
+            let k = b.index();
+            insert_estimate(out, &format!("population_{key}"), pops[k]);
+            out.insert(format!("population_{key}_unweighted"), json!(raw[k].value));
+            if let Some(d) = &data {
+                out.insert(format!("population_{key}_data"), json!(d[k].value));
+            }
+        }
+        Ok(())
     }
 
     /// The rows of the run's data.npy that training held out for validation (the same split
