@@ -112,6 +112,15 @@ impl TrainData {
                 .collect()
         };
         let n_val = ((chains as f64) * validation_fraction).round() as usize;
+        if validation_fraction > 0.0 && n_val == 0 {
+            return Err(Error::invalid(
+                "data.validation_fraction",
+                format!(
+                    "{validation_fraction} of {chains} chains holds out no whole chain (frames of one chain are correlated, so chains are held out whole); use at least {:.3}, or 0 for no validation",
+                    0.5 / chains as f64
+                ),
+            ));
+        }
         let validation = x.select(ndarray::Axis(0), &rows(&order[..n_val]));
         let train = rows(&order[n_val..])
             .into_iter()

@@ -428,6 +428,12 @@ impl BgRun {
         if !path.exists() || d.validation_fraction <= 0.0 {
             return Ok(None);
         }
+        // Runs trained before a split that holds out no whole chain was refused have none.
+        if let Some(sim) = &d.simulate
+            && (sim.chains as f64 * d.validation_fraction).round() == 0.0
+        {
+            return Ok(None);
+        }
         let x = boltzflow_io::read_npy_2d(&path)?;
         let split = super::split_data(&x, d, &RandomStreams::new(self.cfg.seed))?;
         Ok(Some(split.validation))
