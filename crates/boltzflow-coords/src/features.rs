@@ -105,6 +105,55 @@ pub fn first_phi_psi(top: &Topology) -> Option<(isize, [[usize; 4]; 2])> {
     })
 }
 
+/// The α carbons with a side chain: `[CA, N, C, CB]` per residue that has all four atoms
+/// (glycine has no CB and no chirality).
+pub fn chiral_centers(top: &Topology) -> Vec<[usize; 4]> {
+    let mut residues: Vec<isize> = top.atoms.iter().map(|a| a.residue_number).collect();
+    residues.dedup();
+    residues
+        .into_iter()
+        .filter_map(|r| {
+            Some([
+                top.find(r, "CA")?,
+                top.find(r, "N")?,
+                top.find(r, "C")?,
+                top.find(r, "CB")?,
+            ])
+        })
+        .collect()
+}
+
+/// The handedness of a chiral centre in configuration `x` `[3·n_atoms]`: the sign of the
+/// triple product (N − CA) · ((C − CA) × (CB − CA)). Mirror images have opposite signs; an
+/// L-amino acid has the sign of its reference structure.
+pub fn chirality_sign(x: &[f64], [ca, n, c, cb]: [usize; 4]) -> f64 {
+    use boltzflow_core::geometry::{cross, dot, point, sub};
+    let o = point(x, ca);
+    let v = dot(
+        sub(point(x, n), o),
+        cross(sub(point(x, c), o), sub(point(x, cb), o)),
+    );
+    v.signum()
+}
+
+/// For each configuration of `x` `[n, 3·n_atoms]`, whether every chiral centre has the
+/// handedness it has in `reference` (`[3·n_atoms]`, e.g. the PDB structure).
+pub fn same_chirality(x: ArrayView2<f64>, reference: &[f64], centers: &[[usize; 4]]) -> Vec<bool> {
+    let want: Vec<f64> = centers
+        .iter()
+        .map(|&c| chirality_sign(reference, c))
+        .collect();
+    x.outer_iter()
+        .map(|row| {
+            let row = row.to_vec();
+            centers
+                .iter()
+                .zip(&want)
+                .all(|(&c, &w)| chirality_sign(&row, c) == w)
+        })
+        .collect()
+}
+
 /// The conformational basins of a residue's (φ, ψ) map, an exhaustive partition (degrees):
 /// αL/C7ax: φ ≥ 0; αR: φ < 0, −120 ≤ ψ < −10; C5 (β): φ < −120, other ψ; C7eq: −120 ≤ φ < 0,
 /// other ψ. The usual coarse states of alanine dipeptide (e.g. Stecher et al., JCTC 2014).

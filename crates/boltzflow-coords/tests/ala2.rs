@@ -336,3 +336,27 @@ fn internal_energy_forces_are_minus_its_gradient() {
     }
     eprintln!("internal energy forces vs finite differences: {worst:.2e} (relative)");
 }
+
+/// Alanine's α carbon is the one chiral centre; mirror images flip it, rigid motions and MD
+/// frames keep it.
+#[test]
+fn chirality_of_the_alpha_carbon_flips_under_a_mirror_only() {
+    use boltzflow_coords::features::{chiral_centers, same_chirality};
+    let pdb = boltzflow_io::pdb::read_pdb(&root().join("data/ala2/ala2.pdb")).unwrap();
+    let centers = chiral_centers(&pdb.topology);
+    assert_eq!(centers.len(), 1);
+    let reference = pdb.positions.as_slice().unwrap();
+    let x = positions();
+    assert!(
+        same_chirality(x.view(), reference, &centers)
+            .iter()
+            .all(|s| *s)
+    );
+    let mirror = ndarray::Array1::from_shape_fn(66, |c| if c % 3 == 0 { -1.0 } else { 1.0 });
+    let mirrored = &x * &mirror;
+    assert!(
+        same_chirality(mirrored.view(), reference, &centers)
+            .iter()
+            .all(|s| !*s)
+    );
+}

@@ -154,6 +154,9 @@ fn alanine_dipeptide_in_internal_coordinates_trains_samples_and_resumes() {
     let md = |b: &str| ev.number(&format!("population_{b}_data")).unwrap();
     assert!(md("c7eq") + md("c5") > 0.95, "{}", md("c7eq") + md("c5"));
     assert!(ev.number("population_c7eq_std_error").unwrap() >= 0.0);
+    // Mirror images of the α carbon are counted (and left out of the populations).
+    let d = ev.number("d_fraction").unwrap();
+    assert!((0.0..=1.0).contains(&d), "{d}");
 
     // Killed after 2 epochs and resumed: the same parameters as the uninterrupted run.
     let cut = tmp.path().join("cut");

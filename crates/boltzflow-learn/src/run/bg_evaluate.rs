@@ -10,7 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
-use boltzflow_coords::features::{RamachandranBasin, dihedrals, first_phi_psi};
+use boltzflow_coords::features::{
+    RamachandranBasin, chiral_centers, dihedrals, first_phi_psi, same_chirality,
+};
 use boltzflow_core::{Coordinate, Energy, Error, RandomStreams, Result, ResultExt};
 use boltzflow_systems::quadrature::GridQuadrature;
 use ndarray::{Array2, ArrayView1, ArrayView2};
@@ -356,6 +358,12 @@ impl BgRun {
     /// For peptides (a topology with φ and ψ): the populations of the Ramachandran basins
     /// ([`RamachandranBasin`]) of the first such residue — reweighted with bootstrap errors,
     /// of the raw generator, and of the run's data.npy (the MD the run learned from).
+    ///
+    /// Chirality: a flow on internal coordinates can generate the mirror image (D-) of an
+    /// α carbon, whose energy the force field does not distinguish but whose (φ, ψ) are
+    /// mirrored — a D-C7eq lands in αL. As in FAB (Midgley et al. 2023), configurations whose
+    /// chiral centres differ from the PDB structure's are reported (`d_fraction`, raw and
+    /// weighted) and left out of the populations.
     fn ramachandran(
         &self,
         x: &Array2<f64>,
@@ -376,16 +384,50 @@ impl BgRun {
                 .map(|r| Some(RamachandranBasin::of(r[0], r[1]).index()))
                 .collect())
         };
-        let state = basins(x.view())?;
+        let mut state = basins(x.view())?;
+        let centers = chiral_centers(top);
+        if let (false, Some(reference)) = (
+            centers.is_empty(),
+            self.system.as_openmm().and_then(|o| o.positions()),
+        ) {
+            let same = same_chirality(
+                x.view(),
+                reference.as_slice().expect("contiguous"),
+                &centers,
+            );
+            let w = reweight::normalised_weights(log_w)?;
+            let d_raw = same.iter().filter(|s| !**s).count() as f64 / same.len() as f64;
+            let d_weighted: f64 = same
+                .iter()
+                .zip(&w)
+                .filter(|(s, _)| !**s)
+                .map(|(_, w)| w)
+                .sum();
+            out.insert("d_fraction".into(), json!(d_raw));
+            out.insert("d_fraction_weighted".into(), json!(d_weighted));
+            for (st, ok) in state.iter_mut().zip(&same) {
+                if !ok {
+                    *st = None;
+                }
+            }
+        }
+        let in_l: Vec<f64> = log_w
+            .iter()
+            .zip(&state)
+            .map(|(l, s)| if s.is_some() { *l } else { f64::NEG_INFINITY })
+            .collect();
         let pops = reweight::state_populations(
-            log_w,
+            &in_l,
             &state,
             4,
             self.cfg.evaluate.bootstrap,
             &mut streams.stream("evaluate.ramachandran"),
         )?;
-        let zeros = vec![0.0; state.len()];
-        let raw = reweight::state_populations(&zeros, &state, 4, 0, &mut streams.stream("unused"))?;
+        let equal: Vec<f64> = state
+            .iter()
+            .map(|s| if s.is_some() { 0.0 } else { f64::NEG_INFINITY })
+            .collect();
+        let raw = reweight::state_populations(&equal, &state, 4, 0, &mut streams.stream("unused"))?;
         let data_path = self.dir.join("data.npy");
         let data = if data_path.exists() {
             let xd = boltzflow_io::read_npy_2d(&data_path)?;
