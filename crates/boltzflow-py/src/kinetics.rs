@@ -13,7 +13,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2}
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::py_err;
+use crate::{compute, py_err};
 
 /// One float trajectory `[frames, features]` or a list of them.
 fn float_trajs<'py>(data: &Bound<'py, PyAny>) -> PyResult<Vec<PyReadonlyArray2<'py, f64>>> {
@@ -157,9 +157,7 @@ impl PyTicaModel {
         py: Python<'py>,
         x: PyReadonlyArray2<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let x = x.as_array();
-        let y = py.detach(|| self.inner.transform(x)).map_err(py_err)?;
-        Ok(y.into_pyarray(py))
+        compute(py, x, |x| self.inner.transform(x))
     }
 
     /// Eigenvalues λ, by descending magnitude.
@@ -278,9 +276,7 @@ impl PyVampModel {
         py: Python<'py>,
         x: PyReadonlyArray2<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let x = x.as_array();
-        let y = py.detach(|| self.inner.transform(x)).map_err(py_err)?;
-        Ok(y.into_pyarray(py))
+        compute(py, x, |x| self.inner.transform(x))
     }
 
     /// Singular values of the Koopman operator, descending.

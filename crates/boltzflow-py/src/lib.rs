@@ -31,6 +31,20 @@ fn py_err(e: Error) -> PyErr {
     }
 }
 
+/// `f` of a NumPy array, run with the GIL released; its result comes back as a NumPy array and
+/// its error as the Python exception of its kind.
+fn compute<'py, D: ndarray::Dimension>(
+    py: Python<'py>,
+    x: numpy::PyReadonlyArray2<'py, f64>,
+    f: impl FnOnce(ndarray::ArrayView2<'_, f64>) -> boltzflow_core::Result<ndarray::Array<f64, D>>
+    + Send,
+) -> PyResult<Bound<'py, numpy::PyArray<f64, D>>> {
+    use numpy::IntoPyArray;
+    let x = x.as_array();
+    let y = py.detach(|| f(x)).map_err(py_err)?;
+    Ok(y.into_pyarray(py))
+}
+
 /// A serialisable Rust value as the Python object `json.loads` makes of it (dicts, lists,
 /// floats; NaN becomes `None`).
 fn to_python<'py, T: serde::Serialize>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {

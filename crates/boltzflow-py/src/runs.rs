@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::progress::{PyProgress, Sink};
-use crate::{Pair, py_err, to_python};
+use crate::{Pair, compute, py_err, to_python};
 
 /// A Python value of a configuration dict as TOML (`at` names it in errors: `train.lr`).
 fn to_toml(v: &Bound<'_, PyAny>, at: &str) -> PyResult<toml::Value> {
@@ -178,9 +178,7 @@ impl BoltzmannGenerator {
         py: Python<'py>,
         x: PyReadonlyArray2<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let x = x.as_array();
-        let lq = py.detach(|| self.run.log_prob(x)).map_err(py_err)?;
-        Ok(lq.into_pyarray(py))
+        compute(py, x, |x| self.run.log_prob(x))
     }
 
     /// log w = −u(x) − log q(x) `[n]` of configurations `[n, dim]` (reduced units).
@@ -189,9 +187,7 @@ impl BoltzmannGenerator {
         py: Python<'py>,
         x: PyReadonlyArray2<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let x = x.as_array();
-        let lw = py.detach(|| self.run.log_weights(x)).map_err(py_err)?;
-        Ok(lw.into_pyarray(py))
+        compute(py, x, |x| self.run.log_weights(x))
     }
 
     /// `boltzflow evaluate`: writes metrics.json (and profile.json) into the run directory and
@@ -345,9 +341,7 @@ impl PyVan {
         py: Python<'py>,
         s: PyReadonlyArray2<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let s = s.as_array();
-        let lq = py.detach(|| self.run.log_prob(s)).map_err(py_err)?;
-        Ok(lq.into_pyarray(py))
+        compute(py, s, |s| self.run.log_prob(s))
     }
 
     /// `boltzflow evaluate`: per β the variational F per spin ± its error, energy, entropy,

@@ -6,7 +6,7 @@ use boltzflow_learn::run::{Sampler, SimulationSpec};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;
 
-use crate::{Pair, py_err, to_python};
+use crate::{Pair, compute, py_err, to_python};
 
 /// A system: `System("mueller")`, `System("openmm:ala2.xml", pdb="ala2.pdb")`.
 #[pyclass(module = "boltzflow", frozen)]
@@ -42,9 +42,7 @@ impl System {
         py: Python<'py>,
         x: PyReadonlyArray2<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let x = x.as_array();
-        let e = py.detach(|| self.inner.energy(x)).map_err(py_err)?;
-        Ok(e.into_pyarray(py))
+        compute(py, x, |x| self.inner.energy(x))
     }
 
     /// Energies `[n]` and forces −∇E `[n, dim]`.
