@@ -159,6 +159,64 @@ pub fn state_populations(
         .collect())
 }
 
+/// The 2-Wasserstein distance between two 1-D samples (unweighted): √∫₀¹ (F_a⁻¹(t) − F_b⁻¹(t))² dt
+/// with the quantile functions of the sorted samples evaluated at `n_quantiles` midpoints.
+/// Non-finite values are dropped; NaN if either sample is then empty.
+pub fn wasserstein2_1d(a: &[f64], b: &[f64], n_quantiles: usize) -> f64 {
+    let sorted = |v: &[f64]| {
+        let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+        s.sort_by(f64::total_cmp);
+        s
+    };
+    let (sa, sb) = (sorted(a), sorted(b));
+    if sa.is_empty() || sb.is_empty() || n_quantiles == 0 {
+        return f64::NAN;
+    }
+    let q = |s: &[f64], t: f64| s[((t * s.len() as f64) as usize).min(s.len() - 1)];
+    let sum: f64 = (0..n_quantiles)
+        .map(|k| {
+            let t = (k as f64 + 0.5) / n_quantiles as f64;
+            (q(&sa, t) - q(&sb, t)).powi(2)
+        })
+        .sum();
+    (sum / n_quantiles as f64).sqrt()
+}
+
+/// KL(p ‖ q) between two distributions of angle pairs on the torus, from histograms of
+/// `bins` × `bins` cells over (−π, π]²: p from the (unweighted) pairs `p_angles`, q from the
+/// pairs `q_angles` with weights `q_weights` (unnormalised; all equal when `None`). q is
+/// smoothed with a pseudo-count totalling 10⁻⁶ of its mass, spread evenly over the cells, so
+/// that a cell p visits and q does not costs a large but finite amount.
+pub fn torus_histogram_kl(
+    p_angles: &[[f64; 2]],
+    q_angles: &[[f64; 2]],
+    q_weights: Option<&[f64]>,
+    bins: usize,
+) -> f64 {
+    use std::f64::consts::PI;
+    let cell = |a: f64| (((a + PI) / (2.0 * PI) * bins as f64) as usize).min(bins - 1);
+    let hist = |angles: &[[f64; 2]], w: Option<&[f64]>| {
+        let mut h = vec![0.0; bins * bins];
+        for (i, [x, y]) in angles.iter().enumerate() {
+            if x.is_finite() && y.is_finite() {
+                h[cell(*x) * bins + cell(*y)] += w.map_or(1.0, |w| w[i]);
+            }
+        }
+        let total: f64 = h.iter().sum();
+        h.iter_mut().for_each(|v| *v /= total);
+        h
+    };
+    let p = hist(p_angles, None);
+    let q = hist(q_angles, q_weights);
+    let eps = 1e-6 / (bins * bins) as f64;
+    let norm = 1.0 + 1e-6;
+    p.iter()
+        .zip(&q)
+        .filter(|(p, _)| **p > 0.0)
+        .map(|(p, q)| p * (p / ((q + eps) / norm)).ln())
+        .sum()
+}
+
 /// A free-energy profile from weighted samples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WeightedProfile {
@@ -565,6 +623,29 @@ impl StateFreeEnergies {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wasserstein2_of_shifted_samples_is_the_shift_and_kl_of_equal_histograms_is_zero() {
+        let a: Vec<f64> = (0..10_000).map(|i| (i as f64 + 0.5) / 10_000.0).collect();
+        let b: Vec<f64> = a.iter().map(|v| v + 0.3).collect();
+        assert!((wasserstein2_1d(&a, &b, 1000) - 0.3).abs() < 1e-3);
+        assert!(wasserstein2_1d(&a, &a, 1000) < 1e-12);
+        let pts: Vec<[f64; 2]> = (0..5000)
+            .map(|i| [-3.0 + 6.0 * (i as f64 / 5000.0), 1.0])
+            .collect();
+        assert!(torus_histogram_kl(&pts, &pts, None, 36).abs() < 1e-4);
+        // Half of p's cells unvisited by q: KL ≈ ln 2 is exceeded by far (smoothing only).
+        let half: Vec<[f64; 2]> = pts.iter().filter(|p| p[0] < 0.0).copied().collect();
+        assert!(torus_histogram_kl(&pts, &half, None, 36) > 3.0);
+        // q twice as dense on half the support (by weights): KL = ln(4/3)/2 + ln(2/3)/2 … in
+        // closed form ½ ln(½ / ⅓) + ½ ln(½ / ⅔).
+        let w: Vec<f64> = pts
+            .iter()
+            .map(|p| if p[0] < 0.0 { 2.0 } else { 1.0 })
+            .collect();
+        let want = 0.5 * (0.5f64 / (2.0 / 3.0)).ln() + 0.5 * (0.5f64 / (1.0 / 3.0)).ln();
+        assert!((torus_histogram_kl(&pts, &pts, Some(&w), 36) - want).abs() < 1e-3);
+    }
 
     #[test]
     fn state_populations_are_weighted_shares_with_binomial_bootstrap_errors() {

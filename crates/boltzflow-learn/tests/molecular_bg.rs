@@ -154,6 +154,14 @@ fn alanine_dipeptide_in_internal_coordinates_trains_samples_and_resumes() {
     let md = |b: &str| ev.number(&format!("population_{b}_data")).unwrap();
     assert!(md("c7eq") + md("c5") > 0.95, "{}", md("c7eq") + md("c5"));
     assert!(ev.number("population_c7eq_std_error").unwrap() >= 0.0);
+    // Distances from the MD: the φ/ψ histogram's KL and the energies' 2-Wasserstein distance;
+    // the held-out NLL per internal degree of freedom.
+    for key in ["phi_psi_kl", "phi_psi_kl_unweighted", "energy_w2"] {
+        let v = ev.number(key).unwrap();
+        assert!(v.is_finite() && v >= 0.0, "{key} {v}");
+    }
+    let per_dof = ev.number("nll_per_dof").unwrap();
+    assert!((per_dof * 60.0 - ev.number("nll").unwrap()).abs() < 1e-9);
     // Mirror images of the α carbon are counted (and left out of the populations).
     let d = ev.number("d_fraction").unwrap();
     assert!((0.0..=1.0).contains(&d), "{d}");

@@ -334,9 +334,11 @@ impl BgRun {
         // NLL and log-weights in the flow's coordinates; the held-out rows stay configurations.
         let (yd, _) = super::bg_coordinates::to_flow_space(self.layer()?, xd.view())?;
         let lq = bg.log_density(&yd, CHUNK);
+        let nll = -lq.iter().sum::<f64>() / lq.len() as f64;
+        out.insert("nll".into(), finite_or_null(nll));
         out.insert(
-            "nll".into(),
-            finite_or_null(-lq.iter().sum::<f64>() / lq.len() as f64),
+            "nll_per_dof".into(),
+            finite_or_null(nll / yd.ncols() as f64),
         );
         out.insert("held_out".into(), json!(source));
         out.insert("held_out_rows".into(), json!(xd.nrows()));
@@ -428,20 +430,58 @@ impl BgRun {
             .map(|s| if s.is_some() { 0.0 } else { f64::NEG_INFINITY })
             .collect();
         let raw = reweight::state_populations(&equal, &state, 4, 0, &mut streams.stream("unused"))?;
+        // The MD the run learned from: its populations, its φ/ψ histogram and its energies.
         let data_path = self.dir.join("data.npy");
         let data = if data_path.exists() {
-            let xd = boltzflow_io::read_npy_2d(&data_path)?;
-            let sd = basins(xd.view())?;
-            let z = vec![0.0; sd.len()];
-            Some(reweight::state_populations(
-                &z,
-                &sd,
-                4,
-                0,
-                &mut streams.stream("unused"),
-            )?)
+            Some(boltzflow_io::read_npy_2d(&data_path)?)
         } else {
             None
+        };
+        let pairs = |x: ArrayView2<f64>| -> Result<Vec<[f64; 2]>> {
+            Ok(dihedrals(x, &quads)?
+                .outer_iter()
+                .map(|r| [r[0], r[1]])
+                .collect())
+        };
+        let data_pops = match &data {
+            Some(xd) => {
+                let sd = basins(xd.view())?;
+                let z = vec![0.0; sd.len()];
+                let p = reweight::state_populations(&z, &sd, 4, 0, &mut streams.stream("unused"))?;
+                // KL(MD ‖ generator) of the φ/ψ histogram (10° cells), reweighted and raw, and
+                // the 2-Wasserstein distance of the raw generator's energies from the MD's.
+                let (md, generated) = (pairs(xd.view())?, pairs(x.view())?);
+                let w: Vec<f64> = reweight::normalised_weights(&in_l)?;
+                let ones: Vec<f64> = equal.iter().map(|l| l.exp()).collect();
+                out.insert(
+                    "phi_psi_kl".into(),
+                    finite_or_null(reweight::torus_histogram_kl(&md, &generated, Some(&w), 36)),
+                );
+                out.insert(
+                    "phi_psi_kl_unweighted".into(),
+                    finite_or_null(reweight::torus_histogram_kl(
+                        &md,
+                        &generated,
+                        Some(&ones),
+                        36,
+                    )),
+                );
+                let reduced = crate::trainer::Reduced {
+                    inner: self.system.as_ref(),
+                    beta: self.beta,
+                };
+                let (ug, ud) = (reduced.energy(x.view())?, reduced.energy(xd.view())?);
+                out.insert(
+                    "energy_w2".into(),
+                    finite_or_null(reweight::wasserstein2_1d(
+                        ug.as_slice().expect("new array"),
+                        ud.as_slice().expect("new array"),
+                        1000,
+                    )),
+                );
+                Some(p)
+            }
+            None => None,
         };
         out.insert("ramachandran_residue".into(), json!(residue));
         out.insert(
@@ -453,7 +493,7 @@ impl BgRun {
             let k = b.index();
             insert_estimate(out, &format!("population_{key}"), pops[k]);
             out.insert(format!("population_{key}_unweighted"), json!(raw[k].value));
-            if let Some(d) = &data {
+            if let Some(d) = &data_pops {
                 out.insert(format!("population_{key}_data"), json!(d[k].value));
             }
         }
