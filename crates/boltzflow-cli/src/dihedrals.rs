@@ -120,6 +120,7 @@ pub fn run(a: DihedralsArgs) -> Result<()> {
             &deg(*kp),
             72,
             Some(([-180.0, 180.0], [-180.0, 180.0])),
+            None,
         )?;
     }
     if let Some(p) = &a.summary {

@@ -309,6 +309,7 @@ fn tica(a: TicaArgs) -> Result<()> {
             &y,
             80,
             None,
+            None,
         )?;
     }
     println!(

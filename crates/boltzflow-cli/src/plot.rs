@@ -290,6 +290,7 @@ pub fn density_chart(
     y: &[f64],
     bins: usize,
     range: Option<([f64; 2], [f64; 2])>,
+    weights: Option<&[f64]>,
 ) -> Result<()> {
     fonts();
     let ((x0, x1), (y0, y1)) = match range {
@@ -300,17 +301,21 @@ pub fn density_chart(
         ),
     };
     let mut h = vec![0.0f64; bins * bins];
-    for (&a, &b) in x.iter().zip(y) {
+    for (k, (&a, &b)) in x.iter().zip(y).enumerate() {
         if a.is_finite() && b.is_finite() && (x0..=x1).contains(&a) && (y0..=y1).contains(&b) {
             let i = (((a - x0) / (x1 - x0) * bins as f64) as usize).min(bins - 1);
             let j = (((b - y0) / (y1 - y0) * bins as f64) as usize).min(bins - 1);
-            h[i * bins + j] += 1.0;
+            h[i * bins + j] += weights.map_or(1.0, |w| w[k]);
         }
     }
     let max = h.iter().copied().fold(0.0, f64::max);
+    // Colours span at most 15 kT below the densest cell; sparser cells (weights from a long
+    // tail) are left blank rather than compressing the scale.
+    const SPAN: f64 = 15.0;
+    let shown = |v: f64| v > 0.0 && -(v / max).ln() <= SPAN;
     let fmax = h
         .iter()
-        .filter(|&&v| v > 0.0)
+        .filter(|&&v| shown(v))
         .map(|&v| -(v / max).ln())
         .fold(0.0, f64::max)
         .max(1e-9);
@@ -319,7 +324,7 @@ pub fn density_chart(
     let root = BitMapBackend::new(&tmp, (720, 640)).into_drawing_area();
     let mut chart = map_chart(&root, title, x_label, y_label, (x0, x1), (y0, y1))?;
     let (dx, dy) = ((x1 - x0) / bins as f64, (y1 - y0) / bins as f64);
-    chart.draw_series((0..bins * bins).filter(|&k| h[k] > 0.0).map(|k| {
+    chart.draw_series((0..bins * bins).filter(|&k| shown(h[k])).map(|k| {
         let (i, j) = (k / bins, k % bins);
         let f = -(h[k] / max).ln() / fmax;
         let c = ViridisRGB::get_color(f);

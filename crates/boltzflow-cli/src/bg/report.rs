@@ -10,7 +10,8 @@ use boltzflow_learn::trainer::Reduced;
 use ndarray::Array2;
 
 use super::evaluate::EvaluateArgs;
-use crate::plot::{Series, histogram_points, line_chart, samples_on_energy};
+use crate::plot::{Series, density_chart, histogram_points, line_chart, samples_on_energy};
+use boltzflow_coords::features::{dihedrals, first_phi_psi};
 use boltzflow_learn::run::BgRun as Run;
 use boltzflow_learn::run::ProfileFile;
 
@@ -195,6 +196,54 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
         "Energy histograms of the training data and of generated samples, raw and reweighted."
             .into(),
     ));
+
+    // Peptides: Ramachandran plots of the MD, the raw generator and the reweighted generator.
+    if let Some((res, quads)) = run
+        .system
+        .as_openmm()
+        .and_then(|o| o.topology())
+        .and_then(first_phi_psi)
+    {
+        let degrees = |x: ndarray::ArrayView2<f64>| -> Result<(Vec<f64>, Vec<f64>)> {
+            let a = dihedrals(x, &quads)?;
+            Ok((
+                a.column(0).iter().map(|v| v.to_degrees()).collect(),
+                a.column(1).iter().map(|v| v.to_degrees()).collect(),
+            ))
+        };
+        let square = Some(([-180.0, 180.0], [-180.0, 180.0]));
+        let w: Vec<f64> = lw.iter().map(|l| l.exp()).collect();
+        let generated = degrees(x.view())?;
+        let md = x_data.as_ref().map(|xd| degrees(xd.view())).transpose()?;
+        let mut panels = Vec::new();
+        if let Some(md) = &md {
+            panels.push(("rama_md.png", "training data (MD)", md, None));
+        }
+        panels.push(("rama_generated.png", "generator, raw", &generated, None));
+        panels.push((
+            "rama_reweighted.png",
+            "generator, reweighted",
+            &generated,
+            Some(w.as_slice()),
+        ));
+        for (file, what, (p, q), weights) in panels {
+            density_chart(
+                &dir.join(file),
+                &format!("Ramachandran plot, residue {res}: {what}, −ln p"),
+                "φ (degrees)",
+                "ψ (degrees)",
+                p,
+                q,
+                72,
+                square,
+                weights,
+            )?;
+            figures.push((
+                file.into(),
+                format!("φ/ψ of residue {res}: {what} (dark = most probable)."),
+            ));
+        }
+    }
 
     if run.system.dim() == 2 {
         let xs: Vec<f64> = x.column(0).to_vec();

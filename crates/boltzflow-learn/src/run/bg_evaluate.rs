@@ -483,6 +483,24 @@ impl BgRun {
             }
             None => None,
         };
+        // ΔF(αL − C7eq) = −ln(P_αL / P_C7eq), reweighted, with bootstrap errors: the free
+        // energy of the state MD rarely visits (absent when the generator never reaches αL).
+        let l_vs_c7: Vec<Option<bool>> = state
+            .iter()
+            .map(|s| match s.map(|k| RamachandranBasin::ALL[k]) {
+                Some(RamachandranBasin::AlphaLC7ax) => Some(true),
+                Some(RamachandranBasin::C7eq) => Some(false),
+                _ => None,
+            })
+            .collect();
+        if let Ok(df) = reweight::delta_f(
+            &in_l,
+            &l_vs_c7,
+            self.cfg.evaluate.bootstrap,
+            &mut streams.stream("evaluate.delta_f_alphal"),
+        ) {
+            insert_estimate(out, "delta_f_alphal_c7eq", df);
+        }
         out.insert("ramachandran_residue".into(), json!(residue));
         out.insert(
             "ramachandran_basins".into(),
