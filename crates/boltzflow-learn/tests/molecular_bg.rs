@@ -186,6 +186,17 @@ fn alanine_dipeptide_in_internal_coordinates_trains_samples_and_resumes() {
         tensors(&cut) == tensors(&tmp.path().join("run")),
         "the resumed parameters differ from the uninterrupted run's"
     );
+
+    // --force over a finished run with other data refits the statistics to the new data.
+    let stats = |d: &Path| std::fs::read_to_string(d.join("internal_coordinates.json")).unwrap();
+    let before = stats(&cut);
+    let half = tmp.path().join("half.npy");
+    let x = boltzflow_io::read_npy_2d(&data).unwrap();
+    boltzflow_io::write_npy_2d(&half, x.slice(ndarray::s![..x.nrows() / 2, ..])).unwrap();
+    let mut cfg = config(&half, "");
+    cfg.train.steps_per_epoch = 1;
+    train(cut.clone(), cfg, Some(1), StartMode::Force);
+    assert_ne!(stats(&cut), before, "stale statistics after --force");
 }
 
 #[test]

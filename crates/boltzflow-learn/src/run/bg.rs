@@ -357,6 +357,23 @@ impl BgRun {
         let resuming = run_dir::start_or_resume(out, opts.mode, &self.cfg.to_toml(), || {
             Ok(Self::open(out)?.cfg == self.cfg)
         })?;
+        if !resuming && self.layer.get().is_some() {
+            // `--force` deleted the run whose internal-coordinate statistics `new` read: train
+            // from a fresh state, which fits them to the new data.
+            return Self::new(self.dir.clone(), self.cfg.clone())?
+                .train_started(resuming, opts, progress);
+        }
+        self.train_started(resuming, opts, progress)
+    }
+
+    /// [`BgRun::train`] once the run directory is started (`resuming`: it holds a run).
+    fn train_started(
+        &self,
+        resuming: bool,
+        opts: TrainOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<()> {
+        let out = &self.dir;
         let data = self.training_data(resuming, progress)?;
         let mut bg = self.new_generator()?;
         let mut adam = Adam::new(bg.params.len());
