@@ -1,8 +1,9 @@
-//! `boltzflow sample RUN_DIR --n N --out X.npy [--log-weights W.npy]`.
+//! `boltzflow sample RUN_DIR --n N --out X.npy [--log-weights W.npy] [--trajectory T.pdb]`.
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
+use boltzflow_core::Error;
 
 use boltzflow_learn::run::BgRun as Run;
 
@@ -26,13 +27,27 @@ pub struct SampleArgs {
     /// Seed of the latent draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Molecules: also write the samples as a multi-model `.pdb` or an `.xyz` trajectory with
+    /// the run's PDB topology (for viewers).
+    #[arg(long)]
+    pub trajectory: Option<PathBuf>,
 }
 
 /// Runs `boltzflow sample`.
 pub fn run(a: &SampleArgs) -> Result<()> {
     let run = Run::open(&a.run_dir)?;
+    let topology = run.system.as_openmm().and_then(|o| o.topology());
+    if a.trajectory.is_some() && topology.is_none() {
+        bail!(Error::invalid(
+            "--trajectory",
+            "needs a molecule with a topology (an `openmm:` system with `pdb` in [system]); write .npy only"
+        ));
+    }
     let s = run.sample(a.n, a.temperature, a.seed)?;
     boltzflow_io::trajectory::write_coordinates(&a.out, s.x.view(), 1.0)?;
+    if let (Some(t), Some(top)) = (&a.trajectory, topology) {
+        top.write_trajectory(t, s.x.view())?;
+    }
     if let Some(path) = &a.log_weights {
         boltzflow_io::write_npy_1d(path, s.log_weights.view())?;
     }
