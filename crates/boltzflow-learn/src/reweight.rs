@@ -159,6 +159,17 @@ pub fn state_populations(
         .collect())
 }
 
+/// Unweighted populations of discrete states: each state's share of the samples that are in
+/// some state (`None` samples are left out).
+pub fn state_fractions(state: &[Option<usize>], n_states: usize) -> Vec<f64> {
+    let mut counts = vec![0usize; n_states];
+    for s in state.iter().flatten() {
+        counts[*s] += 1;
+    }
+    let total = counts.iter().sum::<usize>().max(1) as f64;
+    counts.into_iter().map(|c| c as f64 / total).collect()
+}
+
 /// The 2-Wasserstein distance between two 1-D samples (unweighted): √∫₀¹ (F_a⁻¹(t) − F_b⁻¹(t))² dt
 /// with the quantile functions of the sorted samples evaluated at `n_quantiles` midpoints.
 /// Non-finite values are dropped; NaN if either sample is then empty.

@@ -425,11 +425,7 @@ impl BgRun {
             self.cfg.evaluate.bootstrap,
             &mut streams.stream("evaluate.ramachandran"),
         )?;
-        let equal: Vec<f64> = state
-            .iter()
-            .map(|s| if s.is_some() { 0.0 } else { f64::NEG_INFINITY })
-            .collect();
-        let raw = reweight::state_populations(&equal, &state, 4, 0, &mut streams.stream("unused"))?;
+        let raw = reweight::state_fractions(&state, 4);
         // The MD the run learned from: its populations, its φ/ψ histogram and its energies.
         let data_path = self.dir.join("data.npy");
         let data = if data_path.exists() {
@@ -446,13 +442,15 @@ impl BgRun {
         let data_pops = match &data {
             Some(xd) => {
                 let sd = basins(xd.view())?;
-                let z = vec![0.0; sd.len()];
-                let p = reweight::state_populations(&z, &sd, 4, 0, &mut streams.stream("unused"))?;
+                let p = reweight::state_fractions(&sd, 4);
                 // KL(MD ‖ generator) of the φ/ψ histogram (10° cells), reweighted and raw, and
                 // the 2-Wasserstein distance of the raw generator's energies from the MD's.
                 let (md, generated) = (pairs(xd.view())?, pairs(x.view())?);
                 let w: Vec<f64> = reweight::normalised_weights(&in_l)?;
-                let ones: Vec<f64> = equal.iter().map(|l| l.exp()).collect();
+                let ones: Vec<f64> = state
+                    .iter()
+                    .map(|s| f64::from(u8::from(s.is_some())))
+                    .collect();
                 out.insert(
                     "phi_psi_kl".into(),
                     finite_or_null(reweight::torus_histogram_kl(&md, &generated, Some(&w), 36)),
@@ -510,9 +508,9 @@ impl BgRun {
             let key = b.name().to_lowercase().replace('/', "_");
             let k = b.index();
             insert_estimate(out, &format!("population_{key}"), pops[k]);
-            out.insert(format!("population_{key}_unweighted"), json!(raw[k].value));
+            out.insert(format!("population_{key}_unweighted"), json!(raw[k]));
             if let Some(d) = &data_pops {
-                out.insert(format!("population_{key}_data"), json!(d[k].value));
+                out.insert(format!("population_{key}_data"), json!(d[k]));
             }
         }
         Ok(())
