@@ -165,7 +165,9 @@ impl InternalCoordinates {
         let (st, ct) = theta1.sin_cos();
         let (sp, cp) = phi1.sin_cos();
         set(x, a1, add_scaled(p0, r1, [st * cp, st * sp, ct]));
-        let mut log_det = 2.0 * r1.ln() + st.ln();
+        // |r| and |sin θ|: finite also outside the domain (r < 0, θ ∉ (0, π)), where the map
+        // folds onto a mirror configuration (InternalLayer::in_domain).
+        let mut log_det = 2.0 * r1.abs().ln() + st.abs().ln();
         let (j, k) = self.root_partner();
         let (pj, pk) = (point(x, j), point(x, k));
         set(
@@ -173,7 +175,7 @@ impl InternalCoordinates {
             a2,
             place(add_scaled(pk, 1.0, POLE), pk, pj, q[6], q[7], q[8]),
         );
-        log_det += 2.0 * q[6].ln() + q[7].sin().ln();
+        log_det += 2.0 * q[6].abs().ln() + q[7].sin().abs().ln();
         for (m, &[i, j, k, l]) in self.z.rows().iter().enumerate() {
             let c = 9 + 3 * m;
             let p = place(
@@ -185,7 +187,7 @@ impl InternalCoordinates {
                 q[c + 2],
             );
             set(x, i, p);
-            log_det += 2.0 * q[c].ln() + q[c + 1].sin().ln();
+            log_det += 2.0 * q[c].abs().ln() + q[c + 1].sin().abs().ln();
         }
         log_det
     }

@@ -1,8 +1,16 @@
 //! Internal coordinates as the last layer of a molecular Boltzmann generator.
 //!
 //! A flow generates y `[3·n_atoms − 6]`: the molecule's bonds and angles standardised with the
-//! mean and standard deviation of training data, and its torsions as they are, periodic on
-//! (−π, π]. [`InternalLayer`] maps y to Cartesian coordinates in a canonical frame (root atom
+//! mean and standard deviation of training data; its free torsions as they are, periodic on
+//! (−π, π]; and its *rigid* torsions (those the data keep within a narrow band: peptide bonds,
+//! the fixed offsets between substituents of one atom that the Z-matrix's relative torsions
+//! give) standardised like bonds about their circular mean. A rigid torsion is one whose
+//! circular standard deviation √(−2 ln R̄) in the data is at most
+//! [`RIGID_TORSION_SD`] and whose every frame lies within [`RIGID_TORSION_MAX_DEV`] of the
+//! mean; the flow then models it with a Gaussian base instead of a circular spline, which
+//! would put a little density on the whole circle (and with it, clashing molecules). Its
+//! y = wrap(θ − μ)/σ covers (−π/σ, π/σ]; the base density beyond that (|y| > π/20° ≈ 9) is
+//! below e⁻⁴⁰ and ignored. [`InternalLayer`] maps y to Cartesian coordinates in a canonical frame (root atom
 //! at the origin, root bond along x, root triangle in the xy plane): the six external degrees
 //! of freedom are fixed explicitly rather than modelled, since energies do not depend on them.
 //! The density the flow must learn is then the Boltzmann density marginalised over rigid
@@ -37,6 +45,81 @@ pub struct InternalLayer {
     shift: Vec<f64>,
     scale: Vec<f64>,
     kinds: Vec<IcKind>,
+    /// Per coordinate of y: a free torsion, periodic on (−π, π].
+    periodic: Vec<bool>,
+}
+
+/// The energy (in the unit of [`InternalEnergy`]'s inner energy, kT for Boltzmann
+/// generators) at the edge of the internal coordinates' domain, growing exponentially with the
+/// violation in units of the coordinates' scales (see [`InternalLayer::in_domain`]): a weight
+/// of e⁻¹⁰⁰⁰⁰⁰⁰ for reweighting, and in training (through the log branch of a linlogcut) a
+/// force back into the domain.
+pub const OUTSIDE_ENERGY: f64 = 1e6;
+
+/// The violation (in scales) beyond which the wall grows linearly instead of exponentially
+/// (to stay finite in f64).
+pub const WALL_EXP_LIMIT: f64 = 600.0;
+
+/// The largest circular standard deviation (radians, 20°) of a torsion the layer standardises
+/// as rigid instead of treating as periodic.
+pub const RIGID_TORSION_SD: f64 = 20.0 * std::f64::consts::PI / 180.0;
+
+/// The largest deviation from its circular mean (radians, 90°) any frame of a rigid torsion
+/// may have.
+pub const RIGID_TORSION_MAX_DEV: f64 = std::f64::consts::FRAC_PI_2;
+
+/// The standardisation widths of a layer set up from one reference structure
+/// ([`InternalLayer::from_reference`]); the defaults are those of FAB's alanine-dipeptide
+/// transform (bonds 0.005 nm, angles 0.15 rad, torsions 0.2 rad).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReferenceWidths {
+    /// nm.
+    pub bond: f64,
+    /// rad.
+    pub angle: f64,
+    /// rad, for the relative (rigid) torsions.
+    pub torsion: f64,
+}
+
+impl Default for ReferenceWidths {
+    fn default() -> Self {
+        Self {
+            bond: 0.005,
+            angle: 0.15,
+            torsion: 0.2,
+        }
+    }
+}
+
+/// `a` wrapped into (−π, π].
+fn wrap(a: f64) -> f64 {
+    use std::f64::consts::{PI, TAU};
+    let w = a - TAU * ((a + PI) / TAU).floor();
+    if w <= -PI { w + TAU } else { w }
+}
+
+/// Circular mean μ and the root-mean-square of wrap(θ − μ) of a rigid torsion, or `None` for
+/// a free one (see the module documentation).
+fn rigid_torsion(theta: ndarray::ArrayView1<f64>) -> Option<(f64, f64)> {
+    let n = theta.len() as f64;
+    let (s, c) = theta
+        .iter()
+        .fold((0.0, 0.0), |(s, c), t| (s + t.sin(), c + t.cos()));
+    let r = (s * s + c * c).sqrt() / n;
+    if r.is_nan() || r <= 0.0 || (-2.0 * r.ln()).sqrt() > RIGID_TORSION_SD {
+        return None;
+    }
+    let mu = s.atan2(c);
+    let mut sq = 0.0;
+    for &t in theta {
+        let d = wrap(t - mu);
+        if d.abs() > RIGID_TORSION_MAX_DEV {
+            return None;
+        }
+        sq += d * d;
+    }
+    let sd = (sq / (n - 1.0)).sqrt();
+    (sd > 0.0).then_some((mu, sd))
 }
 
 /// The columns of q that do not move the molecule rigidly: the root bond length (3), the third
@@ -48,7 +131,8 @@ fn internal_columns(ic: &InternalCoordinates) -> Vec<usize> {
 }
 
 impl InternalLayer {
-    /// The layer with bond and angle statistics of Cartesian data `x` `[n, 3·n_atoms]` (n ≥ 2).
+    /// The layer with bond, angle and rigid-torsion statistics of Cartesian data `x`
+    /// `[n, 3·n_atoms]` (n ≥ 2); the torsions that are not rigid in `x` are periodic.
     ///
     /// # Errors
     /// [`Error::Shape`] for data of the wrong width or fewer than 2 rows;
@@ -66,10 +150,19 @@ impl InternalLayer {
         let kinds_all = ic.kinds();
         let mut shift = Vec::with_capacity(columns.len());
         let mut scale = Vec::with_capacity(columns.len());
+        let mut periodic = Vec::with_capacity(columns.len());
         for &c in &columns {
-            if kinds_all[c] == IcKind::Torsion {
-                shift.push(0.0);
-                scale.push(1.0);
+            let torsion = kinds_all[c] == IcKind::Torsion;
+            periodic.push(false);
+            if torsion {
+                if let Some((mu, sd)) = rigid_torsion(q.column(c)) {
+                    shift.push(mu);
+                    scale.push(sd);
+                } else {
+                    *periodic.last_mut().expect("just pushed") = true;
+                    shift.push(0.0);
+                    scale.push(1.0);
+                }
                 continue;
             }
             let col = q.column(c);
@@ -87,24 +180,94 @@ impl InternalLayer {
             shift.push(mean);
             scale.push(sd);
         }
-        Self::from_parts(ic, shift, scale)
+        Self::from_parts(ic, shift, scale, periodic)
     }
 
-    /// The layer of given statistics (as saved from [`InternalLayer::shift`] and
-    /// [`InternalLayer::scale`]).
+    /// The layer of one reference structure `x` `[3·n_atoms]` (nm), for training without data
+    /// (as FAB and TA-BG set up alanine dipeptide): bonds, angles and relative torsions (see
+    /// [`crate::ZMatrix::from_bonds`]) are centred on the reference's values with the fixed
+    /// `widths`; every other torsion is free (periodic).
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for vectors of the wrong length or a non-positive scale.
-    pub fn from_parts(ic: InternalCoordinates, shift: Vec<f64>, scale: Vec<f64>) -> Result<Self> {
+    /// [`Error::Shape`] for `x` of the wrong length; [`Error::InvalidParameter`] for a
+    /// non-positive width.
+    pub fn from_reference(
+        ic: InternalCoordinates,
+        x: ndarray::ArrayView1<f64>,
+        widths: ReferenceWidths,
+    ) -> Result<Self> {
+        if x.len() != ic.dim() {
+            return Err(Error::shape(
+                "reference structure",
+                format!("{} coordinates", ic.dim()),
+                format!("{}", x.len()),
+            ));
+        }
+        let (q, _) = ic.forward(x.insert_axis(Axis(0)))?;
+        let z = ic.zmatrix();
+        // The atom each atom is bonded to when placed (the roots: a₀ → a₁, a₁ → a₀, a₂ → its
+        // root bond).
+        let mut placed_from = vec![usize::MAX; z.n_atoms()];
+        let [a0, a1, a2] = z.roots();
+        placed_from[a0] = a1;
+        placed_from[a1] = a0;
+        placed_from[a2] = z.root_bond();
+        for &[i, j, _, _] in z.rows() {
+            placed_from[i] = j;
+        }
+        let relative: Vec<bool> = z
+            .rows()
+            .iter()
+            .map(|&[_, j, k, l]| l != k && placed_from[l] == j)
+            .collect();
+        let kinds_all = ic.kinds();
         let columns = internal_columns(&ic);
-        if shift.len() != columns.len() || scale.len() != columns.len() {
+        let (mut shift, mut scale, mut periodic) = (Vec::new(), Vec::new(), Vec::new());
+        for &c in &columns {
+            let (width, free) = match kinds_all[c] {
+                IcKind::Bond => (widths.bond, false),
+                IcKind::Angle => (widths.angle, false),
+                // Column 9 + 3m + 2 is the torsion of Z-matrix row m.
+                _ => (widths.torsion, !relative[(c - 11) / 3]),
+            };
+            if !(width > 0.0 && width.is_finite()) {
+                return Err(Error::invalid(
+                    "reference widths",
+                    format!("{:?} width {width} must be positive", kinds_all[c]),
+                ));
+            }
+            periodic.push(free);
+            shift.push(if free { 0.0 } else { q[[0, c]] });
+            scale.push(if free { 1.0 } else { width });
+        }
+        Self::from_parts(ic, shift, scale, periodic)
+    }
+
+    /// The layer of given statistics (as saved from [`InternalLayer::shift`],
+    /// [`InternalLayer::scale`] and [`InternalLayer::periodic`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for vectors of the wrong length, a non-positive scale, or a
+    /// periodic coordinate that is not a torsion or is shifted or scaled.
+    pub fn from_parts(
+        ic: InternalCoordinates,
+        shift: Vec<f64>,
+        scale: Vec<f64>,
+        periodic: Vec<bool>,
+    ) -> Result<Self> {
+        let columns = internal_columns(&ic);
+        if shift.len() != columns.len()
+            || scale.len() != columns.len()
+            || periodic.len() != columns.len()
+        {
             return Err(Error::invalid(
                 "internal-coordinate statistics",
                 format!(
-                    "need {} shifts and scales, got {} and {}",
+                    "need {} shifts, scales and periodic flags, got {}, {} and {}",
                     columns.len(),
                     shift.len(),
-                    scale.len()
+                    scale.len(),
+                    periodic.len()
                 ),
             ));
         }
@@ -119,13 +282,25 @@ impl InternalLayer {
             ));
         }
         let all = ic.kinds();
-        let kinds = columns.iter().map(|&c| all[c]).collect();
+        let kinds: Vec<IcKind> = columns.iter().map(|&c| all[c]).collect();
+        if let Some(k) = (0..columns.len()).find(|&k| {
+            periodic[k] && (kinds[k] != IcKind::Torsion || shift[k] != 0.0 || scale[k] != 1.0)
+        }) {
+            return Err(Error::invalid(
+                "internal-coordinate statistics",
+                format!(
+                    "coordinate {k} ({:?}, shift {}, scale {}) is marked periodic; only unshifted, unscaled torsions can be",
+                    kinds[k], shift[k], scale[k]
+                ),
+            ));
+        }
         Ok(Self {
             ic,
             columns,
             shift,
             scale,
             kinds,
+            periodic,
         })
     }
 
@@ -144,21 +319,28 @@ impl InternalLayer {
         &self.kinds
     }
 
-    /// (−π, π] for the torsions of y, `None` for the others.
+    /// (−π, π] for the free torsions of y, `None` for the others.
     pub fn periods(&self) -> Vec<Option<[f64; 2]>> {
         use std::f64::consts::PI;
-        self.kinds
+        self.periodic
             .iter()
-            .map(|k| (*k == IcKind::Torsion).then_some([-PI, PI]))
+            .map(|p| p.then_some([-PI, PI]))
             .collect()
     }
 
-    /// The shifts (data means of bonds and angles; 0 for torsions).
+    /// Per coordinate of y, whether it is a free (periodic) torsion.
+    pub fn periodic(&self) -> &[bool] {
+        &self.periodic
+    }
+
+    /// The shifts (data means of bonds and angles, circular means of rigid torsions; 0 for
+    /// free torsions).
     pub fn shift(&self) -> &[f64] {
         &self.shift
     }
 
-    /// The scales (data standard deviations of bonds and angles; 1 for torsions).
+    /// The scales (data standard deviations of bonds, angles and rigid torsions; 1 for free
+    /// torsions).
     pub fn scale(&self) -> &[f64] {
         &self.scale
     }
@@ -179,7 +361,7 @@ impl InternalLayer {
     }
 
     /// Σ log scale: the standardisation's part of log|det ∂q/∂y|.
-    fn log_scale(&self) -> f64 {
+    pub fn log_scale(&self) -> f64 {
         self.scale.iter().map(|s| s.ln()).sum()
     }
 
@@ -216,12 +398,72 @@ impl InternalLayer {
         let mut out = Array1::zeros(x.nrows());
         for (r, (qr, mut yr)) in q.outer_iter().zip(y.outer_iter_mut()).enumerate() {
             for (k, &c) in self.columns.iter().enumerate() {
-                yr[k] = (qr[c] - self.shift[k]) / self.scale[k];
+                let d = qr[c] - self.shift[k];
+                let d = if self.kinds[k] == IcKind::Torsion {
+                    wrap(d)
+                } else {
+                    d
+                };
+                yr[k] = d / self.scale[k];
             }
             // The full log|det ∂q/∂x| has −ln sin θ₁ of the external polar angle: remove it.
             out[r] = ld[r] + qr[4].sin().ln() - ls;
         }
         Ok((y, out))
+    }
+
+    /// Whether y `[dim]` lies in the domain of the internal coordinates: every bond positive,
+    /// every angle in (0, π). Outside it the map to Cartesian coordinates is not one-to-one
+    /// (a negative bond or an angle beyond π places an atom where another y would), so
+    /// [`InternalEnergy`] gives such rows the wall energy of [`OUTSIDE_ENERGY`] instead of the
+    /// molecule's.
+    pub fn in_domain(&self, y: ndarray::ArrayView1<f64>) -> bool {
+        self.kinds
+            .iter()
+            .enumerate()
+            .all(|(k, kind)| self.violation(*kind, self.shift[k] + self.scale[k] * y[k]) == 0.0)
+    }
+
+    /// How far q lies outside its kind's domain, signed as ∂/∂q of the distance: negative
+    /// below the lower bound, positive above the upper one; 0 inside.
+    fn violation(&self, kind: IcKind, q: f64) -> f64 {
+        match kind {
+            IcKind::Bond if q <= 0.0 => q,
+            IcKind::Angle if q <= 0.0 => q,
+            IcKind::Angle if q >= std::f64::consts::PI => q - std::f64::consts::PI,
+            _ => 0.0,
+        }
+    }
+
+    /// The wall outside the domain: with s = Σ |vₖ|/scaleₖ (vₖ each coordinate's violation),
+    /// u = E₀ eˢ up to s = [`WALL_EXP_LIMIT`] and linear beyond (C¹), E₀ = [`OUTSIDE_ENERGY`];
+    /// writes its force −∂u/∂y into `force`. Exponential, so that log u grows linearly: a
+    /// trainer's linlogcut takes the log of high energies, and a wall whose log grew only
+    /// logarithmically would lose against the entropy a flow gains by spreading out.
+    fn wall(&self, y: ndarray::ArrayView1<f64>, force: Option<ArrayViewMut1<f64>>) -> f64 {
+        let t: Vec<f64> = self
+            .kinds
+            .iter()
+            .enumerate()
+            .map(|(k, kind)| {
+                self.violation(*kind, self.shift[k] + self.scale[k] * y[k]) / self.scale[k]
+            })
+            .collect();
+        let s: f64 = t.iter().map(|v| v.abs()).sum();
+        let (u, du_ds) = if s <= WALL_EXP_LIMIT {
+            let u = OUTSIDE_ENERGY * s.exp();
+            (u, u)
+        } else {
+            let top = OUTSIDE_ENERGY * WALL_EXP_LIMIT.exp();
+            (top * (1.0 + s - WALL_EXP_LIMIT), top)
+        };
+        if let Some(mut f) = force {
+            // ∂|tₖ|/∂yₖ = sign(vₖ) (∂q/∂y = scale cancels the 1/scale).
+            for (fk, tk) in f.iter_mut().zip(&t) {
+                *fk = -du_ds * tk.signum() * f64::from(u8::from(*tk != 0.0));
+            }
+        }
+        u
     }
 
     fn check(&self, y: &ArrayView2<f64>) -> Result<()> {
@@ -263,9 +505,19 @@ impl InternalEnergy<'_> {
             forces.as_ref().map(|f| f.dim()),
         )?;
         let (x, log_det) = layer.to_cartesian(y)?;
+        // Rows outside the internal coordinates' domain: the wall instead of the molecule.
+        let outside: Vec<bool> = y.outer_iter().map(|r| !layer.in_domain(r)).collect();
+        let mark = |mut energy: ArrayViewMut1<f64>| {
+            for ((e, &o), yr) in energy.iter_mut().zip(&outside).zip(y.outer_iter()) {
+                if o {
+                    *e = layer.wall(yr, None);
+                }
+            }
+        };
         let Some(mut forces) = forces else {
             self.inner.energy_into(x.view(), energy.view_mut())?;
             energy.zip_mut_with(&log_det, |e, l| *e -= l);
+            mark(energy);
             return Ok(());
         };
         let mut fx = Array2::zeros(x.raw_dim());
@@ -289,6 +541,10 @@ impl InternalEnergy<'_> {
                     vec![0.0; d],
                 );
                 for r in 0..xc.nrows() {
+                    if !layer.in_domain(yc.row(r)) {
+                        layer.wall(yc.row(r), Some(fy.row_mut(r)));
+                        continue;
+                    }
                     for (g, f) in grad_x.iter_mut().zip(fxc.row(r)) {
                         *g = -f;
                     }
@@ -302,6 +558,7 @@ impl InternalEnergy<'_> {
                     }
                 }
             });
+        mark(energy);
         Ok(())
     }
 }

@@ -21,6 +21,6 @@ pub mod zmatrix;
 
 pub use align::{align, kabsch_rotation};
 pub use internal::{IcKind, InternalCoordinates};
-pub use layer::{InternalEnergy, InternalLayer};
+pub use layer::{InternalEnergy, InternalLayer, ReferenceWidths};
 pub use whiten::Whitening;
 pub use zmatrix::ZMatrix;

@@ -80,8 +80,11 @@ impl ZMatrix {
     /// index), a₀ and a₂ two of its neighbours (heavy first). Atoms are then placed in
     /// breadth-first order, heavy atoms before hydrogens at each step: atom i bonded to j uses
     /// the angle i–j–k with k the atom j was placed from (or another placed neighbour of j), and
-    /// the torsion i–j–k–l with l the atom k was placed from (or another placed neighbour of k
-    /// or j). So hydrogens get torsions over heavy atoms where the chemistry allows.
+    /// the torsion i–j–k–l with l a substituent of j placed before i from the same j (a
+    /// *relative* torsion, as bgflow's and FAB's alanine-dipeptide Z-matrices use: nearly
+    /// constant, so a methyl's three hydrogens are one rotation and two fixed offsets), else the
+    /// atom k was placed from (or another placed neighbour of k or j). So hydrogens get torsions
+    /// over heavy atoms where the chemistry allows.
     ///
     /// `heavy[i]` marks non-hydrogen atoms (for example mass > 1.5 amu).
     ///
@@ -152,8 +155,18 @@ impl ZMatrix {
                         .find(|&&v| placed[v] && v != i)
                         .expect("a placed atom has a placed neighbour")
                 };
-                let l = [parent[k]]
+                // A sibling already placed from j (same j and k) makes the torsion relative:
+                // i–j–k–s is the fixed offset between two substituents of j (about ±120° for
+                // the hydrogens of a methyl group, 180° for a carbonyl O and the next N), a
+                // narrow distribution, instead of a second free rotation that must be
+                // correlated with the first to within a few degrees.
+                let sibling = adj[j]
+                    .iter()
+                    .copied()
+                    .find(|&v| placed[v] && parent[v] == j && v != k && v != i);
+                let l = sibling
                     .into_iter()
+                    .chain([parent[k]])
                     .chain(adj[k].iter().copied())
                     .chain(adj[j].iter().copied())
                     .find(|&v| v < n_atoms && placed[v] && v != j && v != k && v != i)

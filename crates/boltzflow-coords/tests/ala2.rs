@@ -252,7 +252,39 @@ fn internal_layer_round_trips_and_its_log_det_is_the_internal_block() {
     use boltzflow_core::Energy;
     let (layer, x) = ala2_layer();
     assert_eq!(layer.dim(), 60);
-    assert_eq!(layer.periods().iter().filter(|p| p.is_some()).count(), 19);
+    // Torsions: the relative ones (i–j–k–s with s a sibling of i on j: the methyl hydrogens'
+    // ±120° offsets, the carbonyl O's 180°) are rigid and standardised; the methyl rotations
+    // and the backbone (φ, ψ type) torsions are free.
+    let rows = layer.internal_coordinates().zmatrix().rows().to_vec();
+    let ff = ForceField::from_file(&root().join("data/ala2/ala2_system.xml")).unwrap();
+    let bonded = |a: usize, b: usize| {
+        ff.bonds()
+            .iter()
+            .any(|&[p, q]| (p, q) == (a, b) || (p, q) == (b, a))
+    };
+    let mut free = 0;
+    for (m, &[i, j, k, l]) in rows.iter().enumerate() {
+        let periodic = layer.periodic()[5 + 3 * m];
+        free += usize::from(periodic);
+        if bonded(l, j) && l != k {
+            assert!(
+                !periodic,
+                "relative torsion {i}-{j}-{k}-{l} should be rigid"
+            );
+            assert!(
+                layer.scale()[5 + 3 * m] < 0.3,
+                "{}",
+                layer.scale()[5 + 3 * m]
+            );
+        }
+    }
+    assert_eq!(layer.periods().iter().filter(|p| p.is_some()).count(), free);
+    assert!((3..=8).contains(&free), "{free} free torsions");
+    let methyl_h = rows
+        .iter()
+        .filter(|&&[i, j, k, l]| bonded(l, j) && l != k && ff.masses()[i] < 1.5)
+        .count();
+    assert!(methyl_h >= 6, "{methyl_h} relative hydrogen torsions");
     let (y, ld_in) = layer.to_internal(x.view()).unwrap();
     for (k, kind) in layer.kinds().iter().enumerate() {
         if *kind != IcKind::Torsion {
@@ -268,7 +300,6 @@ fn internal_layer_round_trips_and_its_log_det_is_the_internal_block() {
         assert!((a + b).abs() < 1e-9, "{a} {b}");
     }
     // Rigid motions only: the force field gives the same energies.
-    let ff = ForceField::from_file(&root().join("data/ala2/ala2_system.xml")).unwrap();
     let (e0, e1) = (ff.energy(x.view()).unwrap(), ff.energy(xc.view()).unwrap());
     for (a, b) in e0.iter().zip(&e1) {
         assert!((a - b).abs() < 1e-8 * (1.0 + a.abs()), "{a} {b}");
@@ -337,6 +368,53 @@ fn internal_energy_forces_are_minus_its_gradient() {
     eprintln!("internal energy forces vs finite differences: {worst:.2e} (relative)");
 }
 
+/// Outside the domain (a bond ≤ 0, an angle beyond π) the energy is the wall E₀ exp(Σ |v|/scale),
+/// never NaN, with forces pointing back into the domain that equal finite differences.
+#[test]
+fn outside_the_domain_the_internal_energy_is_a_wall_with_exact_forces() {
+    use boltzflow_coords::layer::OUTSIDE_ENERGY;
+    use boltzflow_core::Energy;
+    let (layer, x) = ala2_layer();
+    let ff = ForceField::from_file(&root().join("data/ala2/ala2_system.xml")).unwrap();
+    let u = boltzflow_coords::InternalEnergy {
+        inner: &ff,
+        layer: &layer,
+    };
+    let (mut y, _) = layer.to_internal(x.slice(s![..2, ..])).unwrap();
+    // Row 0: the first Z-matrix row's angle beyond π by 0.3 rad; row 1: its bond at −0.01 nm.
+    let (bond, angle) = (3, 4);
+    y[[0, angle]] = (std::f64::consts::PI + 0.3 - layer.shift()[angle]) / layer.scale()[angle];
+    y[[1, bond]] = (-0.01 - layer.shift()[bond]) / layer.scale()[bond];
+    assert!(!layer.in_domain(y.row(0)) && !layer.in_domain(y.row(1)));
+    let (e, f) = u.energy_and_forces(y.view()).unwrap();
+    let t0 = 0.3 / layer.scale()[angle];
+    let t1 = -0.01 / layer.scale()[bond];
+    assert!((e[0] / (OUTSIDE_ENERGY * t0.abs().exp()) - 1.0).abs() < 1e-12);
+    assert!((e[1] / (OUTSIDE_ENERGY * t1.abs().exp()) - 1.0).abs() < 1e-12);
+    // Back into the domain: the angle down, the bond up.
+    assert!(f[[0, angle]] < 0.0 && f[[1, bond]] > 0.0);
+    let h = 1e-5;
+    for (r, c) in [(0, angle), (1, bond), (0, 10)] {
+        let mut ys = Array2::zeros((2, 60));
+        ys.row_mut(0).assign(&y.row(r));
+        ys.row_mut(1).assign(&y.row(r));
+        ys[[0, c]] += h;
+        ys[[1, c]] -= h;
+        let es = u.energy(ys.view()).unwrap();
+        let fd = -(es[0] - es[1]) / (2.0 * h);
+        assert!(
+            (f[[r, c]] - fd).abs() < 1e-6 * (1.0 + fd.abs()),
+            "{} vs {fd}",
+            f[[r, c]]
+        );
+    }
+    // Far outside, the wall is linear and finite.
+    let mut far = y.row(0).to_owned().insert_axis(ndarray::Axis(0));
+    far[[0, angle]] = 1e6;
+    let (e, f) = u.energy_and_forces(far.view()).unwrap();
+    assert!(e[0].is_finite() && f.iter().all(|v| v.is_finite()) && f[[0, angle]] < 0.0);
+}
+
 /// Alanine's α carbon is the one chiral centre; mirror images flip it, rigid motions and MD
 /// frames keep it.
 #[test]
@@ -359,4 +437,38 @@ fn chirality_of_the_alpha_carbon_flips_under_a_mirror_only() {
             .iter()
             .all(|s| !*s)
     );
+}
+
+/// A layer from one structure (training without data): the reference maps to y = 0 in every
+/// bond, angle and relative torsion, the free torsions are exactly those that are not relative
+/// (the backbone, the two peptide bonds and one hydrogen per methyl: 7), and the scales are
+/// the widths.
+#[test]
+fn a_layer_from_one_reference_structure_centres_it() {
+    use boltzflow_coords::{InternalLayer, ReferenceWidths};
+    let x = positions();
+    let widths = ReferenceWidths::default();
+    let layer = InternalLayer::from_reference(ala2_ic(), x.row(0), widths).unwrap();
+    let free = layer.periodic().iter().filter(|p| **p).count();
+    assert_eq!(free, 7);
+    let (y, _) = layer.to_internal(x.slice(s![0..1, ..])).unwrap();
+    for (k, kind) in layer.kinds().iter().enumerate() {
+        if layer.periodic()[k] {
+            assert_eq!(*kind, IcKind::Torsion);
+            continue;
+        }
+        assert!(y[[0, k]].abs() < 1e-9, "{k}: {}", y[[0, k]]);
+        let w = match kind {
+            IcKind::Bond => widths.bond,
+            IcKind::Angle => widths.angle,
+            _ => widths.torsion,
+        };
+        assert_eq!(layer.scale()[k], w);
+    }
+    let bad = ReferenceWidths {
+        bond: 0.0,
+        ..widths
+    };
+    assert!(InternalLayer::from_reference(ala2_ic(), x.row(0), bad).is_err());
+    assert!(InternalLayer::from_reference(ala2_ic(), x.slice(s![0, ..5]), widths).is_err());
 }

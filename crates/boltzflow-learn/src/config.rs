@@ -214,6 +214,24 @@ pub struct StageConfig {
     /// Temperatures (relative, τ) that the KL batch is split over.
     #[serde(default = "default_temperatures")]
     pub temperatures: Vec<f64>,
+    /// The temperature (relative to the system's) this stage trains towards: J_KL and the
+    /// reweighted samples target exp(−u/τ_target) with the latent prior at its own
+    /// temperature (temperature-annealed training, TA-BG: Schopmans & Friederich, 2024).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub target_temperature: f64,
+    /// Training without data: J_ML over samples of the flow itself, drawn at the start of every
+    /// epoch (this many), importance-weighted to exp(−u/τ_target) and resampled in proportion
+    /// to their weights (TA-BG's annealing step). 0: J_ML uses `[data]`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub self_samples: usize,
+}
+
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 fn default_lr() -> f64 {
@@ -384,10 +402,29 @@ impl BgConfig {
                     "all loss weights are zero; set w_ml, w_kl or w_rc",
                 ));
             }
-            if s.w_ml > 0.0 && !has_data {
+            if s.w_ml > 0.0 && !has_data && s.self_samples == 0 {
                 return Err(Error::invalid(
                     f("w_ml"),
-                    "J_ML needs training data: add [data] with `file` or [data.simulate]",
+                    "J_ML needs training data: add [data] with `file` or [data.simulate], or train on the flow's own reweighted samples with `self_samples`",
+                ));
+            }
+            if s.self_samples > 0 && s.w_ml == 0.0 {
+                return Err(Error::invalid(
+                    f("self_samples"),
+                    "the reweighted samples are J_ML's data: set w_ml > 0",
+                ));
+            }
+            if s.self_samples == 1 {
+                return Err(Error::invalid(
+                    f("self_samples"),
+                    "need at least 2 samples to reweight",
+                ));
+            }
+            let tt = s.target_temperature;
+            if !(tt > 0.0 && tt.is_finite()) {
+                return Err(Error::invalid(
+                    f("target_temperature"),
+                    format!("must be positive, got {tt}"),
                 ));
             }
             if s.w_rc > 0.0
@@ -460,6 +497,22 @@ impl BgConfig {
     /// Total epochs over all stages.
     pub fn total_epochs(&self) -> usize {
         self.stages.iter().map(|s| s.epochs).sum()
+    }
+
+    /// Energy evaluations of training epoch `e` (global): the KL batches, the reweighted
+    /// samples and the ESS monitor.
+    pub fn energy_evaluations_in_epoch(&self, e: usize) -> u64 {
+        let Some((k, _)) = self.stage_of(e) else {
+            return 0;
+        };
+        let s = &self.stages[k];
+        let t = &self.train;
+        let kl = if s.w_kl > 0.0 || s.w_rc > 0.0 {
+            t.batch_size * t.steps_per_epoch
+        } else {
+            0
+        };
+        (kl + s.self_samples + t.ess_samples) as u64
     }
 
     /// The stage of global epoch `e` and the epoch index within it.

@@ -170,6 +170,49 @@ pub fn state_fractions(state: &[Option<usize>], n_states: usize) -> Vec<f64> {
     counts.into_iter().map(|c| c as f64 / total).collect()
 }
 
+/// Populations of discrete states along a correlated series (MD frames in time order) with
+/// block-average standard errors: the series is cut into `n_blocks` contiguous blocks of equal
+/// length (the remainder left out of the errors, not of the values), and the error is the
+/// standard deviation of the blocks' fractions over √n_blocks. The blocks must be longer than
+/// the slowest correlation time for the error to hold (Flyvbjerg & Petersen, J. Chem. Phys.
+/// 91, 461 (1989)). Values as [`state_fractions`]; errors NaN with fewer than 2 blocks.
+pub fn block_state_populations(
+    state: &[Option<usize>],
+    n_states: usize,
+    n_blocks: usize,
+) -> Vec<Estimate> {
+    let value = state_fractions(state, n_states);
+    let len = if n_blocks >= 2 {
+        state.len() / n_blocks
+    } else {
+        0
+    };
+    let blocks: Vec<Vec<f64>> = if len == 0 {
+        Vec::new()
+    } else {
+        state
+            .chunks_exact(len)
+            .map(|b| state_fractions(b, n_states))
+            .collect()
+    };
+    (0..n_states)
+        .map(|s| {
+            let m = blocks.len() as f64;
+            let std_error = if blocks.len() < 2 {
+                f64::NAN
+            } else {
+                let mean = blocks.iter().map(|b| b[s]).sum::<f64>() / m;
+                let var = blocks.iter().map(|b| (b[s] - mean).powi(2)).sum::<f64>() / (m - 1.0);
+                (var / m).sqrt()
+            };
+            Estimate {
+                value: value[s],
+                std_error,
+            }
+        })
+        .collect()
+}
+
 /// The 2-Wasserstein distance between two 1-D samples (unweighted): √∫₀¹ (F_a⁻¹(t) − F_b⁻¹(t))² dt
 /// with the quantile functions of the sorted samples evaluated at `n_quantiles` midpoints.
 /// Non-finite values are dropped; NaN if either sample is then empty.
@@ -656,6 +699,32 @@ mod tests {
             .collect();
         let want = 0.5 * (0.5f64 / (2.0 / 3.0)).ln() + 0.5 * (0.5f64 / (1.0 / 3.0)).ln();
         assert!((torus_histogram_kl(&pts, &pts, Some(&w), 36) - want).abs() < 1e-3);
+    }
+
+    #[test]
+    fn block_populations_of_independent_frames_have_binomial_errors() {
+        // Independent frames: the block error equals the binomial √(p(1−p)/n) within its own
+        // sampling error (20 blocks: ±16 %); a series of long runs in one state has a larger
+        // error than the binomial one, as correlation demands.
+        let mut rng = RandomStreams::new(5).stream("blocks");
+        let n = 200_000;
+        let state: Vec<Option<usize>> = (0..n)
+            .map(|_| Some(usize::from(rng.random::<f64>() < 0.3)))
+            .collect();
+        let p = block_state_populations(&state, 2, 20);
+        let binomial = (0.3f64 * 0.7 / n as f64).sqrt();
+        assert!((p[1].value - 0.3).abs() < 4.0 * binomial);
+        assert!(
+            (p[1].std_error / binomial - 1.0).abs() < 0.4,
+            "{}",
+            p[1].std_error / binomial
+        );
+        assert!((p[0].std_error - p[1].std_error).abs() < 1e-12);
+        let runs: Vec<Option<usize>> = (0..n).map(|i| Some((i / 7000) % 2)).collect();
+        let q = block_state_populations(&runs, 2, 20);
+        assert!((q[0].value - 0.5).abs() < 0.02);
+        assert!(q[0].std_error > 10.0 * (0.25 / n as f64).sqrt());
+        assert!(block_state_populations(&state, 2, 1)[0].std_error.is_nan());
     }
 
     #[test]

@@ -48,6 +48,25 @@ impl Energy for Reduced<'_> {
     }
 }
 
+/// Systematic resampling: `n` indices drawn in proportion to `w` (normalised, ≥ 0) with one
+/// uniform, each index i appearing ⌊n·wᵢ⌋ or ⌈n·wᵢ⌉ times (Kitagawa, J. Comput. Graph. Stat.
+/// 5, 1 (1996)): unbiased, with less variance than multinomial draws.
+fn systematic_resample(w: &[f64], n: usize, rng: &mut ChainRng) -> Vec<usize> {
+    let u0: f64 = rng.random::<f64>();
+    let mut out = Vec::with_capacity(n);
+    let mut cum = 0.0;
+    let mut i = 0;
+    for m in 0..n {
+        let target = (m as f64 + u0) / n as f64;
+        while i + 1 < w.len() && cum + w[i] < target {
+            cum += w[i];
+            i += 1;
+        }
+        out.push(i);
+    }
+    out
+}
+
 /// Training and validation rows, f32, row-major.
 #[derive(Debug, Clone)]
 pub struct TrainData {
@@ -59,6 +78,50 @@ pub struct TrainData {
 }
 
 impl TrainData {
+    /// No rows.
+    fn empty(dim: usize) -> Self {
+        Self {
+            train: Vec::new(),
+            validation: Array2::zeros((0, dim)),
+            dim,
+        }
+    }
+
+    /// Replaces the training rows with `n` samples of the flow importance-weighted to
+    /// exp(−target) and resampled in proportion to their weights (the annealing step of TA-BG);
+    /// returns the weights' ESS fraction.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] naming the epoch for a NaN energy (+∞ is weight 0); the weights'
+    /// errors when every weight is 0.
+    fn resample_from(
+        &mut self,
+        bg: &mut BoltzmannGenerator,
+        target: &dyn Energy,
+        n: usize,
+        epoch: usize,
+        rng: &mut ChainRng,
+    ) -> Result<f64> {
+        let (x, neg_log_q) = bg.sample(n, 1.0, 4096, rng);
+        let u = target.energy(x.view())?;
+        if let Some(i) = u.iter().position(|v| v.is_nan()) {
+            return Err(Error::NonFinite {
+                what: "energy of a generated configuration (self_samples)".into(),
+                location: format!("epoch {}, sample {i}", epoch + 1),
+                value: u[i],
+            });
+        }
+        let log_w: Vec<f64> = u.iter().zip(&neg_log_q).map(|(u, q)| q - u).collect();
+        let w = crate::reweight::normalised_weights(&log_w)
+            .map_err(|err| err.context(format!("the own samples of epoch {}", epoch + 1)))?;
+        let idx = systematic_resample(&w, n, rng);
+        self.train.clear();
+        for i in idx {
+            self.train.extend(x.row(i).iter().map(|&v| v as f32));
+        }
+        Ok(ess_fraction(&log_w).unwrap_or(f64::NAN))
+    }
+
     /// Shuffles `x` with the run's `data.split` stream and holds out `validation_fraction` of
     /// its rows (for rows that are independent samples).
     ///
@@ -162,8 +225,15 @@ pub struct EpochRecord {
     pub rc: f64,
     /// NLL of the held-out data (NaN without).
     pub val_nll: f64,
-    /// ESS fraction of `ess_samples` generated samples (NaN if 0).
+    /// ESS fraction of `ess_samples` generated samples (NaN if 0) with respect to the stage's
+    /// target temperature.
     pub ess_fraction: f64,
+    /// ESS fraction of the epoch's own samples reweighted to the stage's target temperature
+    /// (NaN for stages without `self_samples`).
+    pub self_ess_fraction: f64,
+    /// Energy evaluations since the start of training, this epoch's included (KL batches,
+    /// reweighted samples, the ESS monitor).
+    pub energy_evaluations: u64,
     /// Wall time of the epoch in seconds.
     pub seconds: f64,
 }
@@ -182,6 +252,8 @@ impl boltzflow_io::run_dir::MetricsRow for EpochRecord {
             ("val_nll", self.val_nll.to_string()),
             ("ess_fraction", self.ess_fraction.to_string()),
             ("rc", self.rc.to_string()),
+            ("self_ess_fraction", self.self_ess_fraction.to_string()),
+            ("energy_evaluations", self.energy_evaluations.to_string()),
             ("seconds", format!("{:.3}", self.seconds)),
         ]
     }
@@ -249,9 +321,27 @@ pub fn train(
     });
     let dim = bg.dim();
     let mut batch: Vec<f32> = Vec::with_capacity(t.batch_size * dim);
+    // Deterministic per epoch, so a resumed run counts on from the epochs before it.
+    let mut evaluations: u64 = (0..start_epoch)
+        .map(|e| cfg.energy_evaluations_in_epoch(e))
+        .sum();
+    let mut own = TrainData::empty(dim);
     for e in epochs.start..epochs.end.min(cfg.total_epochs()) {
         let (k, j) = cfg.stage_of(e).expect("epoch within the stages");
         let stage = &cfg.stages[k];
+        evaluations += cfg.energy_evaluations_in_epoch(e);
+        // The energy this stage trains towards: u/τ_target.
+        let target = Reduced {
+            inner: energy,
+            beta: 1.0 / stage.target_temperature,
+        };
+        let (ml_data, self_ess) = if stage.self_samples > 0 {
+            let mut r = streams.stream(&format!("train.self_samples.{e}"));
+            let ess = own.resample_from(bg, &target, stage.self_samples, e, &mut r)?;
+            (Some(&own), ess)
+        } else {
+            (data, f64::NAN)
+        };
         let lr = stage.lr * stage.lr_decay.powi(j as i32);
         let adam_cfg = AdamConfig {
             lr,
@@ -264,7 +354,7 @@ pub fn train(
             let step = (e * t.steps_per_epoch + s) as u64;
             batch.clear();
             if stage.w_ml > 0.0
-                && let Some(d) = data
+                && let Some(d) = ml_data
             {
                 let n = d.n_train();
                 for _ in 0..t.batch_size {
@@ -285,7 +375,7 @@ pub fn train(
                 reg,
                 rc,
             };
-            let st = bg.gradient(energy, &batch, &objective, step, &mut rng)?;
+            let st = bg.gradient(&target, &batch, &objective, step, &mut rng)?;
             let norm = match t.clip_grad_norm {
                 Some(c) => clip_grad_norm(&mut bg.grads, c),
                 None => boltzflow_nn::params::squared_norm(&bg.grads).sqrt(),
@@ -318,7 +408,7 @@ pub fn train(
         let ess = if t.ess_samples > 0 {
             let mut r = streams.stream(&format!("train.ess.{e}"));
             let (x, neg_log_q) = bg.sample(t.ess_samples, 1.0, 4096, &mut r);
-            let u = energy.energy(x.view())?;
+            let u = target.energy(x.view())?;
             let log_w: Vec<f64> = u.iter().zip(&neg_log_q).map(|(u, q)| -u + q).collect();
             ess_fraction(&log_w).unwrap_or(f64::NAN)
         } else {
@@ -336,6 +426,8 @@ pub fn train(
             rc: sums[5] / m,
             val_nll,
             ess_fraction: ess,
+            self_ess_fraction: self_ess,
+            energy_evaluations: evaluations,
             seconds: t0.elapsed().as_secs_f64(),
         };
         observer.epoch_end(&rec, bg, adam)?;

@@ -101,7 +101,9 @@ fn alanine_dipeptide_in_internal_coordinates_trains_samples_and_resumes() {
         StartMode::default(),
     );
     assert!(tmp.path().join("run/internal_coordinates.json").exists());
-    // Maximum likelihood learns: the NLL of the last epoch is well below the first.
+    // Maximum likelihood learns: the NLL falls in every ML epoch, by 2 nats over three (the
+    // standardised coordinates start it close: bonds, angles and rigid torsions are already
+    // unit Gaussians to first order).
     let csv = std::fs::read_to_string(tmp.path().join("run/metrics.csv")).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
     let col = header.iter().position(|h| *h == "nll").unwrap();
@@ -110,7 +112,10 @@ fn alanine_dipeptide_in_internal_coordinates_trains_samples_and_resumes() {
         .skip(1)
         .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
         .collect();
-    assert!(nll[3] < nll[0] - 5.0, "nll {nll:?}");
+    assert!(
+        nll[1] < nll[0] && nll[2] < nll[1] && nll[2] < nll[0] - 2.0,
+        "nll {nll:?}"
+    );
 
     // Samples are molecules in Cartesian coordinates; the library scores them again.
     let s = run.sample(500, 1.0, 7).unwrap();

@@ -73,10 +73,10 @@ impl BgRun {
         )?;
         let layer = OnceLock::new();
         let ic = if cfg.flow.coordinates == FlowCoordinates::Internal {
-            if cfg.data.is_none() {
+            if cfg.data.is_none() && system.as_openmm().is_some_and(|m| m.positions().is_none()) {
                 return Err(Error::invalid(
                     "flow.coordinates",
-                    "\"internal\" takes the bond and angle statistics from training data: add [data] (a file or [data.simulate])",
+                    "\"internal\" takes the bond and angle statistics from training data, or without [data] from the reference structure: add [data] or [system] pdb",
                 ));
             }
             if cfg.train.rc_coordinate.is_some() {
@@ -375,6 +375,25 @@ impl BgRun {
     ) -> Result<()> {
         let out = &self.dir;
         let data = self.training_data(resuming, progress)?;
+        if let Some(ic) = &self.ic
+            && data.is_none()
+            && self.layer.get().is_none()
+        {
+            // Training without data: the statistics of the reference structure (the PDB).
+            let x = self
+                .system
+                .as_openmm()
+                .and_then(|m| m.positions())
+                .expect("checked when the run was made");
+            let l = InternalLayer::from_reference(
+                ic.clone(),
+                x.view(),
+                boltzflow_coords::ReferenceWidths::default(),
+            )
+            .context("the internal coordinates of [system] pdb")?;
+            save_layer(&self.dir, &l)?;
+            let _ = self.layer.set(l);
+        }
         let mut bg = self.new_generator()?;
         let mut adam = Adam::new(bg.params.len());
         let checkpoint = self.checkpoint_path();
@@ -472,8 +491,13 @@ impl EpochObserver for Recorder<'_> {
             bg.layout(),
             self.run.cfg.seed,
         )?;
+        let own = if rec.self_ess_fraction.is_nan() {
+            String::new()
+        } else {
+            format!("  own-sample ess {:.3}", rec.self_ess_fraction)
+        };
         let line = format!(
-            "epoch {:>4} [{}] lr {:.1e}  nll {:>9.4}  kl {:>9.4}  energy {:>9.4}  val_nll {:>9.4}  ess {:>6.3}  ({:.1} s)",
+            "epoch {:>4} [{}] lr {:.1e}  nll {:>9.4}  kl {:>9.4}  energy {:>9.4}  val_nll {:>9.4}  ess {:>6.3}{own}  energy evaluations {:.3e}  ({:.1} s)",
             rec.epoch,
             rec.stage,
             rec.lr,
@@ -482,6 +506,7 @@ impl EpochObserver for Recorder<'_> {
             rec.energy,
             rec.val_nll,
             rec.ess_fraction,
+            rec.energy_evaluations as f64,
             rec.seconds
         );
         self.run.log(&line)?;

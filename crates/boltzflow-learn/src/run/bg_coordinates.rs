@@ -46,9 +46,15 @@ pub fn internal_coordinates(system: &dyn System) -> Result<InternalCoordinates> 
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct LayerFile {
-    /// Per internal coordinate: q = shift + scale · y.
+    /// The Z-matrix the run was trained with: its root atoms and rows `[i, j, k, l]`. Kept so
+    /// that a run keeps its coordinates when the Z-matrix builder changes.
+    roots: [usize; 3],
+    rows: Vec<[usize; 4]>,
+    /// Per internal coordinate: q = shift + scale · y (torsions: wrap(q − shift) = scale · y).
     shift: Vec<f64>,
     scale: Vec<f64>,
+    /// Per internal coordinate: a free torsion (periodic in the flow).
+    periodic: Vec<bool>,
 }
 
 /// Writes the layer's statistics into `dir` atomically.
@@ -59,16 +65,21 @@ pub fn save_layer(dir: &Path, layer: &InternalLayer) -> Result<()> {
     boltzflow_io::write_json(
         &dir.join(INTERNAL_COORDINATES_FILE),
         &LayerFile {
+            roots: layer.internal_coordinates().zmatrix().roots(),
+            rows: layer.internal_coordinates().zmatrix().rows().to_vec(),
             shift: layer.shift().to_vec(),
             scale: layer.scale().to_vec(),
+            periodic: layer.periodic().to_vec(),
         },
     )
 }
 
-/// The layer saved in `dir`, or `None` if there is none yet.
+/// The layer saved in `dir` (with its own Z-matrix, which must place the atoms of `ic`), or
+/// `None` if there is none yet.
 ///
 /// # Errors
-/// [`Error::Io`] / [`Error::BadFile`] naming the file; statistics that do not fit the molecule.
+/// [`Error::Io`] / [`Error::BadFile`] naming the file (also for a file of an older boltzflow,
+/// without its Z-matrix: retrain with `--force`); statistics that do not fit the molecule.
 pub fn load_layer(dir: &Path, ic: InternalCoordinates) -> Result<Option<InternalLayer>> {
     let path = dir.join(INTERNAL_COORDINATES_FILE);
     if !path.exists() {
@@ -81,11 +92,15 @@ pub fn load_layer(dir: &Path, ic: InternalCoordinates) -> Result<Option<Internal
     })?;
     let f: LayerFile = serde_json::from_str(&text).map_err(|e| Error::BadFile {
         path: path.clone(),
-        reason: e.to_string(),
+        reason: format!(
+            "{e} (a file written before boltzflow kept the Z-matrix and the free torsions: retrain the run with `train --force`)"
+        ),
     })?;
-    InternalLayer::from_parts(ic, f.shift, f.scale)
+    let in_file = |e: Error| e.context(format!("in `{}`", path.display()));
+    let z = ZMatrix::new(ic.zmatrix().n_atoms(), f.roots, f.rows).map_err(in_file)?;
+    InternalLayer::from_parts(InternalCoordinates::new(z), f.shift, f.scale, f.periodic)
         .map(Some)
-        .map_err(|e| e.context(format!("in `{}`", path.display())))
+        .map_err(in_file)
 }
 
 /// The reduced energy of a run in its flow's coordinates: u(x) = βE(x) in the system's own

@@ -22,6 +22,9 @@ use serde_json::{Map, Value, json};
 use super::BgRun;
 use crate::config::EvaluateConfig;
 use crate::flow_mc;
+
+/// Contiguous blocks for the standard errors of the MD data's populations.
+const DATA_BLOCKS: usize = 20;
 use crate::reweight::{self, Estimate};
 
 /// Below this MBAR overlap between the generator and a state, BAR is flagged as unreliable
@@ -334,7 +337,11 @@ impl BgRun {
         // NLL and log-weights in the flow's coordinates; the held-out rows stay configurations.
         let (yd, _) = super::bg_coordinates::to_flow_space(self.layer()?, xd.view())?;
         let lq = bg.log_density(&yd, CHUNK);
-        let nll = -lq.iter().sum::<f64>() / lq.len() as f64;
+        // In the molecule's internal coordinates (nm, rad) rather than the standardised ones
+        // of the flow, so that the number does not depend on the data's statistics:
+        // −log p(q) = −log p(y) + Σ log scale.
+        let standardisation = self.layer()?.map_or(0.0, |l| l.log_scale());
+        let nll = -lq.iter().sum::<f64>() / lq.len() as f64 + standardisation;
         out.insert("nll".into(), finite_or_null(nll));
         out.insert(
             "nll_per_dof".into(),
@@ -441,8 +448,10 @@ impl BgRun {
         };
         let data_pops = match &data {
             Some(xd) => {
+                // Block errors over 20 contiguous blocks of the frames (time blocks of all
+                // chains: the data are frame-major), 5 ns each for 100 ns of MD.
                 let sd = basins(xd.view())?;
-                let p = reweight::state_fractions(&sd, 4);
+                let p = reweight::block_state_populations(&sd, 4, DATA_BLOCKS);
                 // KL(MD ‖ generator) of the φ/ψ histogram (10° cells), reweighted and raw, and
                 // the 2-Wasserstein distance of the raw generator's energies from the MD's.
                 let (md, generated) = (pairs(xd.view())?, pairs(x.view())?);
@@ -510,7 +519,11 @@ impl BgRun {
             insert_estimate(out, &format!("population_{key}"), pops[k]);
             out.insert(format!("population_{key}_unweighted"), json!(raw[k]));
             if let Some(d) = &data_pops {
-                out.insert(format!("population_{key}_data"), json!(d[k]));
+                out.insert(format!("population_{key}_data"), json!(d[k].value));
+                out.insert(
+                    format!("population_{key}_data_std_error"),
+                    finite_or_null(d[k].std_error),
+                );
             }
         }
         Ok(())
