@@ -503,6 +503,10 @@ fn double_well_generator_trained_without_data_by_annealing_reaches_the_exact_fre
         cfg += &format!(
             "\n[[stage]]\nname = \"anneal{k}\"\nepochs = 2\nlr = 5e-4\nw_ml = 1.0\nself_samples = 20000\ntarget_temperature = {tau}\n"
         );
+        // The last two stages move the resampled copies with 5 MALA steps.
+        if k >= 3 {
+            cfg += "self_mcmc_steps = 5\nself_mcmc_step = 0.01\n";
+        }
     }
     cfg += &format!("\n{eval}");
     std::fs::write(d.path().join("free.toml"), &cfg).unwrap();
@@ -520,7 +524,11 @@ fn double_well_generator_trained_without_data_by_annealing_reaches_the_exact_fre
     let evaluations: u64 = rows.last().unwrap()[col("energy_evaluations")]
         .parse()
         .unwrap();
-    assert_eq!(evaluations, 10 * 50 * 256 + 10 * 20_000 + 20 * 2048);
+    // (4 of the 10 own-sample epochs moved by 5 MALA steps: 6 evaluations per sample.)
+    assert_eq!(
+        evaluations,
+        10 * 50 * 256 + 10 * 20_000 + 4 * 20_000 * 6 + 20 * 2048
+    );
     let own: f64 = rows.last().unwrap()[col("self_ess_fraction")]
         .parse()
         .unwrap();

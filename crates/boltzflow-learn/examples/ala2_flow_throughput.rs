@@ -79,6 +79,9 @@ fn main() {
     let mut bg =
         BoltzmannGenerator::with_periodic(dim, &periodic, &spec, 1.0, &mut streams.stream("init"))
             .unwrap();
+    if let Ok(rows) = std::env::var("CHUNK_ROWS") {
+        bg.set_chunk_rows(rows.parse().expect("CHUNK_ROWS is a number"));
+    }
     for (i, p) in bg.params.iter_mut().enumerate() {
         *p = 0.01 * ((i as f32) * 0.618).sin();
     }

@@ -224,6 +224,25 @@ pub struct StageConfig {
     /// to their weights (TA-BG's annealing step). 0: J_ML uses `[data]`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub self_samples: usize,
+    /// Resample-move: Metropolis-adjusted Langevin steps (MALA) at the target temperature
+    /// applied to the resampled own samples before they are used, so that copies of one sample
+    /// spread out (as SMC samplers and FAB's AIS do). 0: none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub self_mcmc_steps: usize,
+    /// The MALA step Δt/γ in the flow's coordinates (kT = 1 at the target temperature).
+    #[serde(
+        default = "default_self_mcmc_step",
+        skip_serializing_if = "is_default_self_mcmc_step"
+    )]
+    pub self_mcmc_step: f64,
+}
+
+fn default_self_mcmc_step() -> f64 {
+    0.005
+}
+
+fn is_default_self_mcmc_step(v: &f64) -> bool {
+    *v == default_self_mcmc_step()
 }
 
 fn is_one(v: &f64) -> bool {
@@ -420,6 +439,18 @@ impl BgConfig {
                     "need at least 2 samples to reweight",
                 ));
             }
+            if s.self_mcmc_steps > 0 && s.self_samples == 0 {
+                return Err(Error::invalid(
+                    f("self_mcmc_steps"),
+                    "moves the resampled own samples: set self_samples too",
+                ));
+            }
+            if !(s.self_mcmc_step > 0.0 && s.self_mcmc_step.is_finite()) {
+                return Err(Error::invalid(
+                    f("self_mcmc_step"),
+                    format!("must be positive, got {}", s.self_mcmc_step),
+                ));
+            }
             let tt = s.target_temperature;
             if !(tt > 0.0 && tt.is_finite()) {
                 return Err(Error::invalid(
@@ -512,7 +543,13 @@ impl BgConfig {
         } else {
             0
         };
-        (kl + s.self_samples + t.ess_samples) as u64
+        // MALA: one energy and force evaluation per sample and step (plus the start).
+        let mcmc = if s.self_mcmc_steps > 0 {
+            s.self_samples * (s.self_mcmc_steps + 1)
+        } else {
+            0
+        };
+        (kl + s.self_samples + mcmc + t.ess_samples) as u64
     }
 
     /// The stage of global epoch `e` and the epoch index within it.

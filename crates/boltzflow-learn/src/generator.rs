@@ -177,6 +177,11 @@ impl<T: Real> BoltzmannGenerator<T> {
         self.flow.dim()
     }
 
+    /// The interval of each periodic coordinate (the prior's torus), `None` for the others.
+    pub fn periods(&self) -> Vec<Option<[f64; 2]>> {
+        self.prior.periods()
+    }
+
     /// The architecture.
     pub fn spec(&self) -> &FlowSpec {
         &self.spec

@@ -10,6 +10,7 @@ pub mod generator;
 pub mod rc;
 pub mod reweight;
 pub mod run;
+pub mod torus_transport;
 pub mod trainer;
 pub mod vae;
 pub mod van;

@@ -236,32 +236,36 @@ pub fn wasserstein2_1d(a: &[f64], b: &[f64], n_quantiles: usize) -> f64 {
     (sum / n_quantiles as f64).sqrt()
 }
 
+/// The normalised `bins` × `bins` histogram (row = first angle's cell) over (−π, π]² of angle
+/// pairs with weights (unnormalised; all equal when `None`); pairs with a non-finite angle are
+/// left out.
+pub fn torus_histogram(angles: &[[f64; 2]], weights: Option<&[f64]>, bins: usize) -> Vec<f64> {
+    use std::f64::consts::PI;
+    let cell = |a: f64| (((a + PI) / (2.0 * PI) * bins as f64) as usize).min(bins - 1);
+    let mut h = vec![0.0; bins * bins];
+    for (i, [x, y]) in angles.iter().enumerate() {
+        if x.is_finite() && y.is_finite() {
+            h[cell(*x) * bins + cell(*y)] += weights.map_or(1.0, |w| w[i]);
+        }
+    }
+    let total: f64 = h.iter().sum();
+    h.iter_mut().for_each(|v| *v /= total);
+    h
+}
+
 /// KL(p ‖ q) between two distributions of angle pairs on the torus, from histograms of
-/// `bins` × `bins` cells over (−π, π]²: p from the (unweighted) pairs `p_angles`, q from the
-/// pairs `q_angles` with weights `q_weights` (unnormalised; all equal when `None`). q is
-/// smoothed with a pseudo-count totalling 10⁻⁶ of its mass, spread evenly over the cells, so
-/// that a cell p visits and q does not costs a large but finite amount.
+/// `bins` × `bins` cells over (−π, π]² ([`torus_histogram`]): p from the (unweighted) pairs
+/// `p_angles`, q from the pairs `q_angles` with weights `q_weights` (unnormalised; all equal
+/// when `None`). q is smoothed with a pseudo-count totalling 10⁻⁶ of its mass, spread evenly
+/// over the cells, so that a cell p visits and q does not costs a large but finite amount.
 pub fn torus_histogram_kl(
     p_angles: &[[f64; 2]],
     q_angles: &[[f64; 2]],
     q_weights: Option<&[f64]>,
     bins: usize,
 ) -> f64 {
-    use std::f64::consts::PI;
-    let cell = |a: f64| (((a + PI) / (2.0 * PI) * bins as f64) as usize).min(bins - 1);
-    let hist = |angles: &[[f64; 2]], w: Option<&[f64]>| {
-        let mut h = vec![0.0; bins * bins];
-        for (i, [x, y]) in angles.iter().enumerate() {
-            if x.is_finite() && y.is_finite() {
-                h[cell(*x) * bins + cell(*y)] += w.map_or(1.0, |w| w[i]);
-            }
-        }
-        let total: f64 = h.iter().sum();
-        h.iter_mut().for_each(|v| *v /= total);
-        h
-    };
-    let p = hist(p_angles, None);
-    let q = hist(q_angles, q_weights);
+    let p = torus_histogram(p_angles, None, bins);
+    let q = torus_histogram(q_angles, q_weights, bins);
     let eps = 1e-6 / (bins * bins) as f64;
     let norm = 1.0 + 1e-6;
     p.iter()
@@ -269,6 +273,22 @@ pub fn torus_histogram_kl(
         .filter(|(p, _)| **p > 0.0)
         .map(|(p, q)| p * (p / ((q + eps) / norm)).ln())
         .sum()
+}
+
+/// The 2-Wasserstein distance (radians) between the histograms of two distributions of angle
+/// pairs on the torus, as [`torus_histogram_kl`] builds them, from the debiased Sinkhorn
+/// divergence of [`crate::torus_transport::torus_w2`].
+pub fn torus_histogram_w2(
+    p_angles: &[[f64; 2]],
+    q_angles: &[[f64; 2]],
+    q_weights: Option<&[f64]>,
+    bins: usize,
+) -> f64 {
+    crate::torus_transport::torus_w2(
+        &torus_histogram(p_angles, None, bins),
+        &torus_histogram(q_angles, q_weights, bins),
+        bins,
+    )
 }
 
 /// A free-energy profile from weighted samples.

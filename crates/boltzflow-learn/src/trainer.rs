@@ -98,10 +98,11 @@ impl TrainData {
         &mut self,
         bg: &mut BoltzmannGenerator,
         target: &dyn Energy,
-        n: usize,
+        stage: &crate::config::StageConfig,
         epoch: usize,
         rng: &mut ChainRng,
     ) -> Result<f64> {
+        let n = stage.self_samples;
         let (x, neg_log_q) = bg.sample(n, 1.0, 4096, rng);
         let u = target.energy(x.view())?;
         if let Some(i) = u.iter().position(|v| v.is_nan()) {
@@ -115,10 +116,31 @@ impl TrainData {
         let w = crate::reweight::normalised_weights(&log_w)
             .map_err(|err| err.context(format!("the own samples of epoch {}", epoch + 1)))?;
         let idx = systematic_resample(&w, n, rng);
-        self.train.clear();
-        for i in idx {
-            self.train.extend(x.row(i).iter().map(|&v| v as f32));
+        let mut picked = x.select(ndarray::Axis(0), &idx);
+        if stage.self_mcmc_steps > 0 {
+            // Resample-move: MALA at the target (kT = 1 in its reduced units), one stream per
+            // chain derived from this epoch's.
+            use boltzflow_core::{Move, SamplerState, ThermodynamicState};
+            let seed: u64 = rng.random();
+            let streams = RandomStreams::new(seed);
+            let rngs = (0..n)
+                .map(|c| streams.stream(&format!("self_mcmc.{c}")))
+                .collect();
+            let mut state = SamplerState::new(picked, target, rngs)
+                .map_err(|err| err.context(format!("the own samples of epoch {}", epoch + 1)))?;
+            let mut mala =
+                boltzflow_mcmc::langevin::OverdampedLangevin::new(stage.self_mcmc_step, 1.0, true)?
+                    .with_periods(bg.periods());
+            mala.apply(
+                &mut state,
+                target,
+                &ThermodynamicState::reduced(1.0)?,
+                stage.self_mcmc_steps as u64,
+            )?;
+            picked = state.positions;
         }
+        self.train.clear();
+        self.train.extend(picked.iter().map(|&v| v as f32));
         Ok(ess_fraction(&log_w).unwrap_or(f64::NAN))
     }
 
@@ -337,7 +359,7 @@ pub fn train(
         };
         let (ml_data, self_ess) = if stage.self_samples > 0 {
             let mut r = streams.stream(&format!("train.self_samples.{e}"));
-            let ess = own.resample_from(bg, &target, stage.self_samples, e, &mut r)?;
+            let ess = own.resample_from(bg, &target, stage, e, &mut r)?;
             (Some(&own), ess)
         } else {
             (data, f64::NAN)

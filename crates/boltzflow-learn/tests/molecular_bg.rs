@@ -161,7 +161,13 @@ fn alanine_dipeptide_in_internal_coordinates_trains_samples_and_resumes() {
     assert!(ev.number("population_c7eq_std_error").unwrap() >= 0.0);
     // Distances from the MD: the φ/ψ histogram's KL and the energies' 2-Wasserstein distance;
     // the held-out NLL per internal degree of freedom.
-    for key in ["phi_psi_kl", "phi_psi_kl_unweighted", "energy_w2"] {
+    for key in [
+        "phi_psi_kl",
+        "phi_psi_kl_unweighted",
+        "phi_psi_w2",
+        "phi_psi_w2_unweighted",
+        "energy_w2",
+    ] {
         let v = ev.number(key).unwrap();
         assert!(v.is_finite() && v >= 0.0, "{key} {v}");
     }

@@ -52,6 +52,20 @@ impl LatentPrior {
         self.dim
     }
 
+    /// The interval (−π, π] of each periodic coordinate, `None` for the Gaussian ones.
+    pub fn periods(&self) -> Vec<Option<[f64; 2]>> {
+        use std::f64::consts::PI;
+        (0..self.dim)
+            .map(|k| {
+                self.periodic
+                    .get(k)
+                    .copied()
+                    .unwrap_or(false)
+                    .then_some([-PI, PI])
+            })
+            .collect()
+    }
+
     /// σ.
     pub fn sigma(&self) -> f64 {
         self.sigma

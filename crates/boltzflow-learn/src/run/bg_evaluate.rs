@@ -41,7 +41,9 @@ const CHUNK: usize = 8192;
 #[derive(Debug, Clone, Default)]
 pub struct BgEvaluateOptions {
     /// Held-out configurations `[n, dim]` (npy or a trajectory) for the NLL and BAR; by
-    /// default the validation rows of the run's data.npy.
+    /// default the validation rows of the run's data.npy. For a peptide run trained without
+    /// data they are also the MD its Ramachandran populations and φ/ψ distances are compared
+    /// with.
     pub data: Option<PathBuf>,
     /// Generated samples (default: `[evaluate] n_samples`).
     pub n_samples: Option<usize>,
@@ -262,7 +264,7 @@ impl BgRun {
 
         // Configurations from here on (the coordinate, the report's samples).
         let x = super::bg_coordinates::to_configurations(self.layer()?, x)?;
-        self.ramachandran(&x, &log_w, &streams, &mut out)?;
+        self.ramachandran(&x, &log_w, &streams, opts, &mut out)?;
         let mut profile = None;
         if let Some(text) = &ev.coordinate {
             let pdim = if self.system.atom_masses().is_some() {
@@ -378,6 +380,7 @@ impl BgRun {
         x: &Array2<f64>,
         log_w: &[f64],
         streams: &RandomStreams,
+        opts: &BgEvaluateOptions,
         out: &mut Map<String, Value>,
     ) -> Result<()> {
         let Some(top) = self.system.as_openmm().and_then(|o| o.topology()) else {
@@ -433,10 +436,16 @@ impl BgRun {
             &mut streams.stream("evaluate.ramachandran"),
         )?;
         let raw = reweight::state_fractions(&state, 4);
-        // The MD the run learned from: its populations, its φ/ψ histogram and its energies.
+        // The MD the run learned from (or, for a run trained without data, the `--data`
+        // frames): its populations, its φ/ψ histogram and its energies.
         let data_path = self.dir.join("data.npy");
         let data = if data_path.exists() {
             Some(boltzflow_io::read_npy_2d(&data_path)?)
+        } else if let Some(path) = &opts.data {
+            Some(
+                boltzflow_io::trajectory::read_coordinates(path)
+                    .with_context(|| format!("MD data `{}`", path.display()))?,
+            )
         } else {
             None
         };
@@ -467,6 +476,20 @@ impl BgRun {
                 out.insert(
                     "phi_psi_kl_unweighted".into(),
                     finite_or_null(reweight::torus_histogram_kl(
+                        &md,
+                        &generated,
+                        Some(&ones),
+                        36,
+                    )),
+                );
+                // The 2-Wasserstein distance on the torus between the same histograms.
+                out.insert(
+                    "phi_psi_w2".into(),
+                    finite_or_null(reweight::torus_histogram_w2(&md, &generated, Some(&w), 36)),
+                );
+                out.insert(
+                    "phi_psi_w2_unweighted".into(),
+                    finite_or_null(reweight::torus_histogram_w2(
                         &md,
                         &generated,
                         Some(&ones),
