@@ -13,7 +13,9 @@
 //! `cargo run --release -p boltzflow-learn --example ala2_flow_throughput [-- SECONDS]`
 
 use std::path::Path;
-use std::time::Instant;
+#[path = "common/measure.rs"]
+mod measure;
+use measure::measure;
 
 use boltzflow_coords::{
     InternalCoordinates, InternalEnergy, InternalLayer, ReferenceWidths, ZMatrix,
@@ -28,17 +30,6 @@ use rand_distr::{Distribution, StandardNormal};
 
 const PERIODIC: [usize; 5] = [11, 17, 26, 44, 53];
 const BATCH: usize = 512;
-
-fn measure(seconds: f64, mut f: impl FnMut()) -> f64 {
-    f();
-    let t0 = Instant::now();
-    let mut n = 0u64;
-    while t0.elapsed().as_secs_f64() < seconds {
-        f();
-        n += 1;
-    }
-    n as f64 / t0.elapsed().as_secs_f64()
-}
 
 fn main() {
     let seconds: f64 = std::env::args()

@@ -11,23 +11,14 @@
 //!
 //! `cargo run --release -p boltzflow-learn --example bg_throughput [-- SECONDS]`
 
-use std::time::Instant;
+#[path = "common/measure.rs"]
+mod measure;
+use measure::measure;
 
 use boltzflow_core::RandomStreams;
 use boltzflow_learn::{BoltzmannGenerator, FlowSpec, LinLogCut, Objective};
 use boltzflow_nn::gemm::{Layout, matmul};
 use boltzflow_nn::{Adam, AdamConfig};
-
-fn measure(seconds: f64, mut f: impl FnMut()) -> f64 {
-    f(); // warm-up (allocates workspaces)
-    let t0 = Instant::now();
-    let mut n = 0u64;
-    while t0.elapsed().as_secs_f64() < seconds {
-        f();
-        n += 1;
-    }
-    n as f64 / t0.elapsed().as_secs_f64()
-}
 
 fn model(system: &str, hidden: usize, seconds: f64) {
     let sys = boltzflow_systems::build(system).unwrap();

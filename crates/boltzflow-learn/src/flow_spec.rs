@@ -1,7 +1,9 @@
 //! The flow architecture as configured in a run's TOML (`[flow]`), and its construction.
 
 use boltzflow_core::{Error, Result};
-use boltzflow_nn::flows::{ActNorm, Coupling, SplineParams, Transformer, Whiten};
+use boltzflow_nn::flows::{
+    ActNorm, AutoregressiveSpline, Coupling, SplineParams, Transformer, Whiten,
+};
 use boltzflow_nn::{Activation, ParamLayout, Real, SequentialFlow};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -51,6 +53,23 @@ fn is_cartesian(c: &FlowCoordinates) -> bool {
     *c == FlowCoordinates::Cartesian
 }
 
+/// How a flow with periodic coordinates (torsions) transforms them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TorsionLayer {
+    /// Two circular-spline couplings per cycle, each over half of the torsions.
+    #[default]
+    Coupling,
+    /// One masked autoregressive spline layer per cycle over all torsions (MAF,
+    /// [`boltzflow_nn::flows::AutoregressiveSpline`]; the order reversed every other cycle),
+    /// conditioned on the other coordinates.
+    Autoregressive,
+}
+
+fn is_coupling(t: &TorsionLayer) -> bool {
+    *t == TorsionLayer::Coupling
+}
+
 /// `[flow]`: a stack of coupling layers that alternately transform one half of the
 /// coordinates and the other (see [`Split`]), each with an MLP conditioner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,6 +100,9 @@ pub struct FlowSpec {
     /// `cartesian` (default) or `internal` (molecules; see [`FlowCoordinates`]).
     #[serde(skip_serializing_if = "is_cartesian")]
     pub coordinates: FlowCoordinates,
+    /// Flows with torsions: `coupling` (default) or `autoregressive` (see [`TorsionLayer`]).
+    #[serde(skip_serializing_if = "is_coupling")]
+    pub torsion_layer: TorsionLayer,
 }
 
 impl Default for FlowSpec {
@@ -97,6 +119,7 @@ impl Default for FlowSpec {
             bound: 5.0,
             split: Split::Halves,
             coordinates: FlowCoordinates::Cartesian,
+            torsion_layer: TorsionLayer::Coupling,
         }
     }
 }
@@ -174,6 +197,12 @@ impl FlowSpec {
         if periodic.iter().any(|p| *p) {
             return self.build_torus(dim, periodic);
         }
+        if self.torsion_layer != TorsionLayer::Coupling {
+            return Err(Error::invalid(
+                "flow.torsion_layer",
+                "applies to flows with torsions (coordinates = \"internal\"); this flow has no periodic coordinates",
+            ));
+        }
         let transformer = self.transformer();
         let mut layout = ParamLayout::new();
         let mut flow = SequentialFlow::new(dim);
@@ -238,6 +267,27 @@ impl FlowSpec {
         let mut flow = SequentialFlow::new(dim);
         for i in 0..self.couplings {
             let cycle = i / 4;
+            if self.torsion_layer == TorsionLayer::Autoregressive && i % 4 < 2 {
+                // One autoregressive layer stands for the cycle's two torsion couplings.
+                if i % 4 == 0 {
+                    let mut order = torsions.clone();
+                    if cycle % 2 == 1 {
+                        order.reverse();
+                    }
+                    flow.push(AutoregressiveSpline::new(
+                        &mut layout,
+                        &format!("flow.{i}.autoregressive"),
+                        dim,
+                        &order,
+                        periodic,
+                        &self.hidden,
+                        self.activation,
+                        self.bins,
+                        self.bound,
+                    ));
+                }
+                continue;
+            }
             let (set, kind) = if i % 4 < 2 {
                 (&torsions, circular)
             } else {

@@ -177,6 +177,12 @@ impl<T: Real> BoltzmannGenerator<T> {
         self.flow.dim()
     }
 
+    /// Zeroes the parameters the flow holds at zero by construction (the masked weights of
+    /// autoregressive layers); for parameters set from outside, e.g. perturbed in tests.
+    pub fn mask_params(&mut self) {
+        self.flow.mask_params(&mut self.params);
+    }
+
     /// The interval of each periodic coordinate (the prior's torus), `None` for the others.
     pub fn periods(&self) -> Vec<Option<[f64; 2]>> {
         self.prior.periods()

@@ -16,7 +16,7 @@ pub mod vae;
 pub mod van;
 
 pub use boltzflow_core::Coordinate;
-pub use flow_spec::{FlowCoordinates, FlowKind, FlowSpec, Split};
+pub use flow_spec::{FlowCoordinates, FlowKind, FlowSpec, Split, TorsionLayer};
 pub use generator::{BoltzmannGenerator, LinLogCut, Objective, StepStats};
 pub use rc::RcEntropy;
 pub use trainer::Reduced;

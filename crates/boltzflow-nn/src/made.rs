@@ -185,6 +185,13 @@ impl Made {
         self.apply_masks(params);
     }
 
+    /// As [`Made::init`] with the output layer at zero (all outputs 0 whatever the input: an
+    /// autoregressive flow layer then starts as the identity).
+    pub fn init_zero_output<T: Real>(&self, params: &mut [T], rng: &mut impl Rng) {
+        self.mlp.init(params, true, rng);
+        self.apply_masks(params);
+    }
+
     /// Zeroes the masked entries of every weight (of parameters or of gradients).
     pub fn apply_masks<T: Real>(&self, values: &mut [T]) {
         for (layer, mask) in self.mlp.layers().iter().zip(&self.masks) {

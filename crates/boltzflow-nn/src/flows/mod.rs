@@ -6,12 +6,14 @@
 //! log-determinant is log|det ∂output/∂input| of the direction that ran, per row, so the two
 //! directions' log-dets of the same point sum to zero.
 
+mod autoregressive;
 mod coupling;
 mod elementwise;
 mod sequential;
 mod spline;
 mod whiten;
 
+pub use autoregressive::AutoregressiveSpline;
 pub use coupling::{Coupling, Transformer};
 pub use elementwise::{ActNorm, Permutation};
 pub use sequential::{FlowWorkspace, Inverted, SequentialFlow};
@@ -104,4 +106,9 @@ pub trait FlowLayer<T: Real>: Send + Sync + std::fmt::Debug {
     /// Data-dependent initialisation (ActNorm): `x` `[rows, dim]` is a batch as it arrives at
     /// this layer's configuration side. The default does nothing.
     fn data_init(&self, _params: &mut [T], _x: &[T], _rows: usize) {}
+
+    /// Zeroes the entries of `values` (parameters or gradients, the model's flat vector) that
+    /// this layer holds at zero by construction (a MADE's masked weights). The default holds
+    /// none.
+    fn mask_params(&self, _values: &mut [T]) {}
 }

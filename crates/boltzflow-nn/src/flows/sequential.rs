@@ -88,6 +88,13 @@ impl<T: Real> SequentialFlow<T> {
         &self.layers
     }
 
+    /// Zeroes the structurally fixed entries of every layer ([`FlowLayer::mask_params`]).
+    pub fn mask_params(&self, values: &mut [T]) {
+        for l in &self.layers {
+            l.mask_params(values);
+        }
+    }
+
     /// Initialises all layers (a new flow is the identity).
     pub fn init(&self, params: &mut [T], rng: &mut ChainRng) {
         for l in &self.layers {
