@@ -460,7 +460,11 @@ impl InternalLayer {
         if let Some(mut f) = force {
             // ∂|tₖ|/∂yₖ = sign(vₖ) (∂q/∂y = scale cancels the 1/scale).
             for (fk, tk) in f.iter_mut().zip(&t) {
-                *fk = -du_ds * tk.signum() * f64::from(u8::from(*tk != 0.0));
+                *fk = if *tk == 0.0 {
+                    0.0
+                } else {
+                    -du_ds * tk.signum()
+                };
             }
         }
         u

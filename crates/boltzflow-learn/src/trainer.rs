@@ -461,6 +461,26 @@ pub fn train(
 mod tests {
     use super::*;
 
+    /// Systematic resampling keeps every index ⌊n·wᵢ⌋ or ⌈n·wᵢ⌉ times, zero weights never.
+    #[test]
+    fn systematic_resampling_keeps_each_weight_to_within_one_copy() {
+        let w = [0.5, 0.0, 0.123, 0.25, 0.127];
+        let n = 1000;
+        let mut rng = RandomStreams::new(2).stream("resample");
+        for _ in 0..20 {
+            let idx = systematic_resample(&w, n, &mut rng);
+            assert_eq!(idx.len(), n);
+            for (i, wi) in w.iter().enumerate() {
+                let c = idx.iter().filter(|&&k| k == i).count() as f64;
+                let expected = wi * n as f64;
+                assert!(
+                    c >= expected.floor() - 1e-9 && c <= expected.ceil() + 1e-9,
+                    "{i}: {c}"
+                );
+            }
+        }
+    }
+
     /// Frame-major chain output (row = frame·chains + chain, value = chain id): whole chains
     /// are held out, and the training rows hold no frame of a validation chain.
     #[test]

@@ -384,7 +384,12 @@ impl BgRun {
                 .system
                 .as_openmm()
                 .and_then(|m| m.positions())
-                .expect("checked when the run was made");
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "system.pdb",
+                        "training without [data] in internal coordinates needs the reference structure of a PDB",
+                    )
+                })?;
             let l = InternalLayer::from_reference(
                 ic.clone(),
                 x.view(),
