@@ -167,14 +167,16 @@ impl AutoregressiveSpline {
     }
 
     /// Adds the MADE's input gradient `dfeat` `[rows, n_features]` to `grad` `[rows, dim]`
-    /// through the features' chain rule; `only_before = Some(k)` limits it to the transformed
-    /// coordinates before position k (`None`: all of them and the context).
+    /// through the features' chain rule (d/dθ of (sin θ, cos θ) is (cos θ, −sin θ)), for the
+    /// transformed coordinates before position `trans_before` and, with `context`, for the
+    /// context coordinates.
     fn add_feature_grads<T: Real>(
         &self,
         x: &[T],
         dfeat: &[T],
         grad: &mut [T],
-        only_before: Option<usize>,
+        trans_before: usize,
+        context: bool,
     ) {
         let nf = self.n_features();
         for ((g, df), row) in grad
@@ -188,20 +190,14 @@ impl AutoregressiveSpline {
                 .iter()
                 .zip(&self.trans_periodic)
                 .enumerate()
-                .map(|(k, (i, p))| (Some(k), i, p))
+                .map(|(k, (i, p))| (k < trans_before, i, p))
                 .chain(
                     self.cond
                         .iter()
                         .zip(&self.cond_periodic)
-                        .map(|(i, p)| (None, i, p)),
+                        .map(|(i, p)| (context, i, p)),
                 );
-            for (k, &i, &p) in coords {
-                let wanted = match (only_before, k) {
-                    (Some(end), Some(k)) => k < end,
-                    (Some(_), None) => false,
-                    (None, _) => true,
-                };
-                let width = if p { 2 } else { 1 };
+            for (wanted, &i, &p) in coords {
                 if wanted {
                     g[i] += if p {
                         df[c] * row[i].cos() - df[c + 1] * row[i].sin()
@@ -209,7 +205,7 @@ impl AutoregressiveSpline {
                         df[c]
                     };
                 }
-                c += width;
+                c += if p { 2 } else { 1 };
             }
         }
     }
@@ -362,7 +358,7 @@ impl<T: Real> FlowLayer<T> for AutoregressiveSpline {
                         &mut gh_k,
                         &mut dfeat,
                     );
-                    self.add_feature_grads(x, &dfeat, grad, Some(k));
+                    self.add_feature_grads(x, &dfeat, grad, k, false);
                 }
                 cache.aux = scratch;
             }
@@ -378,33 +374,10 @@ impl<T: Real> FlowLayer<T> for AutoregressiveSpline {
         );
         match dir {
             // x → z: every coordinate's parameters depend on x; all input gradients count.
-            Direction::Inverse => self.add_feature_grads(x, &dfeat, grad, None),
+            Direction::Inverse => self.add_feature_grads(x, &dfeat, grad, m, true),
             // z → x: the transformed coordinates were done above; the context coordinates pass
             // through unchanged (x_c = z_c), so their MADE gradient adds to dL/dz_c.
-            Direction::Forward => self.add_context_grads(x, &dfeat, grad),
-        }
-    }
-}
-
-impl AutoregressiveSpline {
-    /// Adds the context part of the MADE's input gradient to `grad`.
-    fn add_context_grads<T: Real>(&self, x: &[T], dfeat: &[T], grad: &mut [T]) {
-        let nf = self.n_features();
-        for ((g, df), row) in grad
-            .chunks_exact_mut(self.dim)
-            .zip(dfeat.chunks_exact(nf))
-            .zip(x.chunks_exact(self.dim))
-        {
-            let mut c = self.n_in;
-            for (&i, &p) in self.cond.iter().zip(&self.cond_periodic) {
-                if p {
-                    g[i] += df[c] * row[i].cos() - df[c + 1] * row[i].sin();
-                    c += 2;
-                } else {
-                    g[i] += df[c];
-                    c += 1;
-                }
-            }
+            Direction::Forward => self.add_feature_grads(x, &dfeat, grad, 0, true),
         }
     }
 }
