@@ -205,21 +205,7 @@ impl InternalLayer {
         }
         let (q, _) = ic.forward(x.insert_axis(Axis(0)))?;
         let z = ic.zmatrix();
-        // The atom each atom is bonded to when placed (the roots: a₀ → a₁, a₁ → a₀, a₂ → its
-        // root bond).
-        let mut placed_from = vec![usize::MAX; z.n_atoms()];
-        let [a0, a1, a2] = z.roots();
-        placed_from[a0] = a1;
-        placed_from[a1] = a0;
-        placed_from[a2] = z.root_bond();
-        for &[i, j, _, _] in z.rows() {
-            placed_from[i] = j;
-        }
-        let relative: Vec<bool> = z
-            .rows()
-            .iter()
-            .map(|&[_, j, k, l]| l != k && placed_from[l] == j)
-            .collect();
+        let relative = z.relative_torsions();
         let kinds_all = ic.kinds();
         let columns = internal_columns(&ic);
         let (mut shift, mut scale, mut periodic) = (Vec::new(), Vec::new(), Vec::new());

@@ -210,6 +210,26 @@ impl ZMatrix {
     pub fn rows(&self) -> &[[usize; 4]] {
         &self.rows
     }
+
+    /// Per row, whether its torsion i–j–k–l is *relative*: l is bonded to j (placed from j, or
+    /// j's partner among the roots), so the torsion is the nearly fixed offset between two
+    /// substituents of j rather than a rotation about the j–k bond.
+    pub fn relative_torsions(&self) -> Vec<bool> {
+        // The atom each atom is bonded to when placed (roots: a₀ → a₁, a₁ → a₀, a₂ → its
+        // root bond).
+        let mut placed_from = vec![usize::MAX; self.n_atoms];
+        let [a0, a1, a2] = self.roots;
+        placed_from[a0] = a1;
+        placed_from[a1] = a0;
+        placed_from[a2] = self.root_bond;
+        for &[i, j, _, _] in &self.rows {
+            placed_from[i] = j;
+        }
+        self.rows
+            .iter()
+            .map(|&[_, j, k, l]| l != k && placed_from[l] == j)
+            .collect()
+    }
 }
 
 #[cfg(test)]
