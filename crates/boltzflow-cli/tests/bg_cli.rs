@@ -23,7 +23,13 @@ fn reduced_double_well(ml_epochs: usize, kl_epochs: usize) -> String {
 #[test]
 fn double_well_generator_reweights_to_the_exact_free_energy_difference() {
     let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("dw.toml"), reduced_double_well(10, 10)).unwrap();
+    // With annealed importance sampling (HMC in latent space) next to the plain weights.
+    let cfg = reduced_double_well(10, 10).replace(
+        "[evaluate]\n",
+        "[evaluate]\nais_samples = 16000\nais_levels = 20\nais_step = 0.2\n",
+    );
+    assert!(cfg.contains("ais_samples"));
+    std::fs::write(d.path().join("dw.toml"), cfg).unwrap();
     let o = boltzflow(&["train", "dw.toml", "--out", "run", "--quiet"], d.path());
     assert!(o.status.success(), "{}", text(&o));
     // metrics.csv: one named column per value, every row (the RC column once went unnamed).
@@ -57,6 +63,22 @@ fn double_well_generator_reweights_to_the_exact_free_energy_difference() {
     assert!(ess > 0.3, "ESS fraction {ess}");
     // The raw generator is biased by the data; reweighting is what makes it exact.
     assert!((get("delta_f_unweighted") - exact).abs() > (df - exact).abs());
+    // AIS from the generator to the target is exact as well, and its weights no worse.
+    println!(
+        "AIS: ΔF {:.4} ± {:.4}, ESS {:.3}, acceptance {:.2}, {} energy evaluations",
+        get("ais_delta_f"),
+        get("ais_delta_f_std_error"),
+        get("ais_ess_fraction"),
+        get("ais_acceptance"),
+        get("ais_energy_evaluations")
+    );
+    // The right well holds 3 %: 16 000 samples give a standard error of ~0.05 kT.
+    let ais_se = get("ais_delta_f_std_error");
+    assert!(ais_se < 0.08, "{m:?}");
+    assert!((get("ais_delta_f") - exact).abs() < 3.0 * ais_se, "{m:?}");
+    assert!(get("ais_ess_fraction") > 0.9 * ess, "{m:?}");
+    assert_eq!(get("ais_energy_evaluations"), 16000.0 * (1.0 + 20.0 * 5.0));
+    assert!(get("ais_profile_rmse") < 0.3, "{m:?}");
     // Flow-proposed Metropolis (independence sampler) is exact as well.
     assert!((get("delta_f_flow_mc") - exact).abs() < 0.15, "{m:?}");
     assert!((get("delta_f_latent_mc") - exact).abs() < 0.2, "{m:?}");
@@ -287,6 +309,18 @@ fn bad_configurations_name_the_field() {
         (
             "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nprior_temperature = 0.0\n",
             "evaluate.prior_temperature",
+        ),
+        (
+            "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_samples = 100\nais_leapfrog = 0\n",
+            "evaluate.ais_leapfrog",
+        ),
+        (
+            "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_samples = 100\nais_step = -0.1\n",
+            "evaluate.ais_step",
+        ),
+        (
+            "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_kernel = \"gibbs\"\n",
+            "gibbs",
         ),
     ];
     for (cfg, needle) in cases {

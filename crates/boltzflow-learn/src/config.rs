@@ -294,6 +294,31 @@ pub struct EvaluateConfig {
     /// latent tails that a maximum-likelihood flow maps onto clashing configurations; the
     /// log-weights use the tempered density, so reweighting stays exact.
     pub prior_temperature: f64,
+    /// Annealed importance sampling from the generator to the target in latent space
+    /// ([`crate::ais`]): samples (0 to skip). Reported as `ais_*` next to the plain estimates.
+    pub ais_samples: usize,
+    /// AIS: intermediate distributions.
+    pub ais_levels: usize,
+    /// AIS: moves per level.
+    pub ais_steps: usize,
+    /// AIS: initial step in z, the Metropolis width or the HMC leapfrog step (adapted between
+    /// levels towards acceptance 0.3 or 0.65).
+    pub ais_step: f64,
+    /// AIS: the move, `hmc` (default) or `metropolis`.
+    pub ais_kernel: AisKernelName,
+    /// AIS: leapfrog steps per HMC move.
+    pub ais_leapfrog: usize,
+}
+
+/// `[evaluate] ais_kernel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AisKernelName {
+    /// Hamiltonian Monte Carlo in latent space.
+    #[default]
+    Hmc,
+    /// Random-walk Metropolis in latent space.
+    Metropolis,
 }
 
 impl Default for EvaluateConfig {
@@ -311,6 +336,12 @@ impl Default for EvaluateConfig {
             latent_mc_steps: 2000,
             latent_mc_step: 0.2,
             prior_temperature: 1.0,
+            ais_samples: 0,
+            ais_levels: 200,
+            ais_steps: 1,
+            ais_step: 0.05,
+            ais_kernel: AisKernelName::Hmc,
+            ais_leapfrog: 5,
         }
     }
 }
@@ -521,6 +552,30 @@ impl BgConfig {
                 "evaluate.profile_bins",
                 "must be at least 1",
             ));
+        }
+        let ev = &self.evaluate;
+        if ev.ais_samples > 0 {
+            if ev.ais_samples < 2 || ev.ais_levels == 0 {
+                return Err(Error::invalid(
+                    "evaluate.ais_samples",
+                    format!(
+                        "AIS needs at least 2 samples and 1 level (got {} and ais_levels = {}); set ais_samples = 0 to skip it",
+                        ev.ais_samples, ev.ais_levels
+                    ),
+                ));
+            }
+            if ev.ais_kernel == AisKernelName::Hmc && ev.ais_leapfrog == 0 {
+                return Err(Error::invalid(
+                    "evaluate.ais_leapfrog",
+                    "HMC needs at least 1 leapfrog step",
+                ));
+            }
+            if !(ev.ais_step > 0.0 && ev.ais_step.is_finite()) {
+                return Err(Error::invalid(
+                    "evaluate.ais_step",
+                    format!("must be positive, got {}", ev.ais_step),
+                ));
+            }
         }
         Ok(())
     }

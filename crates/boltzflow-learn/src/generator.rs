@@ -473,6 +473,88 @@ impl<T: Real> BoltzmannGenerator<T> {
         (x, ld)
     }
 
+    /// The target pulled back into latent space, E_z(z) = u(F(z)) − log|det J_zx(z)|, and its
+    /// gradient ∇_z E_z = J_zxᵀ ∇u − ∇_z log|det J_zx| (by the flow's backward pass, the energy's
+    /// analytic forces at x = F(z)), for latent rows `z` `[n, dim]`. Returns x `[n, dim]`,
+    /// E_z `[n]` and the gradient `[n, dim]` (row-major). A row at infinite energy gets a zero
+    /// gradient (it is rejected by any Metropolis test that starts from a finite energy).
+    ///
+    /// # Errors
+    /// Whatever the energy returns.
+    pub fn latent_energy_and_gradient(
+        &mut self,
+        energy: &dyn Energy,
+        z: &[T],
+    ) -> Result<(Array2<f64>, Vec<f64>, Vec<f64>)> {
+        let d = self.dim();
+        let n = z.len() / d;
+        let chunk_rows = self.chunk_rows;
+        run_chunks(
+            &self.flow,
+            &self.params,
+            &mut self.chunks,
+            chunk_rows,
+            z,
+            Direction::Forward,
+        );
+        let mut x = Array2::zeros((n, d));
+        let mut ld = Vec::with_capacity(n);
+        visit_rows(
+            &self.chunks,
+            n,
+            chunk_rows,
+            Direction::Forward,
+            |i, xr, l| {
+                for (o, &v) in x.row_mut(i).iter_mut().zip(xr) {
+                    *o = v.as_f64();
+                }
+                ld.push(l.as_f64());
+            },
+        );
+        let mut u = ndarray::Array1::zeros(n);
+        let mut forces = Array2::zeros((n, d));
+        energy.energy_and_forces_into(x.view(), u.view_mut(), forces.view_mut())?;
+        let e_z: Vec<f64> = u.iter().zip(&ld).map(|(u, l)| u - l).collect();
+        // dE_z/dx = −F, dE_z/d(log-det) = −1; rows at infinite energy get no gradient.
+        let finite: Vec<bool> = e_z.iter().map(|e| e.is_finite()).collect();
+        let g_x: Vec<f64> = forces
+            .rows()
+            .into_iter()
+            .zip(&finite)
+            .flat_map(|(f, &ok)| {
+                f.iter()
+                    .map(move |&v| if ok { -v } else { 0.0 })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut grad = vec![0.0; n * d];
+        let np = self.params.len();
+        let (flow, params) = (&self.flow, &self.params);
+        for_each_chunk(n, chunk_rows, &mut self.chunks, |r, ws| {
+            // Parameter gradients are a by-product of the backward pass; they land in the
+            // chunk's scratch buffer and are not used.
+            ws.grads.clear();
+            ws.grads.resize(np, T::zero());
+            ws.gout.clear();
+            ws.gout
+                .extend(g_x[r.start * d..r.end * d].iter().map(|&g| T::of(g)));
+            ws.gld.clear();
+            ws.gld.extend(
+                finite[r.clone()]
+                    .iter()
+                    .map(|&ok| T::of(if ok { -1.0 } else { 0.0 })),
+            );
+            flow.backward(params, &mut ws.grads, &mut ws.kl, &ws.gout, &ws.gld);
+        });
+        for (c, ws) in self.chunks[..n.div_ceil(chunk_rows)].iter().enumerate() {
+            let g = ws.kl.grad_input();
+            for (o, &v) in grad[c * chunk_rows * d..].iter_mut().zip(g.iter()) {
+                *o = v.as_f64();
+            }
+        }
+        Ok((x, e_z, grad))
+    }
+
     /// Samples `n` configurations at latent temperature τ, in batches of `batch` rows.
     /// Returns x `[n, dim]` (f64) and, per row, u_Z(z) + log|det J_zx(z)| — the generator's
     /// −log q(x) — so that log w = −u(x)/τ_target − log q(x).

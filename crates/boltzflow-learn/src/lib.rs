@@ -3,6 +3,7 @@
 //! sample sizes, free energies and flow-proposed Monte Carlo; variational autoregressive
 //! networks for spin systems ([`van`]).
 
+pub mod ais;
 pub mod config;
 pub mod flow_mc;
 pub mod flow_spec;

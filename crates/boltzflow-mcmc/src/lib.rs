@@ -4,6 +4,7 @@
 //! * [`OverdampedLangevin`]: Euler–Maruyama (optionally Metropolis-adjusted, MALA);
 //! * [`Baoab`]: underdamped Langevin with the BAOAB splitting (Leimkuhler & Matthews 2013);
 //! * [`Simulation`]: burn-in, stride and reporters around any [`Move`];
+//! * [`replica_exchange`]: parallel tempering over a temperature ladder;
 //! * [`autocorrelation`]: integrated autocorrelation times.
 //!
 //! Chains are processed in blocks in parallel (rayon); every chain has its own generator, so the
@@ -13,6 +14,7 @@ pub mod autocorrelation;
 mod blocks;
 pub mod langevin;
 pub mod metropolis;
+pub mod replica_exchange;
 pub mod reporters;
 pub mod simulation;
 pub mod umbrella;

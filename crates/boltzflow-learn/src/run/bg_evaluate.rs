@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::BgRun;
-use crate::config::EvaluateConfig;
+use crate::config::{AisKernelName, EvaluateConfig};
 use crate::flow_mc;
+use crate::{ais, generator::BoltzmannGenerator};
 
 /// Contiguous blocks for the standard errors of the MD data's populations.
 const DATA_BLOCKS: usize = 20;
@@ -77,6 +78,13 @@ pub struct ProfileFile {
     /// Bootstrap standard errors of `bar_free_energy`.
     #[serde(default, deserialize_with = "nan_for_null_opt")]
     pub bar_std_error: Option<Vec<f64>>,
+    /// F(s) from annealed importance sampling (`[evaluate] ais_samples`), aligned like
+    /// `free_energy`.
+    #[serde(default, deserialize_with = "nan_for_null_opt")]
+    pub ais_free_energy: Option<Vec<f64>>,
+    /// Bootstrap standard errors of `ais_free_energy`.
+    #[serde(default, deserialize_with = "nan_for_null_opt")]
+    pub ais_std_error: Option<Vec<f64>>,
 }
 
 impl ProfileFile {
@@ -297,6 +305,16 @@ impl BgRun {
             if let Some([lo, hi]) = ev.profile_range {
                 profile = Some(ctx.profile(text, lo, hi, &mut out)?);
             }
+            if ev.ais_samples > 0 {
+                let ais = self.ais(&mut bg, &energy, &coord, &streams, &mut out)?;
+                let ctx = StateContext {
+                    s: &ais.1,
+                    log_w: &ais.0,
+                    held_out: None,
+                    ..ctx
+                };
+                ctx.ais_estimates(text, profile.as_mut(), &mut out)?;
+            }
         }
         Ok(BgEvaluation {
             metrics: out,
@@ -305,6 +323,53 @@ impl BgRun {
             log_weights: log_w,
             held_out_log_weights: held_out.map(|h| h.log_w),
         })
+    }
+
+    /// AIS samples (`[evaluate] ais_*`): their log-weights and coordinate values; reports
+    /// `ais_ess_fraction`, `ais_ln_z`, `ais_acceptance`, `ais_energy_evaluations`.
+    fn ais(
+        &self,
+        bg: &mut BoltzmannGenerator,
+        energy: &dyn Energy,
+        coord: &Coordinate,
+        streams: &RandomStreams,
+        out: &mut Map<String, Value>,
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        let ev = &self.cfg.evaluate;
+        let started = std::time::Instant::now();
+        let schedule = ais::AisSchedule {
+            levels: ev.ais_levels,
+            steps_per_level: ev.ais_steps,
+            step: ev.ais_step,
+            exponent: 1.0,
+            kernel: match ev.ais_kernel {
+                AisKernelName::Hmc => ais::AisKernel::Hmc {
+                    leapfrog: ev.ais_leapfrog,
+                },
+                AisKernelName::Metropolis => ais::AisKernel::Metropolis,
+            },
+        };
+        let a = ais::latent_ais(
+            bg,
+            energy,
+            ev.ais_samples,
+            schedule,
+            &mut streams.stream("evaluate.ais"),
+        )?;
+        out.insert("ais_samples".into(), json!(ev.ais_samples));
+        out.insert("ais_levels".into(), json!(ev.ais_levels));
+        out.insert(
+            "ais_ess_fraction".into(),
+            json!(reweight::ess_fraction(&a.log_w)?),
+        );
+        let m = a.log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mean = a.log_w.iter().map(|l| (l - m).exp()).sum::<f64>() / a.log_w.len() as f64;
+        out.insert("ais_ln_z".into(), finite_or_null(m + mean.ln()));
+        out.insert("ais_acceptance".into(), finite_or_null(a.acceptance));
+        out.insert("ais_energy_evaluations".into(), json!(a.energy_evaluations));
+        out.insert("ais_seconds".into(), json!(started.elapsed().as_secs_f64()));
+        let x = super::bg_coordinates::to_configurations(self.layer()?, a.x)?;
+        Ok((a.log_w, coord.values(&x)))
     }
 
     /// Held-out equilibrium data (`--data`, else the validation rows of data.npy) with their
@@ -691,6 +756,37 @@ impl StateContext<'_> {
         Ok(())
     }
 
+    /// ΔF and the profile from AIS samples (this context's weights), reported with the `ais_`
+    /// prefix; the aligned AIS profile goes into `profile`.
+    fn ais_estimates(
+        &self,
+        coordinate: &str,
+        profile: Option<&mut ProfileFile>,
+        out: &mut Map<String, Value>,
+    ) -> Result<()> {
+        let mut part = Map::new();
+        if let Some(thr) = self.ev.threshold {
+            self.delta_f(thr, &[], None, &mut part)?;
+        }
+        if let (Some([lo, hi]), Some(p)) = (self.ev.profile_range, profile) {
+            let f = self.profile(coordinate, lo, hi, &mut part)?;
+            p.ais_free_energy = Some(f.free_energy);
+            p.ais_std_error = Some(f.std_error);
+        }
+        for key in [
+            "delta_f",
+            "delta_f_std_error",
+            "delta_f_error_kt",
+            "delta_f_unweighted",
+            "profile_rmse",
+        ] {
+            if let Some(v) = part.remove(key) {
+                out.insert(format!("ais_{key}"), v);
+            }
+        }
+        Ok(())
+    }
+
     /// F(s) on `bins` bins over [lo, hi]: reweighted with bootstrap errors, raw, by BAR per
     /// bin against held-out data, and against the reference (quadrature or file) with the
     /// RMSE over the bins the reference populates.
@@ -760,6 +856,8 @@ impl StateContext<'_> {
             unweighted: raw.free_energy,
             bar_free_energy,
             bar_std_error,
+            ais_free_energy: None,
+            ais_std_error: None,
         };
         if let Some(ReferenceProfile {
             free_energy: ref_f,

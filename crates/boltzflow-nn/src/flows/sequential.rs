@@ -58,6 +58,11 @@ impl<T: Real> FlowWorkspace<T> {
     pub fn rows(&self) -> usize {
         self.rows
     }
+
+    /// dL/d(input) `[rows, dim]` of the last [`SequentialFlow::backward`] (what it returned).
+    pub fn grad_input(&self) -> &[T] {
+        &self.grad
+    }
 }
 
 impl<T: Real> SequentialFlow<T> {
