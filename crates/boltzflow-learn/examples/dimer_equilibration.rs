@@ -88,21 +88,7 @@ fn main() {
     let start = Array2::from_shape_fn((runs, closed.len()), |(r, j)| {
         if r % 2 == 0 { closed[j] } else { open[j] }
     });
-    let states = (0..temps.len())
-        .map(|k| {
-            SamplerState::new(
-                start.clone(),
-                &dimer,
-                streams.chains(&format!("t{k}"), runs),
-            )
-            .unwrap()
-        })
-        .collect();
-    let thermos = temps
-        .iter()
-        .map(|&t| ThermodynamicState::reduced(t).unwrap())
-        .collect();
-    let mut ladder = Ladder::new(states, thermos, streams.chains("swap", runs)).unwrap();
+    let mut ladder = Ladder::from_start(&start, &dimer, &temps, &streams).unwrap();
     let mut moves: Vec<Box<dyn Move>> = temps
         .iter()
         .map(|_| Box::new(Metropolis::new(0.015).unwrap()) as Box<dyn Move>)

@@ -22,7 +22,7 @@
 
 use std::time::Instant;
 
-use boltzflow_core::{Move, RandomStreams, SamplerState, ThermodynamicState};
+use boltzflow_core::{Move, RandomStreams};
 use boltzflow_learn::reweight::{profile, profile_rmse, uniform_edges};
 use boltzflow_mcmc::Metropolis;
 use boltzflow_mcmc::replica_exchange::{Ladder, geometric_ladder};
@@ -115,16 +115,7 @@ fn main() {
     let x0 = Array2::from_shape_fn((runs, closed.len()), |(r, j)| {
         if r % 2 == 0 { closed[j] } else { open[j] }
     });
-    let states = (0..k)
-        .map(|i| {
-            SamplerState::new(x0.clone(), &dimer, streams.chains(&format!("t{i}"), runs)).unwrap()
-        })
-        .collect();
-    let thermo = temps
-        .iter()
-        .map(|&t| ThermodynamicState::reduced(t).unwrap())
-        .collect();
-    let mut ladder = Ladder::new(states, thermo, streams.chains("swap", runs)).unwrap();
+    let mut ladder = Ladder::from_start(&x0, &dimer, &temps, &streams).unwrap();
     let mut moves: Vec<Box<dyn Move>> = temps
         .iter()
         .map(|_| Box::new(Metropolis::new(STEP).unwrap()) as Box<dyn Move>)

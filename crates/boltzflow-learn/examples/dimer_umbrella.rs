@@ -7,7 +7,7 @@
 //! Protocol: 41 windows at d₀ = 0.5, 0.55, …, 2.5 with k = 400 kT per unit²; in each, 48
 //! Metropolis chains (all coordinates moved, σ = 0.02) of 50 000 steps from the lattice
 //! configuration with the dimer at d₀, 10 000 steps of burn-in, a frame every 400 steps.
-//! Error bars: half the difference between the estimates from the two halves of the chains.
+//! Error bars: the standard error over 4 groups of 12 chains (each group a full umbrella run).
 //!
 //! `cargo run --release -p boltzflow-learn --example dimer_umbrella` (about 5 minutes on 2 cores)
 
@@ -22,6 +22,8 @@ use ndarray::Array2;
 
 const K: f64 = 400.0;
 const CHAINS: usize = 48;
+/// Independent groups of chains for the error bars.
+const GROUPS: usize = 4;
 
 struct Estimate {
     profile: Vec<f64>,
@@ -68,7 +70,16 @@ fn main() {
     };
     let centres: Vec<f64> = (0..41).map(|i| 0.5 + 0.05 * i as f64).collect();
     let streams = RandomStreams::new(2026);
-    let protocol = Protocol::new(50_000, 10_000, 400).unwrap();
+    // Environment overrides (for equilibration checks; the fixture uses the defaults):
+    // UMB_STEPS, UMB_BURN_IN, UMB_OUT (the JSON written instead of the fixture).
+    let env = |name: &str, default: u64| -> u64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (steps, burn_in) = (env("UMB_STEPS", 50_000), env("UMB_BURN_IN", 10_000));
+    let protocol = Protocol::new(steps, burn_in, 400).unwrap();
     let mut values: Vec<Vec<Vec<f64>>> = Vec::new();
     for (w, &c) in centres.iter().enumerate() {
         let biased = Restrained {
@@ -104,8 +115,12 @@ fn main() {
     }
     let edges = uniform_edges(0.5, 2.5, 40);
     let all = estimate(&values, &centres, 0..CHAINS, &edges);
-    let a = estimate(&values, &centres, 0..CHAINS / 2, &edges);
-    let b = estimate(&values, &centres, CHAINS / 2..CHAINS, &edges);
+    // Standard errors from the spread over GROUPS independent groups of chains (each group
+    // has chains in every window): s.d. / √GROUPS.
+    let per = CHAINS / GROUPS;
+    let groups: Vec<Estimate> = (0..GROUPS)
+        .map(|g| estimate(&values, &centres, g * per..(g + 1) * per, &edges))
+        .collect();
     let fmin = all
         .profile
         .iter()
@@ -120,18 +135,22 @@ fn main() {
             .fold(f64::INFINITY, f64::min);
         p.iter().map(|v| v - m).collect()
     };
-    let (pa, pb) = (shift(&a.profile), shift(&b.profile));
-    let err: Vec<f64> = pa
-        .iter()
-        .zip(&pb)
-        .map(|(x, y)| 0.5 * (x - y).abs())
+    let se = |v: &[f64]| -> f64 {
+        let n = v.len() as f64;
+        let m = v.iter().sum::<f64>() / n;
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt()
+    };
+    let shifted: Vec<Vec<f64>> = groups.iter().map(|g| shift(&g.profile)).collect();
+    let err: Vec<f64> = (0..all.profile.len())
+        .map(|b| se(&shifted.iter().map(|p| p[b]).collect::<Vec<_>>()))
         .collect();
+    let df_err = se(&groups.iter().map(|g| g.delta_f).collect::<Vec<_>>());
     let centres_bins: Vec<f64> = edges.windows(2).map(|e| 0.5 * (e[0] + e[1])).collect();
     let json = serde_json::json!({
         "description": "dimer-bath (slope −0.5, 36 solvent): free energy of the dimer distance and ΔF(open − closed), open = d ≥ 1.5, from umbrella sampling with boltzflow's Metropolis sampler and MBAR",
         "produced_by": "cargo run --release -p boltzflow-learn --example dimer_umbrella",
         "protocol": {
-            "windows": centres, "k": K, "chains_per_window": CHAINS, "steps": 50_000, "burn_in": 10_000,
+            "windows": centres, "k": K, "chains_per_window": CHAINS, "steps": steps, "burn_in": burn_in,
             "stride": 400, "metropolis_step_size": 0.02, "seed": 2026
         },
         "edges": edges,
@@ -139,10 +158,13 @@ fn main() {
         "free_energy": all.profile.iter().map(|v| v - fmin).collect::<Vec<_>>(),
         "free_energy_error": err,
         "delta_f_open_closed": all.delta_f,
-        "delta_f_error": 0.5 * (a.delta_f - b.delta_f).abs(),
+        "delta_f_error": df_err,
+        "error_groups": GROUPS,
         "seconds": t0.elapsed().as_secs_f64(),
     });
-    let path = std::path::Path::new("scripts/fixtures/dimer/umbrella_reference.json");
+    let out = std::env::var("UMB_OUT")
+        .unwrap_or_else(|_| "scripts/fixtures/dimer/umbrella_reference.json".into());
+    let path = std::path::Path::new(&out);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
     // Start configurations for the generator's data: 500 closed (d = 1), 500 open (d = 2).
@@ -159,7 +181,7 @@ fn main() {
     println!(
         "ΔF(open − closed) = {:.3} ± {:.3} kT; profile and protocol in {} ({:.0} s)",
         all.delta_f,
-        0.5 * (a.delta_f - b.delta_f).abs(),
+        df_err,
         path.display(),
         t0.elapsed().as_secs_f64()
     );

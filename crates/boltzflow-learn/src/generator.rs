@@ -489,28 +489,8 @@ impl<T: Real> BoltzmannGenerator<T> {
         let d = self.dim();
         let n = z.len() / d;
         let chunk_rows = self.chunk_rows;
-        run_chunks(
-            &self.flow,
-            &self.params,
-            &mut self.chunks,
-            chunk_rows,
-            z,
-            Direction::Forward,
-        );
-        let mut x = Array2::zeros((n, d));
-        let mut ld = Vec::with_capacity(n);
-        visit_rows(
-            &self.chunks,
-            n,
-            chunk_rows,
-            Direction::Forward,
-            |i, xr, l| {
-                for (o, &v) in x.row_mut(i).iter_mut().zip(xr) {
-                    *o = v.as_f64();
-                }
-                ld.push(l.as_f64());
-            },
-        );
+        // The forward pass stays in the chunks' workspaces for the backward pass below.
+        let (x, ld) = self.push_forward(z);
         let mut u = ndarray::Array1::zeros(n);
         let mut forces = Array2::zeros((n, d));
         energy.energy_and_forces_into(x.view(), u.view_mut(), forces.view_mut())?;

@@ -21,8 +21,10 @@
 
 use boltzflow_core::math::unit_f64;
 use boltzflow_core::{
-    ChainRng, Energy, Error, Move, MoveStats, Result, SamplerState, ThermodynamicState,
+    ChainRng, Energy, Error, Move, MoveStats, RandomStreams, Result, SamplerState,
+    ThermodynamicState,
 };
+use ndarray::Array2;
 use rand::Rng;
 use rayon::prelude::*;
 
@@ -138,6 +140,35 @@ impl Ladder {
                 round_trips: vec![0; runs],
             },
         })
+    }
+
+    /// A ladder in reduced units at `temperatures` (kT, ascending) whose every temperature
+    /// starts from the rows of `start` `[runs, dim]`; the chains draw from the streams
+    /// `replica.t{k}` and the swaps from `replica.swap` of `streams`.
+    ///
+    /// # Errors
+    /// As [`Ladder::new`] and [`SamplerState::new`] (a non-finite start or temperature).
+    pub fn from_start(
+        start: &Array2<f64>,
+        energy: &dyn Energy,
+        temperatures: &[f64],
+        streams: &RandomStreams,
+    ) -> Result<Self> {
+        let runs = start.nrows();
+        let states = (0..temperatures.len())
+            .map(|k| {
+                SamplerState::new(
+                    start.clone(),
+                    energy,
+                    streams.chains(&format!("replica.t{k}"), runs),
+                )
+            })
+            .collect::<Result<_>>()?;
+        let thermo = temperatures
+            .iter()
+            .map(|&t| ThermodynamicState::reduced(t))
+            .collect::<Result<_>>()?;
+        Self::new(states, thermo, streams.chains("replica.swap", runs))
     }
 
     /// Number of temperatures K.
@@ -272,7 +303,7 @@ mod tests {
     use super::*;
     use crate::Metropolis;
     use boltzflow_core::RandomStreams;
-    use ndarray::{Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+    use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
     /// E = ½ x² in one dimension.
     struct Harmonic;
@@ -300,24 +331,13 @@ mod tests {
     }
 
     fn ladder(temps: &[f64], runs: usize, seed: u64) -> Ladder {
-        let streams = RandomStreams::new(seed);
-        let states = temps
-            .iter()
-            .enumerate()
-            .map(|(k, _)| {
-                SamplerState::new(
-                    Array2::zeros((runs, 1)),
-                    &Harmonic,
-                    streams.chains(&format!("t{k}"), runs),
-                )
-                .unwrap()
-            })
-            .collect();
-        let thermo = temps
-            .iter()
-            .map(|&t| ThermodynamicState::reduced(t).unwrap())
-            .collect();
-        Ladder::new(states, thermo, streams.chains("swap", runs)).unwrap()
+        Ladder::from_start(
+            &Array2::zeros((runs, 1)),
+            &Harmonic,
+            temps,
+            &RandomStreams::new(seed),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -400,6 +420,33 @@ mod tests {
             })
         };
         assert_eq!(run(1), run(2));
+    }
+
+    #[test]
+    fn a_swap_exchanges_positions_energies_forces_and_rescaled_velocities() {
+        let mut l = ladder(&[1.0, 4.0], 2, 1);
+        for (k, s) in l.states.iter_mut().enumerate() {
+            s.positions.fill(k as f64 + 1.0);
+            s.energies.fill(10.0 * (k as f64 + 1.0));
+            s.forces = Some(Array2::from_elem((2, 1), -(k as f64 + 1.0)));
+            s.velocities = Some(Array2::from_elem((2, 1), 0.5));
+        }
+        l.swap_rows(0, 1, 1.0, 4.0);
+        let (lo, hi) = (&l.states[0], &l.states[1]);
+        // Run 1 swapped, run 0 untouched.
+        assert_eq!((lo.positions[[1, 0]], hi.positions[[1, 0]]), (2.0, 1.0));
+        assert_eq!((lo.positions[[0, 0]], hi.positions[[0, 0]]), (1.0, 2.0));
+        assert_eq!((lo.energies[1], hi.energies[1]), (20.0, 10.0));
+        let (f_lo, f_hi) = (lo.forces.as_ref().unwrap(), hi.forces.as_ref().unwrap());
+        assert_eq!((f_lo[[1, 0]], f_hi[[1, 0]]), (-2.0, -1.0));
+        // Velocities scale by √(T_new / T_old): 0.5 → 0.25 going down, 0.5 → 1.0 going up.
+        let (v_lo, v_hi) = (
+            lo.velocities.as_ref().unwrap(),
+            hi.velocities.as_ref().unwrap(),
+        );
+        assert_eq!((v_lo[[1, 0]], v_hi[[1, 0]]), (0.25, 1.0));
+        assert_eq!(l.replica[0][1], 1);
+        assert_eq!(l.replica[1][1], 0);
     }
 
     #[test]
