@@ -15,11 +15,7 @@
 //!   over the temperatures (bias (β_k − 1)·E) — the barrier region, never visited at kT = 1,
 //!   comes from the hotter replicas.
 //!
-//! Writes `scripts/fixtures/dimer/replica_exchange_reference.json` and
-//! `examples/dimer_bath_start.npy`: 1000 kT = 1 configurations (500 closed, then 500 open,
-//! spread over the runs and the production rounds) from which `examples/dimer_bg.toml` starts
-//! its data chains — in equilibrium within each state from the first step. (The lattice
-//! configuration they replace needed ~10⁵ Metropolis steps to forget; see `dimer_umbrella`.)
+//! Writes `scripts/fixtures/dimer/replica_exchange_reference.json`.
 //!
 //! `cargo run --release -p boltzflow-learn --example dimer_replica_exchange`
 //! (environment overrides for exploration: PT_RUNS, PT_TEMPS, PT_TMAX, PT_ROUNDS, PT_STEPS)
@@ -35,10 +31,6 @@ use boltzflow_systems::dimer::DimerBath;
 use ndarray::Array2;
 
 const GROUPS: usize = 16;
-/// Rounds between the kT = 1 configurations kept for the start file.
-const START_EVERY: u64 = 40;
-/// Start configurations per state.
-const STARTS: usize = 500;
 const SEED: u64 = 2027;
 /// Metropolis σ at every temperature: the r⁻¹² walls, not the temperature, limit the step.
 const STEP: f64 = 0.015;
@@ -135,8 +127,6 @@ fn main() {
     // Changes of state (open ↔ closed) of the kT = 1 configuration between saved frames: how
     // often the ladder brings a freshly crossed configuration down.
     let mut last_open: Vec<Option<bool>> = vec![None; runs];
-    // kT = 1 configurations every START_EVERY rounds, by state, for the data's start file.
-    let mut starts: [Vec<Vec<f64>>; 2] = [Vec::new(), Vec::new()];
     let mut state_changes = 0u64;
     for round in 0..rounds {
         ladder.round(&mut moves, &dimer, steps).unwrap();
@@ -148,9 +138,6 @@ fn main() {
                     if i == 0 {
                         total_count[r] += 1.0;
                         open_count[r] += f64::from(u8::from(d >= 1.5));
-                        if round % START_EVERY == 0 {
-                            starts[usize::from(d >= 1.5)].push(row.to_vec());
-                        }
                         if last_open[r].is_some_and(|o| o != (d >= 1.5)) {
                             state_changes += 1;
                         }
@@ -263,27 +250,6 @@ fn main() {
     });
     let path = std::path::Path::new("scripts/fixtures/dimer/replica_exchange_reference.json");
     std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
-    // 500 closed, then 500 open, evenly spaced through each state's kept configurations.
-    let dim = ladder.states[0].dim();
-    let mut x_start = Array2::zeros((2 * STARTS, dim));
-    for (s, kept) in starts.iter().enumerate() {
-        assert!(
-            kept.len() >= STARTS,
-            "only {} kept configurations in state {s}",
-            kept.len()
-        );
-        for i in 0..STARTS {
-            let row = &kept[i * kept.len() / STARTS];
-            x_start
-                .row_mut(s * STARTS + i)
-                .assign(&ndarray::ArrayView1::from(row));
-        }
-    }
-    boltzflow_io::write_npy_2d(
-        std::path::Path::new("examples/dimer_bath_start.npy"),
-        x_start.view(),
-    )
-    .unwrap();
     println!(
         "ΔF(open − closed): kT = 1 replicas {df_t1:.3} ± {df_t1_se:.3}, MBAR over temperatures {df_mbar:.3} ± {df_mbar_se:.3}; umbrella {umb_df:.3} ± {umb_se:.3} (difference {:.1} combined SE); profile RMSE vs umbrella {rmse:.3} kT; {} round trips; {:.0} s",
         (df_t1 - umb_df) / (df_t1_se.powi(2) + umb_se.powi(2)).sqrt(),
