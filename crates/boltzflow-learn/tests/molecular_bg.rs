@@ -94,9 +94,10 @@ fn train(dir: PathBuf, cfg: BgConfig, stop_after: Option<usize>, mode: StartMode
 fn alanine_dipeptide_in_internal_coordinates_trains_samples_and_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let data = md_frames(tmp.path());
+    // Evaluated with AIS too: HMC in latent space through the internal-coordinate layer.
     let run = train(
         tmp.path().join("run"),
-        config(&data, ""),
+        config(&data, "ais_samples = 200\nais_levels = 5\n"),
         None,
         StartMode::default(),
     );
@@ -156,6 +157,21 @@ fn alanine_dipeptide_in_internal_coordinates_trains_samples_and_resumes() {
             .sum();
         assert!((total - 1.0).abs() < 1e-9, "{suffix}: {total}");
     }
+    let ais_total: f64 = basins
+        .iter()
+        .map(|b| ev.number(&format!("ais_population_{b}")).unwrap())
+        .sum();
+    assert!(
+        (ais_total - 1.0).abs() < 1e-9,
+        "AIS populations: {ais_total}"
+    );
+    let ais_ess = ev.number("ais_ess_fraction").unwrap();
+    assert!(ais_ess > 0.0 && ais_ess <= 1.0, "{ais_ess}");
+    assert!(ev.number("ais_ln_z").unwrap().is_finite());
+    assert_eq!(
+        ev.number("ais_energy_evaluations").unwrap(),
+        200.0 * (1.0 + 5.0 * 5.0)
+    );
     let md = |b: &str| ev.number(&format!("population_{b}_data")).unwrap();
     assert!(md("c7eq") + md("c5") > 0.95, "{}", md("c7eq") + md("c5"));
     assert!(ev.number("population_c7eq_std_error").unwrap() >= 0.0);

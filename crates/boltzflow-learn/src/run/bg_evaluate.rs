@@ -272,7 +272,24 @@ impl BgRun {
 
         // Configurations from here on (the coordinate, the report's samples).
         let x = super::bg_coordinates::to_configurations(self.layer()?, x)?;
+        // AIS (any system): its ESS and ln Z here, its ΔF and profile with the coordinate below.
+        let ais = if ev.ais_samples > 0 {
+            Some(self.ais(&mut bg, &energy, &streams, &mut out)?)
+        } else {
+            None
+        };
         self.ramachandran(&x, &log_w, &streams, opts, &mut out)?;
+        if let Some((ais_log_w, ais_x)) = &ais {
+            // The reweighted basin populations from the AIS samples, as `ais_population_*`.
+            let mut part = Map::new();
+            self.ramachandran(ais_x, ais_log_w, &streams, opts, &mut part)?;
+            for (k, v) in part {
+                if k.starts_with("population_") && !k.contains("_data") && !k.contains("unweighted")
+                {
+                    out.insert(format!("ais_{k}"), v);
+                }
+            }
+        }
         let mut profile = None;
         if let Some(text) = &ev.coordinate {
             let pdim = if self.system.atom_masses().is_some() {
@@ -305,11 +322,11 @@ impl BgRun {
             if let Some([lo, hi]) = ev.profile_range {
                 profile = Some(ctx.profile(text, lo, hi, &mut out)?);
             }
-            if ev.ais_samples > 0 {
-                let ais = self.ais(&mut bg, &energy, &coord, &streams, &mut out)?;
+            if let Some((ais_log_w, ais_x)) = &ais {
+                let ais_s = coord.values(ais_x);
                 let ctx = StateContext {
-                    s: &ais.1,
-                    log_w: &ais.0,
+                    s: &ais_s,
+                    log_w: ais_log_w,
                     held_out: None,
                     ..ctx
                 };
@@ -325,16 +342,16 @@ impl BgRun {
         })
     }
 
-    /// AIS samples (`[evaluate] ais_*`): their log-weights and coordinate values; reports
-    /// `ais_ess_fraction`, `ais_ln_z`, `ais_acceptance`, `ais_energy_evaluations`.
+    /// AIS samples (`[evaluate] ais_*`): their log-weights and configurations (Cartesian for
+    /// molecules); reports `ais_ess_fraction`, `ais_ln_z`, `ais_acceptance`,
+    /// `ais_energy_evaluations`, `ais_seconds`.
     fn ais(
         &self,
         bg: &mut BoltzmannGenerator,
         energy: &dyn Energy,
-        coord: &Coordinate,
         streams: &RandomStreams,
         out: &mut Map<String, Value>,
-    ) -> Result<(Vec<f64>, Vec<f64>)> {
+    ) -> Result<(Vec<f64>, Array2<f64>)> {
         let ev = &self.cfg.evaluate;
         let started = std::time::Instant::now();
         let schedule = ais::AisSchedule {
@@ -369,7 +386,7 @@ impl BgRun {
         out.insert("ais_energy_evaluations".into(), json!(a.energy_evaluations));
         out.insert("ais_seconds".into(), json!(started.elapsed().as_secs_f64()));
         let x = super::bg_coordinates::to_configurations(self.layer()?, a.x)?;
-        Ok((a.log_w, coord.values(&x)))
+        Ok((a.log_w, x))
     }
 
     /// Held-out equilibrium data (`--data`, else the validation rows of data.npy) with their
