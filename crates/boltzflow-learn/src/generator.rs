@@ -497,16 +497,12 @@ impl<T: Real> BoltzmannGenerator<T> {
         let e_z: Vec<f64> = u.iter().zip(&ld).map(|(u, l)| u - l).collect();
         // dE_z/dx = −F, dE_z/d(log-det) = −1; rows at infinite energy get no gradient.
         let finite: Vec<bool> = e_z.iter().map(|e| e.is_finite()).collect();
-        let g_x: Vec<f64> = forces
-            .rows()
-            .into_iter()
-            .zip(&finite)
-            .flat_map(|(f, &ok)| {
-                f.iter()
-                    .map(move |&v| if ok { -v } else { 0.0 })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let mut g_x = vec![0.0; n * d];
+        for ((g, f), &ok) in g_x.chunks_exact_mut(d).zip(forces.rows()).zip(&finite) {
+            if ok {
+                g.iter_mut().zip(f).for_each(|(g, &f)| *g = -f);
+            }
+        }
         let mut grad = vec![0.0; n * d];
         let np = self.params.len();
         let (flow, params) = (&self.flow, &self.params);
