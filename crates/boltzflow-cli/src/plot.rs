@@ -163,11 +163,14 @@ where
 {
     for (i, s) in series.iter().enumerate() {
         let c = color(i);
-        let pts: Vec<(f64, f64)> = s
+        let valid = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0);
+        let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(valid).collect();
+        // A line breaks where a point is missing (an empty profile bin) instead of bridging it.
+        let segments: Vec<Vec<(f64, f64)>> = s
             .points
-            .iter()
-            .copied()
-            .filter(|p| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0))
+            .split(|p| !valid(p))
+            .filter(|seg| seg.len() > 1)
+            .map(<[(f64, f64)]>::to_vec)
             .collect();
         if s.markers_only {
             chart
@@ -177,7 +180,11 @@ where
         } else {
             let width = if s.reference { 1 } else { 2 };
             chart
-                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(width)))?
+                .draw_series(
+                    segments
+                        .iter()
+                        .map(|seg| PathElement::new(seg.clone(), c.stroke_width(width))),
+                )?
                 .label(s.name.clone())
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + legend, y)], c.stroke_width(2))

@@ -300,6 +300,12 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
                 ..Series::line("generator + held-out data, BAR", pts(f))
             });
         }
+        if let Some(f) = &p.ais_free_energy {
+            s.push(Series {
+                errors: p.ais_std_error.clone().unwrap_or_default(),
+                ..Series::line("annealed importance sampling", pts(f))
+            });
+        }
         if let Some(r) = &p.reference {
             s.push(Series::reference(
                 p.reference_kind
@@ -317,7 +323,7 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
             false,
             false,
         )?;
-        figures.push(("profile.png".into(), format!("Free energy along {} from reweighted generator samples (bootstrap error bars), the raw generator, BAR between the generator and held-out data per bin where available, and the reference.", p.coordinate)));
+        figures.push(("profile.png".into(), format!("Free energy along {} from reweighted generator samples (bootstrap error bars), the raw generator, BAR between the generator and held-out data per bin and annealed importance sampling from the generator where available, and the reference.", p.coordinate)));
     }
 
     let metrics: serde_json::Map<String, serde_json::Value> =
