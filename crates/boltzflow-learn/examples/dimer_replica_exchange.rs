@@ -23,7 +23,7 @@
 use std::time::Instant;
 
 use boltzflow_core::{Move, RandomStreams};
-use boltzflow_learn::reweight::{profile, profile_rmse, uniform_edges};
+use boltzflow_learn::reweight::{profile, profile_rmse, shift_to_minimum, uniform_edges};
 use boltzflow_mcmc::Metropolis;
 use boltzflow_mcmc::replica_exchange::{Ladder, geometric_ladder};
 use boltzflow_mcmc::umbrella::mbar;
@@ -179,20 +179,12 @@ fn main() {
     let edges = uniform_edges(0.5, 2.5, 40);
     let all_runs: Vec<usize> = (0..runs).collect();
     let (df_mbar, prof, prob) = mbar_estimate(&frames, &betas, &all_runs, &edges);
-    let shift = |p: &[f64]| -> Vec<f64> {
-        let m = p
-            .iter()
-            .copied()
-            .filter(|v| v.is_finite())
-            .fold(f64::INFINITY, f64::min);
-        p.iter().map(|v| v - m).collect()
-    };
-    let prof = shift(&prof);
+    let prof = shift_to_minimum(&prof);
     let groups: Vec<(f64, Vec<f64>)> = (0..GROUPS)
         .map(|g| {
             let rs: Vec<usize> = group_of(g).collect();
             let (df, p, _) = mbar_estimate(&frames, &betas, &rs, &edges);
-            (df, shift(&p))
+            (df, shift_to_minimum(&p))
         })
         .collect();
     let (_, df_mbar_se) = mean_se(&groups.iter().map(|g| g.0).collect::<Vec<_>>());

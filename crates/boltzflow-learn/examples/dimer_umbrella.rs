@@ -20,7 +20,7 @@
 use std::time::Instant;
 
 use boltzflow_core::{Coordinate, RandomStreams, SamplerState, ThermodynamicState};
-use boltzflow_learn::reweight::{delta_f, profile, uniform_edges};
+use boltzflow_learn::reweight::{delta_f, profile, shift_to_minimum, uniform_edges};
 use boltzflow_mcmc::umbrella::{Restrained, mbar};
 use boltzflow_mcmc::{Metropolis, Protocol, Simulation};
 use boltzflow_systems::dimer::DimerBath;
@@ -127,26 +127,15 @@ fn main() {
     let groups: Vec<Estimate> = (0..GROUPS)
         .map(|g| estimate(&values, &centres, g * per..(g + 1) * per, &edges))
         .collect();
-    let fmin = all
-        .profile
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f64::INFINITY, f64::min);
-    let shift = |p: &[f64]| -> Vec<f64> {
-        let m = p
-            .iter()
-            .copied()
-            .filter(|v| v.is_finite())
-            .fold(f64::INFINITY, f64::min);
-        p.iter().map(|v| v - m).collect()
-    };
     let se = |v: &[f64]| -> f64 {
         let n = v.len() as f64;
         let m = v.iter().sum::<f64>() / n;
         (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt()
     };
-    let shifted: Vec<Vec<f64>> = groups.iter().map(|g| shift(&g.profile)).collect();
+    let shifted: Vec<Vec<f64>> = groups
+        .iter()
+        .map(|g| shift_to_minimum(&g.profile))
+        .collect();
     let err: Vec<f64> = (0..all.profile.len())
         .map(|b| se(&shifted.iter().map(|p| p[b]).collect::<Vec<_>>()))
         .collect();
@@ -161,7 +150,7 @@ fn main() {
         },
         "edges": edges,
         "centres": centres_bins,
-        "free_energy": all.profile.iter().map(|v| v - fmin).collect::<Vec<_>>(),
+        "free_energy": shift_to_minimum(&all.profile),
         "free_energy_error": err,
         "delta_f_open_closed": all.delta_f,
         "delta_f_error": df_err,

@@ -339,6 +339,16 @@ pub fn uniform_edges(lo: f64, hi: f64, bins: usize) -> Vec<f64> {
         .collect()
 }
 
+/// A free-energy profile shifted so that its lowest finite value is 0 (empty bins stay +∞).
+pub fn shift_to_minimum(f: &[f64]) -> Vec<f64> {
+    let m = f
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    f.iter().map(|v| v - m).collect()
+}
+
 /// Profile of `values` (one per sample) with log-weights `log_w` over uniform `edges`.
 ///
 /// # Errors
@@ -696,6 +706,13 @@ impl StateFreeEnergies {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_profile_shifted_to_its_minimum_keeps_empty_bins_empty() {
+        let f = shift_to_minimum(&[3.0, f64::INFINITY, 1.0, 2.5]);
+        assert_eq!(f, vec![2.0, f64::INFINITY, 0.0, 1.5]);
+    }
+
     use super::*;
 
     #[test]
