@@ -278,14 +278,13 @@ impl BgRun {
         } else {
             None
         };
-        self.ramachandran(&x, &log_w, &streams, opts, &mut out)?;
+        self.ramachandran(&x, &log_w, &streams, opts, true, &mut out)?;
         if let Some((ais_log_w, ais_x)) = &ais {
             // The reweighted basin populations from the AIS samples, as `ais_population_*`.
             let mut part = Map::new();
-            self.ramachandran(ais_x, ais_log_w, &streams, opts, &mut part)?;
+            self.ramachandran(ais_x, ais_log_w, &streams, opts, false, &mut part)?;
             for (k, v) in part {
-                if k.starts_with("population_") && !k.contains("_data") && !k.contains("unweighted")
-                {
+                if k.starts_with("population_") && !k.contains("unweighted") {
                     out.insert(format!("ais_{k}"), v);
                 }
             }
@@ -463,6 +462,7 @@ impl BgRun {
         log_w: &[f64],
         streams: &RandomStreams,
         opts: &BgEvaluateOptions,
+        compare_data: bool,
         out: &mut Map<String, Value>,
     ) -> Result<()> {
         let Some(top) = self.system.as_openmm().and_then(|o| o.topology()) else {
@@ -521,7 +521,10 @@ impl BgRun {
         // The MD the run learned from (or, for a run trained without data, the `--data`
         // frames): its populations, its φ/ψ histogram and its energies.
         let data_path = self.dir.join("data.npy");
-        let data = if data_path.exists() {
+        // (Skipped with `compare_data = false`: the MD is read and compared once per evaluation.)
+        let data = if !compare_data {
+            None
+        } else if data_path.exists() {
             Some(boltzflow_io::read_npy_2d(&data_path)?)
         } else if let Some(path) = &opts.data {
             Some(
