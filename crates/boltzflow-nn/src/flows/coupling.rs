@@ -6,7 +6,7 @@
 
 use boltzflow_core::ChainRng;
 
-use super::spline::{SharedSpline, SplineParams, rq_spline, rq_spline_backward};
+use super::spline::{SharedSpline, SplineParams, SplineRecords, spline_batch};
 use super::{Direction, FlowLayer, LayerCache};
 use crate::Real;
 use crate::linear::Activation;
@@ -223,7 +223,6 @@ impl<T: Real> FlowLayer<T> for Coupling {
         let h = self.mlp.forward(params, &cache.cond, rows, &mut cache.mlp);
         output.copy_from_slice(input);
         let nt = self.trans.len();
-        let np = self.kind.n_params();
         let fwd = dir == Direction::Forward;
         match self.kind {
             Transformer::Additive => {
@@ -234,48 +233,70 @@ impl<T: Real> FlowLayer<T> for Coupling {
                 }
             }
             Transformer::Affine { scale_bound } => {
+                // cache.aux = [log-scales s | factors e^{±s}] `[rows, nt]` each, both kept
+                // for the backward pass; tanh and exp run over whole slices (vectorised).
                 let c = T::of(scale_bound);
-                let s_all = &mut cache.aux;
-                s_all.resize(rows * nt, T::zero());
-                for (((out, hr), s_row), ld) in output
+                let n = rows * nt;
+                cache.aux.resize(2 * n, T::zero());
+                let (s_all, e_all) = cache.aux.split_at_mut(n);
+                let inv_c = T::one() / c;
+                for (s_row, hr) in s_all.chunks_exact_mut(nt).zip(h.chunks_exact(2 * nt)) {
+                    for (s, &v) in s_row.iter_mut().zip(&hr[..nt]) {
+                        *s = v * inv_c;
+                    }
+                }
+                T::tanh_slice(s_all);
+                for (s, e) in s_all.iter_mut().zip(e_all.iter_mut()) {
+                    *s *= c;
+                    *e = if fwd { *s } else { -*s };
+                }
+                T::exp_slice(e_all);
+                for ((((out, hr), s_row), e_row), ld) in output
                     .chunks_exact_mut(self.dim)
                     .zip(h.chunks_exact(2 * nt))
-                    .zip(s_all.chunks_exact_mut(nt))
+                    .zip(s_all.chunks_exact(nt))
+                    .zip(e_all.chunks_exact(nt))
                     .zip(log_det.iter_mut())
                 {
                     let mut sum = T::zero();
                     for (j, &i) in self.trans.iter().enumerate() {
-                        let s = c * (hr[j] / c).tanh();
-                        s_row[j] = s;
-                        sum += s;
+                        sum += s_row[j];
                         let t = hr[nt + j];
                         out[i] = if fwd {
-                            out[i] * s.exp() + t
+                            out[i] * e_row[j] + t
                         } else {
-                            (out[i] - t) * (-s).exp()
+                            (out[i] - t) * e_row[j]
                         };
                     }
                     *ld += if fwd { sum } else { -sum };
                 }
             }
-            Transformer::Spline(sp) => {
-                let mut raw = vec![0.0; np];
-                let mut shared = self.shared_splines(h, rows, &sp);
-                for ((out, hr), ld) in output
+            Transformer::Spline(sp) if !self.cond.is_empty() => {
+                // Element e = row·nt + j has its raw parameters at h[e·np..(e + 1)·np].
+                let mut vals: Vec<f64> = output
+                    .chunks_exact(self.dim)
+                    .flat_map(|out| self.trans.iter().map(|&i| out[i].as_f64()))
+                    .collect();
+                let mut lds = vec![0.0; vals.len()];
+                spline_batch(h, &mut vals, &mut lds, dir, &sp, &mut cache.aux64);
+                for (((out, v), l), ld) in output
                     .chunks_exact_mut(self.dim)
-                    .zip(h.chunks_exact(nt * np))
+                    .zip(vals.chunks_exact(nt))
+                    .zip(lds.chunks_exact(nt))
                     .zip(log_det.iter_mut())
                 {
+                    for (&i, &y) in self.trans.iter().zip(v) {
+                        out[i] = T::of(y);
+                    }
+                    *ld += T::of(l.iter().sum::<f64>());
+                }
+            }
+            Transformer::Spline(sp) => {
+                let mut shared = self.shared_splines(h, rows, &sp);
+                for (out, ld) in output.chunks_exact_mut(self.dim).zip(log_det.iter_mut()) {
                     let mut sum = 0.0;
-                    for (j, &i) in self.trans.iter().enumerate() {
-                        let (y, l) = if let Some(s) = shared.get_mut(j) {
-                            s.apply(out[i].as_f64(), dir)
-                        } else {
-                            for (r, &v) in raw.iter_mut().zip(&hr[j * np..(j + 1) * np]) {
-                                *r = v.as_f64();
-                            }
-                            rq_spline(&raw, out[i].as_f64(), dir, &sp)
-                        };
+                    for (s, &i) in shared.iter_mut().zip(&self.trans) {
+                        let (y, l) = s.apply(out[i].as_f64(), dir);
                         out[i] = T::of(y);
                         sum += l;
                     }
@@ -313,10 +334,11 @@ impl<T: Real> FlowLayer<T> for Coupling {
             }
             Transformer::Affine { scale_bound } => {
                 let c = T::of(scale_bound);
-                for ((((g, ghr), s_row), (inp, out)), &gl) in grad
+                let (s_all, e_all) = cache.aux.split_at(rows * nt);
+                for ((((g, ghr), (s_row, e_row)), (inp, out)), &gl) in grad
                     .chunks_exact_mut(self.dim)
                     .zip(gh.chunks_exact_mut(2 * nt))
-                    .zip(cache.aux.chunks_exact(nt))
+                    .zip(s_all.chunks_exact(nt).zip(e_all.chunks_exact(nt)))
                     .zip(
                         input
                             .chunks_exact(self.dim)
@@ -325,17 +347,15 @@ impl<T: Real> FlowLayer<T> for Coupling {
                     .zip(grad_log_det)
                 {
                     for (j, &i) in self.trans.iter().enumerate() {
-                        let s = s_row[j];
+                        let (s, e) = (s_row[j], e_row[j]);
                         let (gt, gs) = if fwd {
                             // out = in·e^s + t, log-det +s.
-                            let e = s.exp();
                             let gs = g[i] * inp[i] * e + gl;
                             let gt = g[i];
                             g[i] *= e;
                             (gt, gs)
                         } else {
                             // out = (in − t)·e^{−s}, log-det −s.
-                            let e = (-s).exp();
                             let gs = -g[i] * out[i] - gl;
                             let gt = -g[i] * e;
                             g[i] *= e;
@@ -348,14 +368,15 @@ impl<T: Real> FlowLayer<T> for Coupling {
                 }
             }
             Transformer::Spline(sp) => {
-                let mut raw = vec![0.0; np];
                 let mut g_raw = vec![0.0; np];
+                // Rows with a conditioner input use the knots their forward pass kept.
                 let mut shared = self.shared_splines(h, rows, &sp);
-                for (((g, ghr), inp), (&gl, hr)) in grad
+                let records = SplineRecords::new(&cache.aux64, &sp);
+                for (r, ((g, ghr), (inp, &gl))) in grad
                     .chunks_exact_mut(self.dim)
                     .zip(gh.chunks_exact_mut(nt * np))
-                    .zip(input.chunks_exact(self.dim))
-                    .zip(grad_log_det.iter().zip(h.chunks_exact(nt * np)))
+                    .zip(input.chunks_exact(self.dim).zip(grad_log_det))
+                    .enumerate()
                 {
                     for (j, &i) in self.trans.iter().enumerate() {
                         g_raw.fill(0.0);
@@ -363,10 +384,7 @@ impl<T: Real> FlowLayer<T> for Coupling {
                         let gi = if let Some(s) = shared.get_mut(j) {
                             s.backward(v, dir, go, gld, &mut g_raw)
                         } else {
-                            for (r, &x) in raw.iter_mut().zip(&hr[j * np..(j + 1) * np]) {
-                                *r = x.as_f64();
-                            }
-                            rq_spline_backward(&raw, v, dir, &sp, go, gld, &mut g_raw)
+                            records.backward(r * nt + j, dir, go, gld, &mut g_raw)
                         };
                         g[i] = T::of(gi);
                         for (d, &v) in ghr[j * np..(j + 1) * np].iter_mut().zip(&g_raw) {

@@ -17,7 +17,10 @@ pub use autoregressive::AutoregressiveSpline;
 pub use coupling::{Coupling, Transformer};
 pub use elementwise::{ActNorm, Permutation};
 pub use sequential::{FlowWorkspace, Inverted, SequentialFlow};
-pub use spline::{MAX_BINS, SharedSpline, SplineParams, rq_spline, rq_spline_backward};
+pub use spline::{
+    MAX_BINS, SharedSpline, SplineParams, SplineRecords, rq_spline, rq_spline_backward,
+    spline_batch, spline_batch_len,
+};
 pub use whiten::Whiten;
 
 use boltzflow_core::ChainRng;
@@ -58,6 +61,9 @@ pub struct LayerCache<T> {
     pub grad_h: Vec<T>,
     /// Scratch for gradients of the conditioner input.
     pub grad_cond: Vec<T>,
+    /// f64 per-element values the backward pass reuses (spline knots: see
+    /// [`spline_batch`]).
+    pub aux64: Vec<f64>,
 }
 
 /// One invertible layer acting on rows of width [`FlowLayer::dim`].

@@ -189,6 +189,25 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// Knot positions −B = t_0 < … < t_K = B from the K normalised bin sizes `p` (each at least
+/// `min_bin` of the interval).
+fn cumulative_knots(p: &[f64], sp: &SplineParams, out: &mut [f64]) {
+    let k = sp.bins;
+    let span = 2.0 * sp.bound;
+    let a = 1.0 - sp.min_bin * k as f64;
+    let mut acc = -sp.bound;
+    out[0] = acc;
+    for i in 0..k - 1 {
+        acc += span * (sp.min_bin + a * p[i]);
+        out[i + 1] = acc;
+    }
+    out[k] = sp.bound;
+}
+
+/// The quantities of one bin that the spline on it depends on: x_k, W, y_k, H, δ_k, δ_{k+1}
+/// (left knot, width, bottom knot, height, the two knot derivatives).
+type Locals = [f64; 6];
+
 impl Knots {
     fn new(raw: &[f64], sp: &SplineParams) -> Self {
         let k = sp.bins;
@@ -205,20 +224,21 @@ impl Knots {
         };
         softmax_into(&raw[..k], &mut kn.pw);
         softmax_into(&raw[k..2 * k], &mut kn.ph);
-        let span = 2.0 * sp.bound;
-        let a = 1.0 - sp.min_bin * k as f64;
-        let cum = |p: &[f64], out: &mut [f64]| {
-            let mut acc = -sp.bound;
-            out[0] = acc;
-            for i in 0..k - 1 {
-                acc += span * (sp.min_bin + a * p[i]);
-                out[i + 1] = acc;
-            }
-            out[k] = sp.bound;
-        };
-        cum(&kn.pw, &mut kn.xs);
-        cum(&kn.ph, &mut kn.ys);
+        cumulative_knots(&kn.pw, sp, &mut kn.xs);
+        cumulative_knots(&kn.ph, sp, &mut kn.ys);
         kn
+    }
+
+    /// The quantities a point in bin b needs (after [`Knots::set_bin`]).
+    fn locals(&self, b: usize) -> Locals {
+        [
+            self.xs[b],
+            self.xs[b + 1] - self.xs[b],
+            self.ys[b],
+            self.ys[b + 1] - self.ys[b],
+            self.ds[b],
+            self.ds[b + 1],
+        ]
     }
 
     /// Fills the knot derivatives δ_b and δ_{b+1} of bin b, the only ones a point in bin b
@@ -241,8 +261,16 @@ impl Knots {
     }
 
     fn bin_of(&self, knots: &[f64], v: f64) -> usize {
-        knots[1..self.k].iter().take_while(|&&t| t <= v).count()
+        bin_of(&knots[..=self.k], v)
     }
+}
+
+/// The bin of `v` among the K + 1 `knots`.
+fn bin_of(knots: &[f64], v: f64) -> usize {
+    knots[1..knots.len() - 1]
+        .iter()
+        .take_while(|&&t| t <= v)
+        .count()
 }
 
 thread_local! {
@@ -297,15 +325,11 @@ fn derivative_shift(min_derivative: f64) -> f64 {
     (1.0 - min_derivative).exp_m1().ln()
 }
 
-/// Spline value and log-derivative at x in bin k, as duals over the local quantities.
-fn eval_local(x: f64, kn: &Knots, k: usize) -> (Dual, Dual) {
+/// Spline value and log-derivative at x in the bin of `loc`, as duals over x and the local
+/// quantities.
+fn eval_local(x: f64, loc: &Locals) -> (Dual, Dual) {
     let xv = Dual::var(x, 0);
-    let xk = Dual::var(kn.xs[k], 1);
-    let w = Dual::var(kn.xs[k + 1] - kn.xs[k], 2);
-    let yk = Dual::var(kn.ys[k], 3);
-    let h = Dual::var(kn.ys[k + 1] - kn.ys[k], 4);
-    let dk = Dual::var(kn.ds[k], 5);
-    let dk1 = Dual::var(kn.ds[k + 1], 6);
+    let [xk, w, yk, h, dk, dk1] = std::array::from_fn(|i| Dual::var(loc[i], i + 1));
     let xi = (xv - xk) / w;
     let s = h / w;
     let one_m = xi.scale(-1.0).plus(1.0);
@@ -319,10 +343,8 @@ fn eval_local(x: f64, kn: &Knots, k: usize) -> (Dual, Dual) {
 
 /// Spline value and log-derivative at x in bin k in plain f64 (the forward-only path of
 /// [`rq_spline`]; [`eval_local`] carries the derivatives for the backward pass).
-fn eval_plain(x: f64, kn: &Knots, k: usize) -> (f64, f64) {
-    let (xk, w) = (kn.xs[k], kn.xs[k + 1] - kn.xs[k]);
-    let (yk, h) = (kn.ys[k], kn.ys[k + 1] - kn.ys[k]);
-    let (dk, dk1) = (kn.ds[k], kn.ds[k + 1]);
+fn eval_plain(x: f64, loc: &Locals) -> (f64, f64) {
+    let [xk, w, yk, h, dk, dk1] = *loc;
     let xi = (x - xk) / w;
     let s = h / w;
     let om = xi * (1.0 - xi);
@@ -333,19 +355,17 @@ fn eval_plain(x: f64, kn: &Knots, k: usize) -> (f64, f64) {
 }
 
 /// Solves the spline for x given y in bin k (the root of the quadratic in ξ that lies in [0, 1]).
-fn solve_bin(y: f64, kn: &Knots, k: usize) -> f64 {
-    let w = kn.xs[k + 1] - kn.xs[k];
-    let h = kn.ys[k + 1] - kn.ys[k];
+fn solve_bin(y: f64, loc: &Locals) -> f64 {
+    let [xk, w, yk, h, dk, dk1] = *loc;
     let s = h / w;
-    let (dk, dk1) = (kn.ds[k], kn.ds[k + 1]);
-    let dy = y - kn.ys[k];
+    let dy = y - yk;
     let t = dk1 + dk - 2.0 * s;
     let a = h * (s - dk) + dy * t;
     let b = h * dk - dy * t;
     let c = -s * dy;
     let disc = (b * b - 4.0 * a * c).max(0.0);
     let xi = (2.0 * c) / (-b - disc.sqrt());
-    kn.xs[k] + xi.clamp(0.0, 1.0) * w
+    xk + xi.clamp(0.0, 1.0) * w
 }
 
 /// Applies the spline with raw parameters `raw` (3K − 1) to `v` in direction `dir`: the
@@ -370,13 +390,14 @@ fn spline_apply(
         Direction::Forward => {
             let k = kn.bin_of(&kn.xs, v);
             kn.set_bin(raw, sp, k);
-            eval_plain(v, kn, k)
+            eval_plain(v, &kn.locals(k))
         }
         Direction::Inverse => {
             let k = kn.bin_of(&kn.ys, v);
             kn.set_bin(raw, sp, k);
-            let x = solve_bin(v, kn, k);
-            (x, -eval_plain(x, kn, k).1)
+            let loc = kn.locals(k);
+            let x = solve_bin(v, &loc);
+            (x, -eval_plain(x, &loc).1)
         }
     }
 }
@@ -465,42 +486,59 @@ fn spline_backward(
     g_ld: f64,
     g_raw: &mut [f64],
 ) -> f64 {
-    // dL/d(local quantity) for x_k, W, y_k, H, δ_k, δ_{k+1} (indices 1..7).
+    let knots = match dir {
+        Direction::Forward => &kn.xs,
+        Direction::Inverse => &kn.ys,
+    };
+    let k = kn.bin_of(knots, v);
+    kn.set_bin(raw, sp, k);
+    let loc = kn.locals(k);
+    let x = match dir {
+        Direction::Forward => v,
+        Direction::Inverse => solve_bin(v, &loc),
+    };
+    let (gl, g_in) = local_backward(x, &loc, dir, g_out, g_ld);
+    let slopes = [k, k + 1]
+        .map(|j| derivative_index(j, sp.bins, sp).map_or(0.0, |r| sigmoid(raw[r] + kn.shift)));
+    chain_to_raw(&kn.pw, &kn.ph, k, &gl, slopes, sp, g_raw);
+    g_in
+}
+
+/// Gradients of one spline element at its spline input x (the solved point in the inverse
+/// direction) with respect to the local quantities (indices 1..7 of the result) and to the
+/// element's input (the second value), given dL/d(output) and dL/d(log-det).
+fn local_backward(x: f64, loc: &Locals, dir: Direction, g_out: f64, g_ld: f64) -> ([f64; NV], f64) {
     let mut gl = [0.0; NV];
-    let (k, g_in) = match dir {
+    let (g, ld) = eval_local(x, loc);
+    let g_in = match dir {
         Direction::Forward => {
-            let k = kn.bin_of(&kn.xs, v);
-            kn.set_bin(raw, sp, k);
-            let (g, ld) = eval_local(v, kn, k);
             for i in 1..NV {
                 gl[i] = g_out * g.d[i] + g_ld * ld.d[i];
             }
-            (k, g_out * g.d[0] + g_ld * ld.d[0])
+            g_out * g.d[0] + g_ld * ld.d[0]
         }
         Direction::Inverse => {
-            let k = kn.bin_of(&kn.ys, v);
-            kn.set_bin(raw, sp, k);
-            let x = solve_bin(v, kn, k);
-            let (g, ld) = eval_local(x, kn, k);
             let gx = g.d[0];
             // x(y, θ): dx/dy = 1/g', dx/dθ = −g_θ/g'. Log-det −ln g'(x(y, θ), θ).
             for i in 1..NV {
                 let dx = -g.d[i] / gx;
                 gl[i] = g_out * dx + g_ld * (-ld.d[i] - ld.d[0] * dx);
             }
-            (k, g_out / gx - g_ld * ld.d[0] / gx)
+            g_out / gx - g_ld * ld.d[0] / gx
         }
     };
-    chain_to_raw(raw, kn, k, &gl, sp, g_raw);
-    g_in
+    (gl, g_in)
 }
 
-/// Chains local gradients (x_k, W, y_k, H, δ_k, δ_{k+1}) back to the raw parameters.
+/// Chains local gradients (x_k, W, y_k, H, δ_k, δ_{k+1}) back to the raw parameters, through
+/// the normalised bin sizes `pw`, `ph` and the slopes dδ/d(raw) of the bin's two knot
+/// derivatives (0 for a fixed one).
 fn chain_to_raw(
-    raw: &[f64],
-    kn: &Knots,
+    pw: &[f64],
+    ph: &[f64],
     k: usize,
     gl: &[f64; NV],
+    slopes: [f64; 2],
     sp: &SplineParams,
     g_raw: &mut [f64],
 ) {
@@ -517,12 +555,206 @@ fn chain_to_raw(
             out[i] += a * p[i] * (gw(i) - dot);
         }
     };
-    softmax_back(&kn.pw, gl[1], gl[2], &mut g_raw[..bins]);
-    softmax_back(&kn.ph, gl[3], gl[4], &mut g_raw[bins..2 * bins]);
-    let shift = kn.shift;
-    for (j, g) in [(k, gl[5]), (k + 1, gl[6])] {
+    softmax_back(pw, gl[1], gl[2], &mut g_raw[..bins]);
+    softmax_back(ph, gl[3], gl[4], &mut g_raw[bins..2 * bins]);
+    for ((j, g), slope) in [(k, gl[5]), (k + 1, gl[6])].into_iter().zip(slopes) {
         if let Some(r) = derivative_index(j, bins, sp) {
-            g_raw[r] += g * sigmoid(raw[r] + shift);
+            g_raw[r] += g * slope;
+        }
+    }
+}
+
+/// Values per element after the 2K normalised bin sizes in a [`spline_batch`] record: the bin
+/// (negative: the value was outside the interval and passed through), the spline input x, the
+/// six [`Locals`] and the slopes dδ/d(raw) of the bin's two knot derivatives.
+const RECORD_TAIL: usize = 10;
+
+/// Length of the f64 buffer [`spline_batch`] fills for `n` elements.
+pub fn spline_batch_len(n: usize, sp: &SplineParams) -> usize {
+    n * (2 * sp.bins + RECORD_TAIL)
+}
+
+/// Applies n splines at once, element e with raw parameters `raw[e·P..(e+1)·P]`
+/// (P = [`SplineParams::n_raw`]) to `values[e]` in place, and writes its log-derivative to
+/// `log_derivs[e]`; the same map as [`rq_spline`] element by element.
+///
+/// The softmax exponentials of all n knot sets go through one vectorised
+/// [`boltzflow_core::math::exp_slice`], and each element's bin sizes, bin and local
+/// quantities are left in `records` (length [`spline_batch_len`]) so that
+/// [`SplineRecords::backward`] rebuilds nothing: the knots of a coupling layer are built once
+/// per training step instead of once in each pass.
+pub fn spline_batch<T: crate::Real>(
+    raw: &[T],
+    values: &mut [f64],
+    log_derivs: &mut [f64],
+    dir: Direction,
+    sp: &SplineParams,
+    records: &mut Vec<f64>,
+) {
+    let (k, np, n) = (sp.bins, sp.n_raw(), values.len());
+    debug_assert!(raw.len() >= n * np && log_derivs.len() == n);
+    records.resize(spline_batch_len(n, sp), 0.0);
+    let (probs, tails) = records.split_at_mut(n * 2 * k);
+    // Stable softmax numerators of widths and heights: raw − max, then e^· in one pass.
+    for (p, r) in probs.chunks_exact_mut(k).zip(
+        raw.chunks_exact(np)
+            .flat_map(|r| [&r[..k], &r[k..2 * k]])
+            .take(2 * n),
+    ) {
+        let m = r
+            .iter()
+            .map(|v| v.as_f64())
+            .fold(f64::NEG_INFINITY, f64::max);
+        for (o, v) in p.iter_mut().zip(r) {
+            *o = v.as_f64() - m;
+        }
+    }
+    boltzflow_core::math::exp_slice(probs);
+    let shift = derivative_shift(sp.min_derivative);
+    let (mut xs, mut ys) = ([0.0; MAX_BINS + 1], [0.0; MAX_BINS + 1]);
+    for (e, ((p, tail), r)) in probs
+        .chunks_exact_mut(2 * k)
+        .zip(tails.chunks_exact_mut(RECORD_TAIL))
+        .zip(raw.chunks_exact(np))
+        .enumerate()
+    {
+        let v = values[e];
+        if !(v > -sp.bound && v < sp.bound) {
+            tail[0] = -1.0;
+            log_derivs[e] = 0.0;
+            continue;
+        }
+        for half in p.chunks_exact_mut(k) {
+            let inv = 1.0 / half.iter().sum::<f64>();
+            half.iter_mut().for_each(|q| *q *= inv);
+        }
+        cumulative_knots(&p[..k], sp, &mut xs);
+        cumulative_knots(&p[k..], sp, &mut ys);
+        let b = match dir {
+            Direction::Forward => bin_of(&xs[..=k], v),
+            Direction::Inverse => bin_of(&ys[..=k], v),
+        };
+        let mut ds = [1.0; 2];
+        let mut slopes = [0.0; 2];
+        for (i, j) in [b, b + 1].into_iter().enumerate() {
+            if let Some(ri) = derivative_index(j, k, sp) {
+                // softplus(z) and its slope σ(z) from one exponential.
+                let z = r[ri].as_f64() + shift;
+                let t = (-z.abs()).exp();
+                ds[i] = sp.min_derivative + z.max(0.0) + t.ln_1p();
+                slopes[i] = if z >= 0.0 { 1.0 } else { t } / (1.0 + t);
+            }
+        }
+        let loc = [
+            xs[b],
+            xs[b + 1] - xs[b],
+            ys[b],
+            ys[b + 1] - ys[b],
+            ds[0],
+            ds[1],
+        ];
+        let (x, out, ld) = match dir {
+            Direction::Forward => {
+                let (y, ld) = eval_plain(v, &loc);
+                (v, y, ld)
+            }
+            Direction::Inverse => {
+                let x = solve_bin(v, &loc);
+                (x, x, -eval_plain(x, &loc).1)
+            }
+        };
+        values[e] = out;
+        log_derivs[e] = ld;
+        tail[0] = b as f64;
+        tail[1] = x;
+        tail[2..8].copy_from_slice(&loc);
+        tail[8..].copy_from_slice(&slopes);
+    }
+}
+
+/// The per-element records of one [`spline_batch`] call, read by its backward pass.
+pub struct SplineRecords<'a> {
+    records: &'a [f64],
+    n: usize,
+    sp: SplineParams,
+}
+
+impl<'a> SplineRecords<'a> {
+    /// The records `records` that [`spline_batch`] filled with spline shape `sp`.
+    pub fn new(records: &'a [f64], sp: &SplineParams) -> Self {
+        Self {
+            records,
+            n: records.len() / (2 * sp.bins + RECORD_TAIL),
+            sp: *sp,
+        }
+    }
+
+    /// Backward pass of element `e` (same direction as the forward call): given dL/d(output)
+    /// `g_out` and dL/d(log-det) `g_ld`, adds dL/d(raw) to `g_raw` (length P) and returns
+    /// dL/d(input).
+    pub fn backward(
+        &self,
+        e: usize,
+        dir: Direction,
+        g_out: f64,
+        g_ld: f64,
+        g_raw: &mut [f64],
+    ) -> f64 {
+        let (k2, n) = (2 * self.sp.bins, self.n);
+        let tail = &self.records[n * k2 + e * RECORD_TAIL..n * k2 + (e + 1) * RECORD_TAIL];
+        if tail[0] < 0.0 {
+            return g_out;
+        }
+        let b = tail[0] as usize;
+        let loc: Locals = std::array::from_fn(|i| tail[2 + i]);
+        let (gl, g_in) = local_backward(tail[1], &loc, dir, g_out, g_ld);
+        let (pw, ph) = self.records[e * k2..(e + 1) * k2].split_at(self.sp.bins);
+        chain_to_raw(pw, ph, b, &gl, [tail[8], tail[9]], &self.sp, g_raw);
+        g_in
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The batched path is the element-by-element one: values, log-derivatives and gradients,
+    /// for ordinary and circular splines, both directions, values inside and outside the
+    /// interval, from raw parameters in f32 and f64.
+    #[test]
+    fn batched_splines_equal_the_element_by_element_ones() {
+        for sp in [SplineParams::new(6, 2.0), SplineParams::circular(5)] {
+            let (np, n) = (sp.n_raw(), 40);
+            // Deterministic, uneven raw parameters and values (some beyond ±bound).
+            let raw: Vec<f64> = (0..n * np)
+                .map(|i| 1.7 * ((i as f64) * 0.77).sin() + 0.3 * ((i * i) as f64 * 0.013).cos())
+                .collect();
+            let raw32: Vec<f32> = raw.iter().map(|&v| v as f32).collect();
+            let values: Vec<f64> = (0..n).map(|e| -3.3 + 6.6 * e as f64 / n as f64).collect();
+            for dir in [Direction::Forward, Direction::Inverse] {
+                let (mut v, mut ld, mut rec) = (values.clone(), vec![0.0; n], Vec::new());
+                spline_batch(&raw, &mut v, &mut ld, dir, &sp, &mut rec);
+                let mut v32 = values.clone();
+                let mut rec32 = Vec::new();
+                spline_batch(&raw32, &mut v32, &mut vec![0.0; n], dir, &sp, &mut rec32);
+                for e in 0..n {
+                    let r = &raw[e * np..(e + 1) * np];
+                    let (y, l) = rq_spline(r, values[e], dir, &sp);
+                    assert!((v[e] - y).abs() < 1e-12 && (ld[e] - l).abs() < 1e-12, "{e}");
+                    let r32: Vec<f64> = raw32[e * np..(e + 1) * np]
+                        .iter()
+                        .map(|&x| f64::from(x))
+                        .collect();
+                    assert!((v32[e] - rq_spline(&r32, values[e], dir, &sp).0).abs() < 1e-12);
+                    let (mut g1, mut g2) = (vec![0.0; np], vec![0.0; np]);
+                    let a = rq_spline_backward(r, values[e], dir, &sp, 0.7, -1.3, &mut g1);
+                    let b = SplineRecords::new(&rec, &sp).backward(e, dir, 0.7, -1.3, &mut g2);
+                    assert!((a - b).abs() < 1e-10, "{e}: {a} vs {b}");
+                    for (x, y) in g1.iter().zip(&g2) {
+                        assert!((x - y).abs() < 1e-10, "{e}: {g1:?} vs {g2:?}");
+                    }
+                }
+            }
         }
     }
 }
