@@ -319,6 +319,10 @@ fn bad_configurations_name_the_field() {
             "evaluate.ais_step",
         ),
         (
+            "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_samples = 100\nais_exponent = 0.0\n",
+            "evaluate.ais_exponent",
+        ),
+        (
             "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_kernel = \"gibbs\"\n",
             "gibbs",
         ),

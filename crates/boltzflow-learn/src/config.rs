@@ -308,6 +308,9 @@ pub struct EvaluateConfig {
     pub ais_kernel: AisKernelName,
     /// AIS: leapfrog steps per HMC move.
     pub ais_leapfrog: usize,
+    /// AIS: schedule exponent, β_t = (t/T)^p (1: linear; above 1 spends more levels near the
+    /// generator, where a poor generator's weights change fastest).
+    pub ais_exponent: f64,
 }
 
 /// `[evaluate] ais_kernel`.
@@ -342,6 +345,7 @@ impl Default for EvaluateConfig {
             ais_step: 0.05,
             ais_kernel: AisKernelName::Hmc,
             ais_leapfrog: 5,
+            ais_exponent: 1.0,
         }
     }
 }
@@ -568,6 +572,12 @@ impl BgConfig {
                 return Err(Error::invalid(
                     "evaluate.ais_leapfrog",
                     "HMC needs at least 1 leapfrog step",
+                ));
+            }
+            if !(ev.ais_exponent > 0.0 && ev.ais_exponent.is_finite()) {
+                return Err(Error::invalid(
+                    "evaluate.ais_exponent",
+                    format!("must be positive, got {}", ev.ais_exponent),
                 ));
             }
             if !(ev.ais_step > 0.0 && ev.ais_step.is_finite()) {

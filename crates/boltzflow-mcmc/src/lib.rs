@@ -13,6 +13,7 @@
 pub mod autocorrelation;
 mod blocks;
 pub mod langevin;
+pub mod metadynamics;
 pub mod metropolis;
 pub mod replica_exchange;
 pub mod reporters;

@@ -357,7 +357,7 @@ impl BgRun {
             levels: ev.ais_levels,
             steps_per_level: ev.ais_steps,
             step: ev.ais_step,
-            exponent: 1.0,
+            exponent: ev.ais_exponent,
             kernel: match ev.ais_kernel {
                 AisKernelName::Hmc => ais::AisKernel::Hmc {
                     leapfrog: ev.ais_leapfrog,
