@@ -14,8 +14,8 @@
 
 use std::path::Path;
 
-use boltzflow_core::{Move, RandomStreams, SamplerState, ThermodynamicState};
 use boltzflow_coords::features::{RamachandranBasin, first_phi_psi};
+use boltzflow_core::{Move, RandomStreams, SamplerState, ThermodynamicState};
 use boltzflow_mcmc::Baoab;
 use boltzflow_mcmc::metadynamics::{
     CollectiveVariable, GridAxis, Metadynamics, MetadynamicsParams, run,
@@ -161,9 +161,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok((pops, changes, plain_changes, max_bias))
         })
         .collect();
-    let results: Vec<_> = results
-        .into_iter()
-        .collect::<boltzflow_core::Result<_>>()?;
+    let results: Vec<_> = results.into_iter().collect::<boltzflow_core::Result<_>>()?;
     let walker_ns = ns * (RUNS * WALKERS) as f64;
     let changes: usize = results.iter().map(|r| r.1).sum();
     let plain: usize = results.iter().map(|r| r.2).sum();
@@ -177,11 +175,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/bg/ala2_metrics.json"),
     )?)?;
-    println!("basin       metadynamics (reweighted)   long MD (8 × 12.5 ns)   difference / combined SE");
+    println!(
+        "basin       metadynamics (reweighted)   long MD (8 × 12.5 ns)   difference / combined SE"
+    );
     for (k, name) in ["c7eq", "c5", "alphar", "alphal_c7ax"].iter().enumerate() {
         let v: Vec<f64> = results.iter().map(|r| r.0[k]).collect();
         let (m, se) = mean_se(&v);
-        let md = reference[format!("population_{name}_data")].as_f64().unwrap_or(f64::NAN);
+        let md = reference[format!("population_{name}_data")]
+            .as_f64()
+            .unwrap_or(f64::NAN);
         let md_se = reference[format!("population_{name}_data_std_error")]
             .as_f64()
             .unwrap_or(f64::NAN);

@@ -11,6 +11,7 @@
 //! result is the same for any number of threads.
 
 pub mod autocorrelation;
+mod bias;
 mod blocks;
 pub mod langevin;
 pub mod metadynamics;

@@ -24,6 +24,8 @@ use boltzflow_core::{
     Coordinate, Energy, Error, Move, Result, SamplerState, ThermodynamicState, geometry,
 };
 
+use crate::bias::{self, RowBias};
+
 /// A collective variable s(x) with its gradient.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CollectiveVariable {
@@ -434,7 +436,11 @@ impl Metadynamics {
     pub fn c_of_t(&self) -> f64 {
         let g = self.params.bias_factor;
         let b = 1.0 / self.kt;
-        let m = self.values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let m = self
+            .values
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
         let (mut num, mut den) = (0.0, 0.0);
         for &v in &self.values {
             num += (g * b * (v - m) / (g - 1.0)).exp();
@@ -456,39 +462,36 @@ pub struct Biased<'a> {
     meta: &'a Metadynamics,
 }
 
+impl RowBias for Biased<'_> {
+    fn row_bias(&self, x: ArrayView1<f64>, forces: Option<&mut [f64]>) -> f64 {
+        let (v, dv) = self.meta.bias(&self.meta.cv_values(x));
+        if let Some(f) = forces {
+            for (cv, &d) in self.meta.cvs.iter().zip(&dv) {
+                if d != 0.0 {
+                    cv.value(x, Some((&mut *f, -d)));
+                }
+            }
+        }
+        v
+    }
+}
+
 impl Energy for Biased<'_> {
     fn dim(&self) -> usize {
         self.inner.dim()
     }
 
-    fn energy_into(&self, x: ArrayView2<f64>, mut out: ArrayViewMut1<f64>) -> Result<()> {
-        self.inner.energy_into(x, out.view_mut())?;
-        for (e, row) in out.iter_mut().zip(x.rows()) {
-            *e += self.meta.bias(&self.meta.cv_values(row)).0;
-        }
-        Ok(())
+    fn energy_into(&self, x: ArrayView2<f64>, out: ArrayViewMut1<f64>) -> Result<()> {
+        bias::energy_into(self.inner, self, x, out)
     }
 
     fn energy_and_forces_into(
         &self,
         x: ArrayView2<f64>,
-        mut energy: ArrayViewMut1<f64>,
-        mut forces: ArrayViewMut2<f64>,
+        energy: ArrayViewMut1<f64>,
+        forces: ArrayViewMut2<f64>,
     ) -> Result<()> {
-        self.inner
-            .energy_and_forces_into(x, energy.view_mut(), forces.view_mut())?;
-        for ((e, row), mut f) in energy.iter_mut().zip(x.rows()).zip(forces.rows_mut()) {
-            let s = self.meta.cv_values(row);
-            let (v, dv) = self.meta.bias(&s);
-            *e += v;
-            let f = f.as_slice_mut().expect("contiguous forces");
-            for (cv, &d) in self.meta.cvs.iter().zip(&dv) {
-                if d != 0.0 {
-                    cv.value(row, Some((&mut *f, -d)));
-                }
-            }
-        }
-        Ok(())
+        bias::energy_and_forces_into(self.inner, self, x, energy, forces)
     }
 }
 

@@ -4,10 +4,12 @@
 //! Written by hand: MBAR for biases that depend on one coordinate is a short self-consistent
 //! iteration, and no Rust crate provides it (pymbar is Python).
 
-use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use rayon::prelude::*;
 
 use boltzflow_core::{Coordinate, Energy, Error, Result};
+
+use crate::bias::{self, RowBias};
 
 /// E(x) + ½k(s(x) − s₀)² for a coordinate s; forces include the restraint.
 pub struct Restrained<'a> {
@@ -28,38 +30,35 @@ impl Restrained<'_> {
     }
 }
 
+impl RowBias for Restrained<'_> {
+    fn row_bias(&self, x: ArrayView1<f64>, forces: Option<&mut [f64]>) -> f64 {
+        let s = self.coordinate.value(x);
+        if let Some(f) = forces {
+            let mut g = vec![0.0; x.len()];
+            self.coordinate.gradient(x, &mut g);
+            let c = self.k * (s - self.centre);
+            f.iter_mut().zip(&g).for_each(|(fi, gi)| *fi -= c * gi);
+        }
+        self.bias(s)
+    }
+}
+
 impl Energy for Restrained<'_> {
     fn dim(&self) -> usize {
         self.inner.dim()
     }
 
-    fn energy_into(&self, x: ArrayView2<f64>, mut out: ArrayViewMut1<f64>) -> Result<()> {
-        self.inner.energy_into(x, out.view_mut())?;
-        for (e, row) in out.iter_mut().zip(x.rows()) {
-            *e += self.bias(self.coordinate.value(row));
-        }
-        Ok(())
+    fn energy_into(&self, x: ArrayView2<f64>, out: ArrayViewMut1<f64>) -> Result<()> {
+        bias::energy_into(self.inner, self, x, out)
     }
 
     fn energy_and_forces_into(
         &self,
         x: ArrayView2<f64>,
-        mut energy: ArrayViewMut1<f64>,
-        mut forces: ArrayViewMut2<f64>,
+        energy: ArrayViewMut1<f64>,
+        forces: ArrayViewMut2<f64>,
     ) -> Result<()> {
-        self.inner
-            .energy_and_forces_into(x, energy.view_mut(), forces.view_mut())?;
-        let mut g = vec![0.0; x.ncols()];
-        for ((e, row), mut f) in energy.iter_mut().zip(x.rows()).zip(forces.rows_mut()) {
-            let s = self.coordinate.value(row);
-            *e += self.bias(s);
-            self.coordinate.gradient(row, &mut g);
-            let c = self.k * (s - self.centre);
-            for (fi, gi) in f.iter_mut().zip(&g) {
-                *fi -= c * gi;
-            }
-        }
-        Ok(())
+        bias::energy_and_forces_into(self.inner, self, x, energy, forces)
     }
 }
 

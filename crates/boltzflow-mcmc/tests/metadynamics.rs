@@ -94,8 +94,8 @@ fn well_tempered_metadynamics_recovers_the_double_well_profile_and_population() 
         .collect();
     let p: Vec<f64> = results.iter().map(|r| r.0).collect();
     let mean = p.iter().sum::<f64>() / runs as f64;
-    let se = (p.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / ((runs - 1) * runs) as f64)
-        .sqrt();
+    let se =
+        (p.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / ((runs - 1) * runs) as f64).sqrt();
     let exact = exact_right_population();
     let crossings: usize = results.iter().map(|r| r.2).sum();
     eprintln!(
@@ -116,7 +116,10 @@ fn well_tempered_metadynamics_recovers_the_double_well_profile_and_population() 
     let pts: Vec<f64> = (0..=ax.bins)
         .map(|i| ax.lo + i as f64 * (ax.hi - ax.lo) / ax.bins as f64)
         .collect();
-    let fmin = pts.iter().map(|&x| exact_f(x)).fold(f64::INFINITY, f64::min);
+    let fmin = pts
+        .iter()
+        .map(|&x| exact_f(x))
+        .fold(f64::INFINITY, f64::min);
     let keep: Vec<usize> = (0..pts.len())
         .filter(|&i| exact_f(pts[i]) - fmin < 8.0)
         .collect();
@@ -134,7 +137,10 @@ fn well_tempered_metadynamics_recovers_the_double_well_profile_and_population() 
         .sum::<f64>()
         / keep.len() as f64)
         .sqrt();
-    eprintln!("metadynamics: profile RMSE {rmse:.3} kT over {} points", keep.len());
+    eprintln!(
+        "metadynamics: profile RMSE {rmse:.3} kT over {} points",
+        keep.len()
+    );
     assert!(rmse < 0.3, "profile RMSE {rmse}");
 }
 
@@ -151,7 +157,12 @@ fn plain_metropolis_stays_in_the_left_well_where_metadynamics_crosses() {
     for _ in 0..3000 {
         mv.apply(&mut state, s.as_ref(), &ThermodynamicState::default(), 20)
             .unwrap();
-        right += state.positions.column(0).iter().filter(|&&x| x > 0.0).count();
+        right += state
+            .positions
+            .column(0)
+            .iter()
+            .filter(|&&x| x > 0.0)
+            .count();
     }
     assert!(right < 100, "{right} frames in the right well");
 }
@@ -222,7 +233,11 @@ fn biased_forces_are_minus_the_gradient_of_the_biased_energy_for_torsions() {
 #[test]
 fn bad_settings_name_the_field() {
     let thermo = ThermodynamicState::default();
-    let cv = || vec![CollectiveVariable::Coordinate(Coordinate::Projection(vec![1.0, 0.0]))];
+    let cv = || {
+        vec![CollectiveVariable::Coordinate(Coordinate::Projection(
+            vec![1.0, 0.0],
+        ))]
+    };
     let cases: Vec<(MetadynamicsParams, &str)> = vec![
         (
             MetadynamicsParams {
@@ -258,9 +273,13 @@ fn bad_settings_name_the_field() {
         assert!(e.contains(field), "{e}");
     }
     // A torsion on a non-periodic axis.
-    let e = Metadynamics::new(vec![CollectiveVariable::Dihedral([0, 1, 2, 3])], params(), &thermo)
-        .unwrap_err()
-        .to_string();
+    let e = Metadynamics::new(
+        vec![CollectiveVariable::Dihedral([0, 1, 2, 3])],
+        params(),
+        &thermo,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("periodic"), "{e}");
     let e = CollectiveVariable::Dihedral([0, 1, 2, 30])
         .check(12, "cv")

@@ -1,0 +1,44 @@
+//! Energies plus a bias that depends on each configuration alone (umbrella restraints,
+//! metadynamics): the shared row loop of their [`Energy`] implementations.
+
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+
+use boltzflow_core::{Energy, Result};
+
+/// A bias b(x) evaluated one configuration at a time.
+pub(crate) trait RowBias {
+    /// b(x); with `forces`, also adds −∂b/∂x to them.
+    fn row_bias(&self, x: ArrayView1<f64>, forces: Option<&mut [f64]>) -> f64;
+}
+
+/// Energies of `inner` plus the bias, into `out` `[n]`.
+pub(crate) fn energy_into(
+    inner: &dyn Energy,
+    bias: &impl RowBias,
+    x: ArrayView2<f64>,
+    mut out: ArrayViewMut1<f64>,
+) -> Result<()> {
+    inner.energy_into(x, out.view_mut())?;
+    for (e, row) in out.iter_mut().zip(x.rows()) {
+        *e += bias.row_bias(row, None);
+    }
+    Ok(())
+}
+
+/// Energies `[n]` and forces `[n, dim]` of `inner` plus the bias.
+pub(crate) fn energy_and_forces_into(
+    inner: &dyn Energy,
+    bias: &impl RowBias,
+    x: ArrayView2<f64>,
+    mut energy: ArrayViewMut1<f64>,
+    mut forces: ArrayViewMut2<f64>,
+) -> Result<()> {
+    inner.energy_and_forces_into(x, energy.view_mut(), forces.view_mut())?;
+    let mut g = vec![0.0; x.ncols()];
+    for ((e, row), mut f) in energy.iter_mut().zip(x.rows()).zip(forces.rows_mut()) {
+        g.fill(0.0);
+        *e += bias.row_bias(row, Some(&mut g));
+        f.iter_mut().zip(&g).for_each(|(fi, gi)| *fi += gi);
+    }
+    Ok(())
+}
