@@ -186,6 +186,7 @@ pub struct MetadynamicsParams {
 pub struct Metadynamics {
     cvs: Vec<CollectiveVariable>,
     params: MetadynamicsParams,
+    thermo: ThermodynamicState,
     kt: f64,
     /// Bias values on the grid `[points of axis 0 × points of axis 1]` (axis 0 slowest).
     values: Vec<f64>,
@@ -244,7 +245,8 @@ impl Metadynamics {
             if !(sig > 0.0 && sig.is_finite()) {
                 return bad("metadynamics.sigma", format!("must be positive, got {sig}"));
             }
-            if ax.bins < 2 || !(ax.hi > ax.lo) || ax.spacing() > 0.5 * sig {
+            let ordered = ax.lo.is_finite() && ax.hi.is_finite() && ax.lo < ax.hi;
+            if ax.bins < 2 || !ordered || ax.spacing() > 0.5 * sig {
                 return bad(
                     "metadynamics.grid",
                     format!(
@@ -275,6 +277,7 @@ impl Metadynamics {
             cross: vec![0.0; if cvs.len() == 2 { n } else { 0 }],
             cvs,
             params,
+            thermo: *thermo,
             kt: thermo.kt(),
             hills: 0,
         })
@@ -523,8 +526,8 @@ impl MetadynamicsTrace {
     }
 }
 
-/// Runs `rounds` rounds of well-tempered metadynamics: each round moves every walker (chain of
-/// `state`) `pace` steps of `mv` under the frozen biased energy, records the frames (and calls
+/// Runs `rounds` rounds of well-tempered metadynamics at the bias's temperature: each round
+/// moves every walker (chain of `state`) `pace` steps of `mv` under the frozen biased energy, records the frames (and calls
 /// `observe(round, state)`), then deposits one Gaussian per walker in chain order.
 ///
 /// # Errors
@@ -534,7 +537,6 @@ pub fn run(
     state: &mut SamplerState,
     mv: &mut dyn Move,
     energy: &dyn Energy,
-    thermo: &ThermodynamicState,
     pace: u64,
     rounds: usize,
     mut observe: impl FnMut(usize, &SamplerState) -> Result<()>,
@@ -546,7 +548,8 @@ pub fn run(
     };
     refresh(state, &meta.biased(energy))?;
     for round in 0..rounds {
-        mv.apply(state, &meta.biased(energy), thermo, pace)?;
+        let thermo = meta.thermo;
+        mv.apply(state, &meta.biased(energy), &thermo, pace)?;
         observe(round, state)?;
         trace.c.push(meta.c_of_t());
         let cvs: Vec<Vec<f64>> = state

@@ -65,7 +65,6 @@ fn well_tempered_metadynamics_recovers_the_double_well_profile_and_population() 
                 &mut state,
                 &mut mv,
                 s.as_ref(),
-                &thermo,
                 20,
                 rounds,
                 |_, st| {
