@@ -98,8 +98,14 @@ impl Coordinate {
     /// Gradient ∂s/∂x of one configuration, written into `out` (`[dim]`).
     pub fn gradient(&self, x: ArrayView1<f64>, out: &mut [f64]) {
         out.fill(0.0);
+        self.add_gradient(x, 1.0, out);
+    }
+
+    /// Adds `scale`·∂s/∂x of one configuration to `out` (`[dim]`), allocating nothing (biases
+    /// add their forces this way).
+    pub fn add_gradient(&self, x: ArrayView1<f64>, scale: f64, out: &mut [f64]) {
         match self {
-            Self::Projection(w) => out.copy_from_slice(w),
+            Self::Projection(w) => out.iter_mut().zip(w).for_each(|(o, w)| *o += scale * w),
             Self::Distance {
                 i,
                 j,
@@ -107,9 +113,9 @@ impl Coordinate {
             } => {
                 let d = self.value(x).max(1e-12);
                 for k in 0..*p {
-                    let g = (x[i * p + k] - x[j * p + k]) / d;
-                    out[i * p + k] = g;
-                    out[j * p + k] = -g;
+                    let g = scale * (x[i * p + k] - x[j * p + k]) / d;
+                    out[i * p + k] += g;
+                    out[j * p + k] -= g;
                 }
             }
         }

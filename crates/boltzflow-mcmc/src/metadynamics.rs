@@ -46,13 +46,10 @@ impl CollectiveVariable {
     pub fn value(&self, x: ArrayView1<f64>, grad: Option<(&mut [f64], f64)>) -> f64 {
         match self {
             Self::Coordinate(c) => {
-                let s = c.value(x);
                 if let Some((g, scale)) = grad {
-                    let mut tmp = vec![0.0; x.len()];
-                    c.gradient(x, &mut tmp);
-                    g.iter_mut().zip(&tmp).for_each(|(a, b)| *a += scale * b);
+                    c.add_gradient(x, scale, g);
                 }
-                s
+                c.value(x)
             }
             Self::Dihedral(atoms) => {
                 let p = atoms.map(|a| [x[3 * a], x[3 * a + 1], x[3 * a + 2]]);

@@ -34,10 +34,8 @@ impl RowBias for Restrained<'_> {
     fn row_bias(&self, x: ArrayView1<f64>, forces: Option<&mut [f64]>) -> f64 {
         let s = self.coordinate.value(x);
         if let Some(f) = forces {
-            let mut g = vec![0.0; x.len()];
-            self.coordinate.gradient(x, &mut g);
-            let c = self.k * (s - self.centre);
-            f.iter_mut().zip(&g).for_each(|(fi, gi)| *fi -= c * gi);
+            self.coordinate
+                .add_gradient(x, -self.k * (s - self.centre), f);
         }
         self.bias(s)
     }
