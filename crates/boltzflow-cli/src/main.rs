@@ -53,7 +53,7 @@ enum Command {
     /// Evaluate energies (and forces) of configurations from a .npy file.
     Energy(energy::EnergyArgs),
     /// Run Metropolis or Langevin chains and save configurations.
-    Simulate(simulate::SimulateArgs),
+    Simulate(Box<simulate::SimulateArgs>),
     /// Backbone φ/ψ dihedrals of peptide configurations, Ramachandran plot, basin populations.
     Dihedrals(dihedrals::DihedralsArgs),
     /// Kinetic analysis of trajectories: TICA, VAMP, clustering, MSMs, implied timescales, CK test
@@ -87,7 +87,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Energy(a) => energy::run(a),
-        Command::Simulate(a) => simulate::run(a),
+        Command::Simulate(a) => simulate::run(*a),
         Command::Kinetics(c) => kinetics::run(c),
         Command::Dihedrals(a) => dihedrals::run(a),
     };

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use boltzflow_core::Error;
-use boltzflow_learn::run::{Sampler, SimulationSpec, simulate};
+use boltzflow_learn::run::{
+    MetadynamicsSpec, Sampler, SimulationSpec, simulate, simulate_metadynamics,
+};
 use clap::Args;
 
 /// Arguments of `boltzflow simulate`. Defaults are the seed paper's Metropolis protocol.
@@ -67,6 +69,61 @@ pub struct SimulateArgs {
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
+    /// Well-tempered metadynamics (`--metad` and its options).
+    #[command(flatten)]
+    pub metad: MetadArgs,
+}
+
+/// The `--metad*` options of `boltzflow simulate`.
+#[derive(Args, Clone)]
+pub struct MetadArgs {
+    /// Well-tempered metadynamics along 1 or 2 CVs separated by `;`: `phi`, `psi` (molecules),
+    /// `dihedral:a,b,c,d`, or `projection:…` / `distance:i,j` (toy systems). Frames then carry
+    /// log-weights (--weights) and the bias gives the free-energy surface (--fes).
+    #[arg(long)]
+    pub metad: Option<String>,
+    /// Metadynamics: initial Gaussian height in kT.
+    #[arg(long, default_value_t = 0.5)]
+    pub metad_height: f64,
+    /// Metadynamics: Gaussian widths, one per CV or one for all (radians for torsions).
+    #[arg(long, value_delimiter = ',', default_value = "0.35")]
+    pub metad_sigma: Vec<f64>,
+    /// Metadynamics: bias factor γ = (T + ΔT)/T.
+    #[arg(long, default_value_t = 6.0)]
+    pub metad_bias_factor: f64,
+    /// Metadynamics: steps between Gaussians (every walker deposits); must divide --steps,
+    /// --burn-in and --stride.
+    #[arg(long, default_value_t = 500)]
+    pub metad_pace: u64,
+    /// Metadynamics: grid bins per CV.
+    #[arg(long, default_value_t = 120)]
+    pub metad_bins: usize,
+    /// Metadynamics: `lo,hi` of each CV that is not a torsion, separated by `;`.
+    #[arg(long)]
+    pub metad_range: Option<String>,
+    /// Metadynamics: write the frames' log-weights β(V(s,t) − c(t)), .npy [frames × chains].
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Metadynamics: write the free-energy surface of the bias, .npy [grid points, CVs + 1].
+    #[arg(long)]
+    pub fes: Option<PathBuf>,
+}
+
+impl Default for MetadArgs {
+    /// No bias (and the options' command-line defaults).
+    fn default() -> Self {
+        Self {
+            metad: None,
+            metad_height: 0.5,
+            metad_sigma: vec![0.35],
+            metad_bias_factor: 6.0,
+            metad_pace: 500,
+            metad_bins: 120,
+            metad_range: None,
+            weights: None,
+            fes: None,
+        }
+    }
 }
 
 /// Runs a simulation; prints a summary and, for 2D systems with isolated minima, the basin table.
@@ -100,6 +157,15 @@ fn run_and_report(a: &SimulateArgs) -> Result<Option<f64>> {
         seed: a.seed,
         init: a.init.clone(),
     };
+    if let Some(cvs) = &a.metad.metad {
+        return run_metadynamics(a, system.as_ref(), &spec, cvs, topology).map(|()| None);
+    }
+    if a.metad.weights.is_some() || a.metad.fes.is_some() {
+        bail!(Error::invalid(
+            "--weights",
+            "--weights and --fes come from a biased run: add --metad"
+        ));
+    }
     let res = simulate(system.as_ref(), &spec, a.quiet)?;
     boltzflow_io::write_npy_2d(&a.out, res.samples.view())?;
     if let (Some(t), Some(top)) = (&a.trajectory, topology) {
@@ -158,6 +224,97 @@ fn run_and_report(a: &SimulateArgs) -> Result<Option<f64>> {
         boltzflow_io::write_json(p, summary)?;
     }
     Ok(worst)
+}
+
+/// `simulate --metad`: the biased run, its outputs and a summary line (and the reweighted
+/// Ramachandran populations for molecules).
+fn run_metadynamics(
+    a: &SimulateArgs,
+    system: &dyn boltzflow_systems::System,
+    spec: &SimulationSpec,
+    cvs: &str,
+    topology: Option<&boltzflow_io::pdb::Topology>,
+) -> Result<()> {
+    let m = &a.metad;
+    for p in [&m.weights, &m.fes, &a.energies, &a.summary]
+        .into_iter()
+        .flatten()
+    {
+        check_writable(p)?;
+    }
+    let ranges = match &m.metad_range {
+        None => Vec::new(),
+        Some(text) => text
+            .split(';')
+            .map(|r| {
+                let v: Vec<f64> = r
+                    .split(',')
+                    .map(|x| x.trim().parse::<f64>())
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|_| Error::invalid("--metad-range", format!("`{r}` is not lo,hi")))?;
+                match v.as_slice() {
+                    [lo, hi] => Ok([*lo, *hi]),
+                    _ => Err(Error::invalid(
+                        "--metad-range",
+                        format!("`{r}` is not lo,hi"),
+                    )),
+                }
+            })
+            .collect::<std::result::Result<_, _>>()?,
+    };
+    let metad = MetadynamicsSpec {
+        cvs: cvs.to_string(),
+        height_kt: m.metad_height,
+        sigma: m.metad_sigma.clone(),
+        bias_factor: m.metad_bias_factor,
+        pace: m.metad_pace,
+        bins: m.metad_bins,
+        ranges,
+    };
+    let res = simulate_metadynamics(system, spec, &metad)?;
+    boltzflow_io::write_npy_2d(&a.out, res.samples.view())?;
+    if let (Some(t), Some(top)) = (&a.trajectory, topology) {
+        top.write_trajectory(t, res.samples.view())?;
+    }
+    if let Some(p) = &a.energies {
+        let n = res.energies.len();
+        let e = res
+            .energies
+            .view()
+            .into_shape_with_order(n)
+            .expect("contiguous");
+        boltzflow_io::write_npy_1d(p, e)?;
+    }
+    if let Some(p) = &m.weights {
+        boltzflow_io::write_npy_1d(p, res.log_weights.view())?;
+    }
+    if let Some(p) = &m.fes {
+        boltzflow_io::write_npy_2d(p, res.fes.view())?;
+    }
+    let s = &res.summary;
+    println!(
+        "{}: metadynamics on `{}`, {} walkers × {} steps, {} Gaussians, largest bias {:.3}; {} frames saved to {} (Kish ESS of their weights {:.3} of the frames), {:.1} s",
+        s.system,
+        s.cvs,
+        s.chains,
+        s.steps,
+        s.hills,
+        s.max_bias,
+        res.log_weights.len(),
+        a.out.display(),
+        s.ess_fraction,
+        s.seconds
+    );
+    if let Some(rows) = &s.ramachandran {
+        println!("reweighted Ramachandran populations (± over 4 blocks of frames):");
+        for (name, p, se) in rows {
+            println!("  {name:<11} {p:.4} ± {se:.4}");
+        }
+    }
+    if let Some(p) = &a.summary {
+        boltzflow_io::write_json(p, s)?;
+    }
+    Ok(())
 }
 
 fn check_writable(path: &Path) -> Result<()> {
@@ -224,6 +381,7 @@ pub fn demo(d: DemoArgs) -> Result<()> {
         energies: Some(d.out.join("energies.npy")),
         summary: Some(d.out.join("summary.json")),
         quiet: false,
+        metad: MetadArgs::default(),
     };
     let worst = run_and_report(&args)?;
     if let Some(w) = worst {

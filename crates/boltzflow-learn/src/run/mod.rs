@@ -11,6 +11,7 @@
 mod bg;
 mod bg_coordinates;
 mod bg_evaluate;
+mod metadynamics;
 mod simulate;
 mod system;
 mod vae;
@@ -27,6 +28,9 @@ pub use boltzflow_io::run_dir::StartMode;
 pub use bg::{BgRun, BgSamples, split_data};
 pub use bg_coordinates::{INTERNAL_COORDINATES_FILE, RunEnergy};
 pub use bg_evaluate::{BAR_MIN_OVERLAP, BgEvaluateOptions, BgEvaluation, ProfileFile};
+pub use metadynamics::{
+    MetadynamicsResult, MetadynamicsSpec, MetadynamicsSummary, simulate_metadynamics,
+};
 pub use simulate::{
     BasinRow, DynamicsSummary, Sampler, SimulationResult, SimulationSpec, SimulationSummary,
     basin_populations, simulate,

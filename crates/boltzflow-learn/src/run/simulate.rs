@@ -200,7 +200,7 @@ pub struct BasinRow {
 
 /// The temperature and step size of `spec` for `system` (its defaults where unset), and
 /// whether the system is a molecule.
-fn resolved(system: &dyn System, spec: &SimulationSpec) -> (f64, f64, bool) {
+pub(crate) fn resolved(system: &dyn System, spec: &SimulationSpec) -> (f64, f64, bool) {
     let molecular = system.atom_masses().is_some();
     let (t, dt) = if molecular {
         (300.0, 0.001)
@@ -261,30 +261,7 @@ pub fn simulate(
     let x0 = super::initial_positions(system, init, spec.chains, &streams)?;
     let mut state =
         SamplerState::new(x0, system, streams.chains(spec.sampler.name(), spec.chains))?;
-    let periods = system.periods();
-    let atom_masses = system.atom_masses();
-    let masses: Vec<f64> = match atom_masses {
-        Some(m) => m.iter().flat_map(|&m| [m; 3]).collect(),
-        None => vec![1.0; system.dim()],
-    };
-    let mut degrees_of_freedom = None;
-    let mut mv: Box<dyn Move> = match spec.sampler {
-        Sampler::Metropolis => Box::new(Metropolis::new(step_size)?.with_periods(periods)),
-        Sampler::Langevin => {
-            let mut b = Baoab::new(step_size, spec.friction, masses.clone())?.with_periods(periods);
-            if let Some(m) = atom_masses {
-                b = b.with_com_motion_removed(m)?;
-            }
-            degrees_of_freedom = Some(b.degrees_of_freedom());
-            Box::new(b)
-        }
-        Sampler::Overdamped => Box::new(
-            OverdampedLangevin::new(step_size, spec.friction, false)?.with_periods(periods),
-        ),
-        Sampler::Mala => {
-            Box::new(OverdampedLangevin::new(step_size, spec.friction, true)?.with_periods(periods))
-        }
-    };
+    let (mut mv, degrees_of_freedom, masses) = build_move(system, spec, step_size)?;
     let sim = Simulation {
         energy: system,
         thermo,
@@ -346,6 +323,48 @@ pub fn simulate(
         summary,
         warnings,
     })
+}
+
+/// A sampler's move, its Langevin degrees of freedom (underdamped only) and the
+/// per-coordinate masses.
+pub(crate) type BuiltMove = (Box<dyn Move>, Option<usize>, Vec<f64>);
+
+/// The move of `spec`'s sampler for `system` with step size `step_size` (atomic masses and the
+/// centre-of-mass motion removed for molecules), the Langevin degrees of freedom, and the
+/// per-coordinate masses.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for a bad step size or friction.
+pub(crate) fn build_move(
+    system: &dyn System,
+    spec: &SimulationSpec,
+    step_size: f64,
+) -> Result<BuiltMove> {
+    let periods = system.periods();
+    let atom_masses = system.atom_masses();
+    let masses: Vec<f64> = match atom_masses {
+        Some(m) => m.iter().flat_map(|&m| [m; 3]).collect(),
+        None => vec![1.0; system.dim()],
+    };
+    let mut degrees_of_freedom = None;
+    let mv: Box<dyn Move> = match spec.sampler {
+        Sampler::Metropolis => Box::new(Metropolis::new(step_size)?.with_periods(periods)),
+        Sampler::Langevin => {
+            let mut b = Baoab::new(step_size, spec.friction, masses.clone())?.with_periods(periods);
+            if let Some(m) = atom_masses {
+                b = b.with_com_motion_removed(m)?;
+            }
+            degrees_of_freedom = Some(b.degrees_of_freedom());
+            Box::new(b)
+        }
+        Sampler::Overdamped => Box::new(
+            OverdampedLangevin::new(step_size, spec.friction, false)?.with_periods(periods),
+        ),
+        Sampler::Mala => {
+            Box::new(OverdampedLangevin::new(step_size, spec.friction, true)?.with_periods(periods))
+        }
+    };
+    Ok((mv, degrees_of_freedom, masses))
 }
 
 /// Temperature and energy conservation from the kinetic energies recorded at the saved frames.
