@@ -4,7 +4,7 @@
 //! reweighted Ramachandran basin populations.
 
 use boltzflow_coords::features::{RamachandranBasin, first_phi_psi};
-use boltzflow_core::{Coordinate, Error, RandomStreams, Result, SamplerState, ThermodynamicState};
+use boltzflow_core::{Coordinate, Error, Result, SamplerState};
 use boltzflow_mcmc::metadynamics::{
     self, CollectiveVariable, GridAxis, Metadynamics, MetadynamicsParams,
 };
@@ -12,7 +12,7 @@ use boltzflow_systems::System;
 use ndarray::{Array1, Array2};
 
 use super::SimulationSpec;
-use super::simulate::{build_move, resolved};
+use super::simulate::{Start, build_move, start};
 
 /// The bias of a metadynamics simulation.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,12 +198,13 @@ pub fn simulate_metadynamics(
             }
         })
         .collect::<Result<Vec<_>>>()?;
-    let (temperature, step_size, molecular) = resolved(system, spec);
-    let thermo = if molecular {
-        ThermodynamicState::kelvin(temperature)?
-    } else {
-        ThermodynamicState::reduced(temperature)?
-    };
+    let Start {
+        step_size,
+        thermo,
+        streams,
+        x0,
+        ..
+    } = start(system, spec)?;
     let params = MetadynamicsParams {
         height: metad.height_kt * thermo.kt(),
         sigma,
@@ -211,16 +212,6 @@ pub fn simulate_metadynamics(
         grid,
     };
     let mut meta = Metadynamics::new(cvs, params, &thermo)?;
-    let streams = RandomStreams::new(spec.seed);
-    let init = spec
-        .init
-        .as_deref()
-        .unwrap_or(if system.reference_box().is_some() {
-            "uniform"
-        } else {
-            "default"
-        });
-    let x0 = super::initial_positions(system, init, spec.chains, &streams)?;
     let mut state = SamplerState::new(x0, system, streams.chains("metad", spec.chains))?;
     let (mut mv, _, _) = build_move(system, spec, step_size)?;
     let rounds = (spec.steps / pace) as usize;

@@ -200,7 +200,7 @@ pub struct BasinRow {
 
 /// The temperature and step size of `spec` for `system` (its defaults where unset), and
 /// whether the system is a molecule.
-pub(crate) fn resolved(system: &dyn System, spec: &SimulationSpec) -> (f64, f64, bool) {
+fn resolved(system: &dyn System, spec: &SimulationSpec) -> (f64, f64, bool) {
     let molecular = system.atom_masses().is_some();
     let (t, dt) = if molecular {
         (300.0, 0.001)
@@ -228,37 +228,20 @@ pub fn simulate(
         return Err(Error::invalid("chains", "must be at least 1"));
     }
     let protocol = Protocol::new(spec.steps, spec.burn_in, spec.stride)?;
-    let (temperature, step_size, molecular) = resolved(system, spec);
-    let thermo = if molecular {
-        ThermodynamicState::kelvin(temperature)?
-    } else {
-        ThermodynamicState::reduced(temperature)?
-    };
+    let Start {
+        temperature,
+        step_size,
+        molecular,
+        thermo,
+        streams,
+        x0,
+    } = start(system, spec)?;
     let mut warnings = Vec::new();
     if molecular && spec.sampler == Sampler::Langevin && step_size > 0.001 {
         warnings.push(format!(
             "step size {step_size} ps is above 1 fs; without constraints, bonds to hydrogen need ≤ 1 fs"
         ));
     }
-    let streams = RandomStreams::new(spec.seed);
-    let init = spec
-        .init
-        .as_deref()
-        .unwrap_or(if system.reference_box().is_some() {
-            "uniform"
-        } else {
-            "default"
-        });
-    if init == "default" && molecular && system.as_openmm().and_then(|o| o.positions()).is_none() {
-        return Err(Error::invalid(
-            "init",
-            format!(
-                "{} has no start positions: give its PDB (--pdb; `System(spec, pdb=…)` in Python), or start from a .npy file [chains, dim] (--init)",
-                system.spec()
-            ),
-        ));
-    }
-    let x0 = super::initial_positions(system, init, spec.chains, &streams)?;
     let mut state =
         SamplerState::new(x0, system, streams.chains(spec.sampler.name(), spec.chains))?;
     let (mut mv, degrees_of_freedom, masses) = build_move(system, spec, step_size)?;
@@ -322,6 +305,58 @@ pub fn simulate(
         energies: res.energies,
         summary,
         warnings,
+    })
+}
+
+/// What a run of `spec` starts from: its resolved temperature and step size, whether the system
+/// is a molecule, the thermodynamic state, the run's random streams and the start positions.
+pub(crate) struct Start {
+    pub temperature: f64,
+    pub step_size: f64,
+    pub molecular: bool,
+    pub thermo: ThermodynamicState,
+    pub streams: RandomStreams,
+    pub x0: Array2<f64>,
+}
+
+/// Resolves `spec` for `system` and draws its start positions (`init`: `uniform` in the box,
+/// or the system's own start; see [`SimulationSpec::init`]).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for a bad temperature, or a molecule without start positions.
+pub(crate) fn start(system: &dyn System, spec: &SimulationSpec) -> Result<Start> {
+    let (temperature, step_size, molecular) = resolved(system, spec);
+    let thermo = if molecular {
+        ThermodynamicState::kelvin(temperature)?
+    } else {
+        ThermodynamicState::reduced(temperature)?
+    };
+    let streams = RandomStreams::new(spec.seed);
+    let init = spec
+        .init
+        .as_deref()
+        .unwrap_or(if system.reference_box().is_some() {
+            "uniform"
+        } else {
+            "default"
+        });
+    if init == "default" && molecular && system.as_openmm().and_then(|o| o.positions()).is_none() {
+        return Err(Error::invalid(
+            "init",
+            format!(
+                "{} has no start positions: give its PDB (--pdb; `System(spec, pdb=…)` in Python), or start from a .npy file [chains, dim] (--init)",
+                system.spec()
+            ),
+        ));
+    }
+    let x0 = super::initial_positions(system, init, spec.chains, &streams)?;
+    Ok(Start {
+        temperature,
+        step_size,
+        molecular,
+        thermo,
+        streams,
+        x0,
     })
 }
 
