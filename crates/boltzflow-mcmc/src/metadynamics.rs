@@ -290,9 +290,14 @@ impl Metadynamics {
         self.hills
     }
 
-    /// The CV values of configuration `x` (`[n_cv]`).
-    pub fn cv_values(&self, x: ArrayView1<f64>) -> Vec<f64> {
-        self.cvs.iter().map(|c| c.value(x, None)).collect()
+    /// The CV values of configuration `x` (the first n_cv entries; no allocation, as this runs
+    /// for every configuration at every step).
+    pub fn cv_values(&self, x: ArrayView1<f64>) -> [f64; 2] {
+        let mut s = [0.0; 2];
+        for (v, c) in s.iter_mut().zip(&self.cvs) {
+            *v = c.value(x, None);
+        }
+        s
     }
 
     fn grid_index(&self, idx: &[usize]) -> usize {
@@ -303,18 +308,18 @@ impl Metadynamics {
     /// values and derivatives, so that the force is the exact gradient of the interpolated
     /// bias; 0 outside a non-periodic axis.
     pub fn bias(&self, s: &[f64]) -> (f64, [f64; 2]) {
-        let cells: Option<Vec<(usize, usize, f64)>> = self
-            .params
-            .grid
-            .iter()
-            .zip(s)
-            .map(|(ax, &v)| ax.locate(v))
-            .collect();
-        let Some(cells) = cells else {
-            return (0.0, [0.0; 2]);
-        };
-        let sp: Vec<f64> = self.params.grid.iter().map(GridAxis::spacing).collect();
-        match cells.as_slice() {
+        // Per axis: the cell of s and its spacing (fixed-size: called per configuration and step).
+        let n = self.cvs.len();
+        let mut cells = [(0, 0, 0.0); 2];
+        let mut sp = [0.0; 2];
+        for (k, (ax, &v)) in self.params.grid.iter().zip(s).enumerate() {
+            let Some(c) = ax.locate(v) else {
+                return (0.0, [0.0; 2]);
+            };
+            cells[k] = c;
+            sp[k] = ax.spacing();
+        }
+        match &cells[..n] {
             [(a, b, t)] => {
                 let (w, dw) = hermite(*t);
                 let (mut v, mut g) = (0.0, 0.0);
@@ -464,7 +469,8 @@ pub struct Biased<'a> {
 
 impl RowBias for Biased<'_> {
     fn row_bias(&self, x: ArrayView1<f64>, forces: Option<&mut [f64]>) -> f64 {
-        let (v, dv) = self.meta.bias(&self.meta.cv_values(x));
+        let n = self.meta.cvs.len();
+        let (v, dv) = self.meta.bias(&self.meta.cv_values(x)[..n]);
         if let Some(f) = forces {
             for (cv, &d) in self.meta.cvs.iter().zip(&dv) {
                 if d != 0.0 {
@@ -549,11 +555,12 @@ pub fn run(
         mv.apply(state, &meta.biased(energy), &thermo, pace)?;
         observe(round, state)?;
         trace.c.push(meta.c_of_t());
+        let n_cv = meta.cvs.len();
         let cvs: Vec<Vec<f64>> = state
             .positions
             .rows()
             .into_iter()
-            .map(|r| meta.cv_values(r))
+            .map(|r| meta.cv_values(r)[..n_cv].to_vec())
             .collect();
         for s in &cvs {
             trace.bias.push(meta.bias(s).0);
