@@ -232,7 +232,9 @@ pub fn simulate_metadynamics(
         |round, st| {
             if saved(round) {
                 frames.push(st.positions.clone());
-                energies.push(system.energy(st.positions.view())?);
+                // Biased energies under the bias frozen for this round; trace.bias holds that
+                // bias at each frame, so the system's energy follows without evaluating it again.
+                energies.push(st.energies.clone());
                 saved_rounds.push(round);
             }
             Ok(())
@@ -247,7 +249,9 @@ pub fn simulate_metadynamics(
     let dim = system.dim();
     let n_frames = frames.len();
     let samples = Array2::from_shape_fn((n_frames * w, dim), |(i, j)| frames[i / w][[i % w, j]]);
-    let energies = Array2::from_shape_fn((n_frames, w), |(f, c)| energies[f][c]);
+    let energies = Array2::from_shape_fn((n_frames, w), |(f, c)| {
+        energies[f][c] - trace.bias[saved_rounds[f] * w + c]
+    });
     let (pts, values) = meta.grid();
     let f = meta.free_energy();
     let fes = Array2::from_shape_fn((pts.nrows(), pts.ncols() + 1), |(i, j)| {
