@@ -48,6 +48,9 @@ enum Command {
     /// Train and evaluate a grid of VAEs (decoders × β × replicates × latent dimensions) from a
     /// `model = "vae"` configuration with a `[sweep]` table; metrics.csv and the paper's figures.
     Sweep(vae::sweep::SweepArgs),
+    /// Write a VAE's encoder mean (the learned CV of a molecule in internal coordinates) as a
+    /// PLUMED input of DISTANCE/ANGLE/TORSION and CUSTOM actions.
+    ExportPlumed(vae::plumed::ExportPlumedArgs),
     /// List the systems and their parameters.
     Systems,
     /// Evaluate energies (and forces) of configurations from a .npy file.
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Evaluate(a) if vae::is_vae_run(&a.run_dir) => vae::evaluate::run(&a).map(|_| ()),
         Command::Evaluate(a) => bg::evaluate::run(&a).map(|_| ()),
         Command::Sweep(a) => vae::sweep::run(&a),
+        Command::ExportPlumed(a) => vae::plumed::run(&a),
         Command::Report(a) => if van::is_van_run(&a.run_dir) {
             van::report::run(&a)
         } else if vae::is_vae_run(&a.run_dir) {

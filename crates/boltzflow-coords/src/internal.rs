@@ -85,7 +85,9 @@ impl InternalCoordinates {
             .collect()
     }
 
-    fn root_partner(&self) -> (usize, usize) {
+    /// The atom a₂ is bonded to among the first two roots, and the other root: a₂'s bond and
+    /// angle are a₂–j and a₂–j–k.
+    pub(crate) fn root_partner(&self) -> (usize, usize) {
         let [a0, a1, _] = self.z.roots();
         let j = self.z.root_bond();
         (j, if j == a1 { a0 } else { a1 })

@@ -331,6 +331,31 @@ impl InternalLayer {
         &self.scale
     }
 
+    /// The atoms each coordinate of y measures, in the conventions of PLUMED's DISTANCE, ANGLE
+    /// and TORSION: a bond's two atoms, an angle's three (the vertex in the middle), a
+    /// torsion's four (i–j–k–l, the rotation about j–k).
+    pub fn column_atoms(&self) -> Vec<Vec<usize>> {
+        let [a0, a1, a2] = self.ic.zmatrix().roots();
+        let (j, k) = self.ic.root_partner();
+        let rows = self.ic.zmatrix().rows();
+        self.columns
+            .iter()
+            .map(|&c| match c {
+                3 => vec![a0, a1],
+                6 => vec![a2, j],
+                7 => vec![a2, j, k],
+                _ => {
+                    let [i, j, k, l] = rows[(c - 9) / 3];
+                    match (c - 9) % 3 {
+                        0 => vec![i, j],
+                        1 => vec![i, j, k],
+                        _ => vec![i, j, k, l],
+                    }
+                }
+            })
+            .collect()
+    }
+
     /// The internal transform.
     pub fn internal_coordinates(&self) -> &InternalCoordinates {
         &self.ic

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::Result;
 pub use boltzflow_learn::run::{StageResult, VaeRunMetrics};
+use boltzflow_learn::vae::cv_quality::CvKinetics;
 
 use crate::bg::evaluate::EvaluateArgs;
 use crate::bg::sample::SampleArgs;
@@ -66,6 +67,47 @@ pub fn print_table(m: &VaeRunMetrics) {
     for s in &m.stages {
         line(&cells(s));
     }
+    for l in cv_lines(m) {
+        println!("{l}");
+    }
+}
+
+/// The latent CV's kinetic scores and basin separation per stage, with the references, as
+/// lines of text (empty for data without trajectories or basins).
+pub fn cv_lines(m: &VaeRunMetrics) -> Vec<String> {
+    let show = |k: &CvKinetics| format!("VAMP-2 {:.4}, t₁ {:.1} frames", k.vamp2, k.timescale);
+    let mut out = Vec::new();
+    if let Some(r) = &m.kinetics_reference {
+        out.push(format!(
+            "latent CV as kinetics (lag {} frames, {} trajectories); TICA's {}-D CV: {}{}",
+            r.lag,
+            r.chains,
+            r.tica.dim,
+            show(&r.tica),
+            r.phi_psi
+                .as_ref()
+                .map_or(String::new(), |p| format!("; φ/ψ: {}", show(p)))
+        ));
+    }
+    for s in &m.stages {
+        let mut parts = Vec::new();
+        if let Some(k) = &s.cv_kinetics {
+            parts.push(show(k));
+        }
+        if let Some(e) = &s.cv_kinetics_error {
+            parts.push(format!("no kinetic score ({e})"));
+        }
+        if let Some(b) = &s.basins {
+            parts.push(format!(
+                "basin balanced accuracy {:.3} over {} basins",
+                b.balanced_accuracy, b.basins_counted
+            ));
+        }
+        if !parts.is_empty() {
+            out.push(format!("  {:<16} μ(x): {}", s.label, parts.join("; ")));
+        }
+    }
+    out
 }
 
 /// Runs `boltzflow evaluate` on a VAE run directory.

@@ -3,6 +3,7 @@
 //! encoded latent value (2c) and reconstructions x̃ ~ p(x|z), z ~ q(z|x), coloured by z (2d).
 
 use boltzflow_core::RandomStreams;
+use boltzflow_learn::run::{Representation, VaeRun, phi_psi};
 use boltzflow_learn::vae::model::Vae;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -30,14 +31,28 @@ fn colours(z: &[f64]) -> Vec<f64> {
     z.iter().map(|v| (v - lo) / (hi - lo)).collect()
 }
 
+/// The plane scatter panels show: a point per row of flat `[n, d]` rows (coordinates 0 and 1
+/// of a toy system, φ and ψ of a peptide).
+pub type Plane<'a> = &'a dyn Fn(&[f64]) -> Vec<(f64, f64)>;
+
+/// The x and y ranges of a scatter panel.
+pub type ScatterBox = ((f64, f64), (f64, f64));
+
+/// Coordinates 0 and 1 of flat rows of width `d` (a 1-D system's second is 0).
+pub fn first_two(x: &[f64], d: usize) -> Vec<(f64, f64)> {
+    x.chunks_exact(d)
+        .map(|r| (r[0], r.get(1).copied().unwrap_or(0.0)))
+        .collect()
+}
+
 /// The three panels of one model, captioned `caption`: (latent distribution, data coloured by
-/// μ₁(x), reconstructions coloured by z₁). Scatter panels show coordinates 0 and 1 on `box_`.
+/// μ₁(x), reconstructions coloured by z₁). Scatter panels show `plane` of the rows on `box_`.
 pub fn model_panels(
     vae: &Vae,
     params: &[f32],
     points: &[f32],
     caption: &str,
-    box_: ((f64, f64), (f64, f64)),
+    (plane, box_): (Plane<'_>, ScatterBox),
     seed: u64,
 ) -> (Panel, Panel, Panel) {
     let (d, k) = (vae.dim(), vae.latent_dim());
@@ -79,9 +94,10 @@ pub fn model_panels(
         ],
     );
     let xy = |x: &[f64], c: &[f64]| -> Vec<(f64, f64, f64)> {
-        x.chunks_exact(d)
+        plane(x)
+            .into_iter()
             .zip(c)
-            .map(|(r, &c)| (r[0], r.get(1).copied().unwrap_or(0.0), c))
+            .map(|((a, b), &c)| (a, b, c))
             .collect()
     };
     let data64: Vec<f64> = pts.iter().map(|&v| f64::from(v)).collect();
@@ -93,7 +109,7 @@ pub fn model_panels(
 }
 
 /// The scatter box of a data set: robust ranges of coordinates 0 and 1.
-pub fn data_box(points: &[f32], d: usize) -> ((f64, f64), (f64, f64)) {
+pub fn data_box(points: &[f32], d: usize) -> ScatterBox {
     let col = |j: usize| -> Vec<f64> {
         points
             .chunks_exact(d)
@@ -101,4 +117,111 @@ pub fn data_box(points: &[f32], d: usize) -> ((f64, f64), (f64, f64)) {
             .collect()
     };
     (robust_range(&col(0)), robust_range(&col(1)))
+}
+
+/// The latent space of a peptide model coloured by its torsions: encoder means of `points`
+/// (μ₁ against μ₂, or against φ for one latent dimension) coloured by φ and by ψ
+/// (`torsions`, degrees, one (φ, ψ) per point), captioned `caption`.
+pub fn latent_by_torsion(
+    vae: &Vae,
+    params: &[f32],
+    points: &[f32],
+    torsions: &[(f64, f64)],
+    caption: &str,
+) -> (Panel, Panel) {
+    let (d, k) = (vae.dim(), vae.latent_dim());
+    let n = (points.len() / d).min(SCATTER_POINTS).min(torsions.len());
+    let (mu, _) = vae.encode(params, &points[..n * d], n);
+    let plane: Vec<(f64, f64)> = mu
+        .chunks_exact(k)
+        .zip(torsions)
+        .map(|(m, t)| (m[0], if k > 1 { m[1] } else { t.0 }))
+        .collect();
+    let x: Vec<f64> = plane.iter().map(|p| p.0).collect();
+    let y: Vec<f64> = plane.iter().map(|p| p.1).collect();
+    let (xr, yr) = (
+        robust_range(&x),
+        if k > 1 {
+            robust_range(&y)
+        } else {
+            (-180.0, 180.0)
+        },
+    );
+    let by = |f: fn(&(f64, f64)) -> f64| -> Vec<(f64, f64, f64)> {
+        plane
+            .iter()
+            .zip(torsions)
+            .map(|(p, t)| (p.0, p.1, (f(t) + 180.0) / 360.0))
+            .collect()
+    };
+    (
+        Panel::scatter(format!("{caption}, by φ"), by(|t| t.0), xr, yr),
+        Panel::scatter(format!("{caption}, by ψ"), by(|t| t.1), xr, yr),
+    )
+}
+
+/// How a run's rows are drawn in the plane of the scatter panels: φ and ψ (degrees) of a
+/// peptide, coordinates 0 and 1 otherwise.
+pub struct RunPlane<'a> {
+    run: &'a VaeRun,
+    repr: Option<Representation>,
+    peptide: bool,
+}
+
+impl<'a> RunPlane<'a> {
+    /// The plane of `run` (a peptide's needs its fitted representation).
+    ///
+    /// # Errors
+    /// A molecular run without its representation.
+    pub fn new(run: &'a VaeRun) -> boltzflow_core::Result<Self> {
+        let repr = run.fitted_representation()?;
+        let peptide = match &repr {
+            Some(r) => phi_psi(
+                r,
+                run.system.as_ref(),
+                ndarray::Array2::zeros((0, r.dim())).view(),
+            )?
+            .is_some(),
+            None => false,
+        };
+        Ok(Self { run, repr, peptide })
+    }
+
+    /// Whether the plane is φ/ψ.
+    pub fn is_peptide(&self) -> bool {
+        self.peptide
+    }
+
+    /// The points of flat rows `x` `[n, d]`.
+    pub fn points(&self, x: &[f64], d: usize) -> Vec<(f64, f64)> {
+        let Some(r) = self.repr.as_ref().filter(|_| self.peptide) else {
+            return first_two(x, d);
+        };
+        let rows = ndarray::ArrayView2::from_shape((x.len() / d, d), x).expect("[n, d] rows");
+        match phi_psi(r, self.run.system.as_ref(), rows) {
+            Ok(Some(t)) => t
+                .outer_iter()
+                .map(|a| (a[0].to_degrees(), a[1].to_degrees()))
+                .collect(),
+            _ => first_two(x, d),
+        }
+    }
+
+    /// The scatter box of data `points` `[n, d]`.
+    pub fn scatter_box(&self, points: &[f32], d: usize) -> ScatterBox {
+        if self.peptide {
+            ((-180.0, 180.0), (-180.0, 180.0))
+        } else {
+            data_box(points, d)
+        }
+    }
+
+    /// The axis labels of the plane.
+    pub fn labels(&self) -> (&'static str, &'static str) {
+        if self.peptide {
+            ("φ (°)", "ψ (°)")
+        } else {
+            ("x₁", "x₂")
+        }
+    }
 }

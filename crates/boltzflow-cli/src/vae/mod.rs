@@ -1,9 +1,11 @@
 //! VAE commands (`model = "vae"` configurations): `train` (the β protocol), `evaluate` (latent
 //! metrics and VAE Monte Carlo), `sample`, `report` (the paper's figures for one run) and
-//! `sweep` (decoders × β × replicates × latent dimensions).
+//! `sweep` (decoders × β × replicates × latent dimensions), and `export-plumed` (the encoder
+//! mean as a PLUMED input).
 
 pub mod evaluate;
 pub mod figures;
+pub mod plumed;
 pub mod report;
 pub mod sweep;
 

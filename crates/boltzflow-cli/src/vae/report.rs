@@ -10,7 +10,7 @@ use boltzflow_core::RandomStreams;
 use boltzflow_learn::vae::evaluate::subset;
 
 use super::evaluate::VaeRunMetrics;
-use super::figures::{data_box, model_panels};
+use super::figures::{RunPlane, latent_by_torsion, model_panels};
 use crate::bg::report::ReportArgs;
 use crate::plot::{Panel, Series, chart_grid};
 use boltzflow_learn::run::VaeRun;
@@ -69,21 +69,31 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
     let (vae, trained) = run.trained()?;
     let d = vae.dim();
     let points = subset(&data, d, 3000, &RandomStreams::new(run.cfg.seed));
-    let box_ = data_box(&points, d);
+    let plane = RunPlane::new(&run)?;
+    let draw = |x: &[f64]| plane.points(x, d);
+    let box_ = plane.scatter_box(&points, d);
+    let points64: Vec<f64> = points.iter().map(|&v| f64::from(v)).collect();
+    let torsions = plane.points(&points64, d);
     let (mut latent, mut by_latent, mut recon) = (Vec::new(), Vec::new(), Vec::new());
+    let mut by_torsion = Vec::new();
     for (s, (stage, params)) in trained.iter().enumerate() {
         let (a, b, c) = model_panels(
             &vae,
             params,
             &points,
             &stage.label(),
-            box_,
+            (&draw, box_),
             run.cfg.seed.wrapping_add(s as u64),
         );
         latent.push(a);
         by_latent.push(b);
         recon.push(c);
+        if plane.is_peptide() {
+            let (p, q) = latent_by_torsion(&vae, params, &points, &torsions, &stage.label());
+            by_torsion.extend([p, q]);
+        }
     }
+    let (px, py) = plane.labels();
     let cols = trained.len().min(5);
     let name = m.decoder.as_str();
     for (file, title, panels, x, y, text) in [
@@ -99,22 +109,41 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
             "data_by_latent.png",
             format!("Data coloured by μ₁(x), {name} decoder"),
             by_latent,
-            "x₁",
-            "x₂",
-            "The data coloured by the encoder mean of the first latent dimension (Fig. 2c).",
+            px,
+            py,
+            "The data coloured by the encoder mean of the first latent dimension (Fig. 2c); for a peptide, its Ramachandran plot.",
         ),
         (
             "reconstructions.png",
             format!("Reconstructions coloured by z₁, {name} decoder"),
             recon,
-            "x₁",
-            "x₂",
+            px,
+            py,
             "x̃ ~ p(x|z) with z ~ q(z|x) of the data, coloured by z₁ (Fig. 2d).",
         ),
     ] {
         let panels: Vec<Panel> = panels;
         chart_grid(&dir.join(file), &title, cols, &panels, x, y)?;
         figures.push((file.into(), text.into()));
+    }
+    if !by_torsion.is_empty() {
+        let file = "latent_by_torsion.png";
+        let k = vae.latent_dim();
+        chart_grid(
+            &dir.join(file),
+            &format!("Encoder means coloured by φ and ψ, {name} decoder"),
+            2,
+            &by_torsion,
+            "μ₁",
+            if k > 1 { "μ₂" } else { "φ (°)" },
+        )?;
+        figures.push((
+            file.into(),
+            format!(
+                "The latent space of each stage (rows) coloured by φ (left) and ψ (right), from −180° (dark) to 180° (light){}: whether the latent separates C7eq, C5 and αL.",
+                if k > 1 { "" } else { "; one latent dimension, drawn against φ" }
+            ),
+        ));
     }
 
     let mut html = String::new();
@@ -134,5 +163,8 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
         );
     }
     html.push_str("</table>\n");
+    for l in super::evaluate::cv_lines(&m) {
+        let _ = writeln!(html, "<p>{l}</p>");
+    }
     crate::run_common::write_index(&dir, html, &figures)
 }

@@ -16,7 +16,7 @@ use boltzflow_learn::vae::evaluate::subset;
 use clap::Args;
 
 use super::evaluate::VaeRunMetrics;
-use super::figures::{data_box, model_panels};
+use super::figures::{RunPlane, model_panels};
 use crate::plot::{Panel, Series, chart_grid};
 use boltzflow_learn::run::{StartMode, SweepUnit, VaeRun, VaeSweep};
 
@@ -205,6 +205,7 @@ fn figures(out: &Path, cfg: &VaeConfig, results: &[(&SweepUnit, &VaeRunMetrics)]
         // Fig. 2: one row per decoder, one column per stage of replicate 0.
         let (mut latent, mut by_latent, mut recon) = (Vec::new(), Vec::new(), Vec::new());
         let mut cols = 1;
+        let mut labels = ("x₁", "x₂");
         for (u, _) in results
             .iter()
             .filter(|(u, _)| u.latent == k && u.replicate == 0)
@@ -212,12 +213,23 @@ fn figures(out: &Path, cfg: &VaeConfig, results: &[(&SweepUnit, &VaeRunMetrics)]
             let run = VaeRun::open(&u.dir(out))?;
             let (vae, trained) = run.trained()?;
             let d = vae.dim();
-            let points = subset(&data, d, 3000, &RandomStreams::new(cfg.seed));
-            let box_ = data_box(&points, d);
+            // A molecule's units hold their data in its representation.
+            let own = if run.representation.is_some() {
+                run.data()?
+            } else {
+                Vec::new()
+            };
+            let rows = if own.is_empty() { &data } else { &own };
+            let points = subset(rows, d, 3000, &RandomStreams::new(cfg.seed));
+            let plane = RunPlane::new(&run)?;
+            let draw = |x: &[f64]| plane.points(x, d);
+            let box_ = plane.scatter_box(&points, d);
+            labels = plane.labels();
             cols = cols.max(trained.len());
             for (s, (stage, params)) in trained.iter().enumerate() {
                 let caption = format!("{}, {}", u.decoder, stage.label());
-                let (a, b, c) = model_panels(&vae, params, &points, &caption, box_, s as u64);
+                let (a, b, c) =
+                    model_panels(&vae, params, &points, &caption, (&draw, box_), s as u64);
                 latent.push(a);
                 by_latent.push(b);
                 recon.push(c);
@@ -236,16 +248,16 @@ fn figures(out: &Path, cfg: &VaeConfig, results: &[(&SweepUnit, &VaeRunMetrics)]
                 format!("fig2c_data_by_latent_k{k}.png"),
                 format!("Data coloured by μ₁(x), latent dim {k}"),
                 by_latent,
-                "x₁",
-                "x₂",
+                labels.0,
+                labels.1,
                 "Fig. 2c: the data coloured by the encoded latent value, per decoder and β.",
             ),
             (
                 format!("fig2d_reconstructions_k{k}.png"),
                 format!("Reconstructions coloured by z₁, latent dim {k}"),
                 recon,
-                "x₁",
-                "x₂",
+                labels.0,
+                labels.1,
                 "Fig. 2d: reconstructions x̃ ~ p(x|z), z ~ q(z|x), coloured by z₁, per decoder and β.",
             ),
         ] {

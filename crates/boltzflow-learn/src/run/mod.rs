@@ -12,10 +12,12 @@ mod bg;
 mod bg_coordinates;
 mod bg_evaluate;
 mod metadynamics;
+mod plumed;
 mod simulate;
 mod system;
 mod vae;
 mod vae_evaluate;
+mod vae_representation;
 mod vae_sweep;
 mod van;
 mod van_evaluate;
@@ -31,6 +33,7 @@ pub use bg_evaluate::{BAR_MIN_OVERLAP, BgEvaluateOptions, BgEvaluation, ProfileF
 pub use metadynamics::{
     MetadynamicsResult, MetadynamicsSpec, MetadynamicsSummary, simulate_metadynamics,
 };
+pub use plumed::plumed_input;
 pub use simulate::{
     BasinRow, DynamicsSummary, Sampler, SimulationResult, SimulationSpec, SimulationSummary,
     basin_populations, simulate,
@@ -38,6 +41,9 @@ pub use simulate::{
 pub use system::{build_system, initial_positions, simulate_data};
 pub use vae::{TrainedStage, VaeRun};
 pub use vae_evaluate::{StageResult, VaeRunMetrics};
+pub use vae_representation::{
+    REPRESENTATION_FILE, Representation, RepresentationEnergy, RepresentationKind, phi_psi,
+};
 pub use vae_sweep::{SWEEP_CONFIG_FILE, SweepOutcome, SweepUnit, VaeSweep};
 pub use van::VanRun;
 pub use van_evaluate::{BetaResult, VanMetrics, VanSamples};

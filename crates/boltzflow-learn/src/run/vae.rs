@@ -10,8 +10,9 @@ use boltzflow_core::{Error, RandomStreams, Result, ResultExt};
 use boltzflow_io::run_dir::{self, CHECKPOINT_FILE, MetricsCsv, MetricsRow};
 use boltzflow_nn::{Adam, CheckpointFormat, InTraining, TrainingCheckpoint};
 use boltzflow_systems::System;
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 
+use super::vae_representation::{Representation, RepresentationKind};
 use super::{Progress, TrainOptions, build_system, simulate_data, stopped};
 use crate::vae::config::VaeConfig;
 use crate::vae::model::Vae;
@@ -38,8 +39,10 @@ pub struct VaeRun {
     pub system: Box<dyn System>,
     /// β that turns the system's energies into kT (1 for the toy systems).
     pub beta: f64,
-    /// Indices of the periodic coordinates (period 2π).
+    /// Indices of the periodic coordinates of a toy system (period 2π).
     pub periodic: Vec<usize>,
+    /// For a molecule: the coordinates the VAE sees (`[vae] representation`).
+    pub representation: Option<RepresentationKind>,
 }
 
 /// A finished stage and its parameters.
@@ -79,6 +82,29 @@ impl VaeRun {
     /// The system's errors; a period other than 2π.
     pub fn new(dir: PathBuf, cfg: VaeConfig) -> Result<Self> {
         let (system, beta) = build_system(&cfg.system, "leave [system] temperature out")?;
+        let representation = match (&cfg.vae.representation, system.atom_masses()) {
+            (Some(r), Some(_)) => Some(RepresentationKind::parse(r)?),
+            (None, Some(_)) => {
+                return Err(Error::invalid(
+                    "vae.representation",
+                    format!(
+                        "{} is a molecule: choose the VAE's coordinates, one of {}",
+                        cfg.system.spec,
+                        RepresentationKind::NAMES.join(", ")
+                    ),
+                ));
+            }
+            (Some(_), None) => {
+                return Err(Error::invalid(
+                    "vae.representation",
+                    format!(
+                        "is for molecules; {} has no atoms: leave representation out",
+                        cfg.system.spec
+                    ),
+                ));
+            }
+            (None, None) => None,
+        };
         let mut periodic = Vec::new();
         for (i, p) in system.periods().iter().enumerate() {
             if let Some([lo, hi]) = p {
@@ -100,7 +126,62 @@ impl VaeRun {
             system,
             beta,
             periodic,
+            representation,
         })
+    }
+
+    /// The fitted representation of a molecular run (kept in its directory since `train`
+    /// started it), `None` for a toy system.
+    ///
+    /// # Errors
+    /// A molecular run whose directory has no representation yet; bad files.
+    pub fn fitted_representation(&self) -> Result<Option<Representation>> {
+        let Some(kind) = self.representation else {
+            return Ok(None);
+        };
+        match Representation::load(kind, self.system.as_ref(), &self.dir)? {
+            Some(r) => Ok(Some(r)),
+            None => Err(Error::invalid(
+                "RUN_DIR",
+                format!(
+                    "`{}` has no fitted `{}` coordinates yet; start the run with `boltzflow train`",
+                    self.dir.display(),
+                    kind.name()
+                ),
+            )),
+        }
+    }
+
+    /// Columns of the VAE's input and its periodic ones.
+    pub(crate) fn shape(&self) -> Result<(usize, Vec<usize>)> {
+        Ok(match self.fitted_representation()? {
+            Some(r) => (r.dim(), r.periodic()),
+            None => (self.system.dim(), self.periodic.clone()),
+        })
+    }
+
+    /// The VAE's input rows of configurations `x` `[n, system dim]`: the representation of a
+    /// molecular run, `x` itself otherwise.
+    ///
+    /// # Errors
+    /// As [`VaeRun::fitted_representation`]; rows of the wrong width.
+    pub fn features(&self, x: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
+        super::check_configurations(x, self.system.dim(), "configurations")?;
+        match self.fitted_representation()? {
+            Some(r) => r.features(x),
+            None => Ok(x.to_owned()),
+        }
+    }
+
+    /// The number of trajectories the run's data are, frame-major, or `None` for
+    /// independent samples (`[data] exact`).
+    pub fn trajectories(&self) -> Option<usize> {
+        let d = &self.cfg.data;
+        match (&d.simulate, &d.file) {
+            (Some(sim), _) => Some(sim.chains),
+            (None, Some(_)) => Some(d.chains.unwrap_or(1)),
+            _ => None,
+        }
     }
 
     /// Opens an existing run directory.
@@ -128,7 +209,8 @@ impl VaeRun {
     /// # Errors
     /// An invalid `[vae]`.
     pub fn vae(&self) -> Result<Vae> {
-        let spec = self.cfg.vae_spec(self.system.dim(), &self.periodic)?;
+        let (dim, periodic) = self.shape()?;
+        let spec = self.cfg.vae_spec(dim, &periodic)?;
         Ok(Vae::from_spec(&spec))
     }
 
@@ -169,6 +251,17 @@ impl VaeRun {
         } else {
             return Err(Error::invalid("data", "no data source"));
         };
+        if let Some(c) = d.chains
+            && !x.nrows().is_multiple_of(c)
+        {
+            return Err(Error::invalid(
+                "data.chains",
+                format!(
+                    "{} frames are not {c} trajectories of equal length",
+                    x.nrows()
+                ),
+            ));
+        }
         if x.ncols() != self.system.dim() || x.nrows() < 2 {
             return Err(Error::shape(
                 "VAE data",
@@ -258,8 +351,9 @@ impl VaeRun {
     }
 
     /// Starts (or checks, with [`super::StartMode::Resume`]) the run directory and writes its
-    /// data: `data` if given (a sweep shares one data set), else the configured source. Returns
-    /// whether the run resumes.
+    /// data: `data` if given (a sweep shares one data set), else the configured source; for a
+    /// molecule, the representation is fitted to the data and kept, and data.npy holds the
+    /// represented rows. Returns whether the run resumes.
     ///
     /// # Errors
     /// A refused directory or bad data.
@@ -269,10 +363,16 @@ impl VaeRun {
             Ok(Self::open(out)?.cfg == self.cfg)
         })?;
         if !resume || !out.join("data.npy").exists() {
-            let x = match data {
+            let mut x = match data {
                 Some(x) => x.clone(),
                 None => self.make_data()?,
             };
+            if let Some(kind) = self.representation {
+                // The statistics first: a kill before data.npy is written redoes both.
+                let repr = Representation::fit(kind, self.system.as_ref(), x.view())?;
+                repr.save(out)?;
+                x = repr.features(x.view())?;
+            }
             boltzflow_io::write_npy_2d(&out.join("data.npy"), x.view())?;
         }
         Ok(resume)

@@ -76,6 +76,11 @@ pub struct VaeDataConfig {
     /// Metropolis chains (the `mueller` data of the paper).
     #[serde(default)]
     pub simulate: Option<SimulateConfig>,
+    /// For `file`: the frames are this many trajectories, frame-major (all chains of the first
+    /// frame, then the second, …, as `boltzflow simulate` writes them); 1 (the default) is one
+    /// trajectory. Used by the kinetic scores of the latent CV.
+    #[serde(default)]
+    pub chains: Option<usize>,
 }
 
 /// `[vae]`: the model (defaults: the paper's 2D model).
@@ -98,6 +103,9 @@ pub struct VaeModelConfig {
     pub flow_bins: usize,
     /// Half-width of the flow decoder's spline interval.
     pub flow_bound: f64,
+    /// For molecules (required there): `cartesian`, `heavy-atoms` or `internal` (`bat`); see
+    /// [`crate::run::RepresentationKind`].
+    pub representation: Option<String>,
 }
 
 impl Default for VaeModelConfig {
@@ -111,6 +119,7 @@ impl Default for VaeModelConfig {
             groups: Vec::new(),
             flow_bins: 32,
             flow_bound: 10.0,
+            representation: None,
         }
     }
 }
@@ -167,6 +176,9 @@ pub struct VaeEvaluateConfig {
     pub mc_steps: usize,
     /// Histogram bins of the marginal entropies in the total correlation.
     pub tc_bins: usize,
+    /// Lag time (frames of the data) of the kinetic scores of the latent CV (VAMP-2, implied
+    /// timescale), for data from trajectories.
+    pub lag: usize,
 }
 
 impl Default for VaeEvaluateConfig {
@@ -177,6 +189,7 @@ impl Default for VaeEvaluateConfig {
             mc_walkers: 1000,
             mc_steps: 100,
             tc_bins: 50,
+            lag: 10,
         }
     }
 }
@@ -283,6 +296,18 @@ impl VaeConfig {
                 "give exactly one of exact = N, file = \"X.npy\" and [data.simulate]",
             ));
         }
+        if d.chains.is_some() && d.file.is_none() {
+            return Err(Error::invalid(
+                "data.chains",
+                "only for file = \"X.npy\" (simulated data know their chains)",
+            ));
+        }
+        if d.chains == Some(0) {
+            return Err(Error::invalid("data.chains", "must be at least 1"));
+        }
+        if let Some(r) = &self.vae.representation {
+            crate::run::RepresentationKind::parse(r)?;
+        }
         if d.exact.is_some_and(|n| n < 2) {
             return Err(Error::invalid("data.exact", "need at least 2 samples"));
         }
@@ -351,6 +376,9 @@ impl VaeConfig {
             ));
         }
         let e = &self.evaluate;
+        if e.lag == 0 {
+            return Err(Error::invalid("evaluate.lag", "must be at least 1 frame"));
+        }
         if e.n_encode < 2 || e.prior_samples == 0 || e.tc_bins < 2 {
             return Err(Error::invalid(
                 "evaluate.n_encode",

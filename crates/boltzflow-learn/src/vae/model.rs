@@ -222,6 +222,12 @@ impl<T: Real> Vae<T> {
         }
     }
 
+    /// The encoder MLP: inputs are the coordinates with each periodic one replaced by
+    /// (sin θ, cos θ) in place, outputs `[2k]` the means μ then the log-variances.
+    pub fn encoder(&self) -> &Mlp {
+        &self.encoder
+    }
+
     /// The parameter layout (checkpoint names).
     pub fn layout(&self) -> &ParamLayout {
         &self.layout
