@@ -78,8 +78,9 @@ pub struct SimulateArgs {
 #[derive(Args, Clone)]
 pub struct MetadArgs {
     /// Well-tempered metadynamics along 1 or 2 CVs separated by `;`: `phi`, `psi` (molecules),
-    /// `dihedral:a,b,c,d`, or `projection:…` / `distance:i,j` (toy systems). Frames then carry
-    /// log-weights (--weights) and the bias gives the free-energy surface (--fes).
+    /// `dihedral:a,b,c,d`, `vae:RUN_DIR[:j]` (the j-th encoder mean of a VAE of the molecule in
+    /// internal coordinates), or `projection:…` / `distance:i,j` (toy systems). Frames then
+    /// carry log-weights (--weights) and the bias gives the free-energy surface (--fes).
     #[arg(long)]
     pub metad: Option<String>,
     /// Metadynamics: initial Gaussian height in kT.
@@ -98,7 +99,8 @@ pub struct MetadArgs {
     /// Metadynamics: grid bins per CV.
     #[arg(long, default_value_t = 120)]
     pub metad_bins: usize,
-    /// Metadynamics: `lo,hi` of each CV that is not a torsion, separated by `;`.
+    /// Metadynamics: `lo,hi` of each CV that is not a torsion, separated by `;` (a `vae:` CV
+    /// defaults to its training data's range, widened by a quarter on each side).
     #[arg(long)]
     pub metad_range: Option<String>,
     /// Metadynamics: write the frames' log-weights β(V(s,t) − c(t)), .npy [frames × chains].

@@ -175,6 +175,27 @@ fn bad_vae_input_names_what_to_change() {
 }
 
 #[test]
+fn export_plumed_names_what_it_needs() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("g.toml"),
+        config("gaussian2d", "mse", "[1]", 2),
+    )
+    .unwrap();
+    let o = boltzflow(&["train", "g.toml", "--out", "run", "--quiet"], d.path());
+    assert!(o.status.success(), "{}", text(&o));
+    // A toy system's VAE has no molecule to write PLUMED actions for.
+    let o = boltzflow(&["export-plumed", "run", "--out", "p.dat"], d.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(stderr(&o).contains("internal coordinates"), "{}", stderr(&o));
+    assert!(!d.path().join("p.dat").exists());
+    // Not a VAE run at all.
+    let o = boltzflow(&["export-plumed", ".", "--out", "p.dat"], d.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(stderr(&o).contains("not a VAE run"), "{}", stderr(&o));
+}
+
+#[test]
 fn every_vae_example_is_a_valid_configuration() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let mut n = 0;
@@ -188,8 +209,9 @@ fn every_vae_example_is_a_valid_configuration() {
             n += 1;
         }
     }
-    // mueller (single run and sweep) and the five exact-sample sweeps.
-    assert_eq!(n, 7);
+    // mueller (single run and sweep), the five exact-sample sweeps and the three alanine
+    // dipeptide representations.
+    assert_eq!(n, 10);
 }
 
 #[test]

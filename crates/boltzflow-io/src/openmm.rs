@@ -4,8 +4,10 @@
 //! evaluates them lives in `boltzflow-systems`. Only what boltzflow evaluates exactly is accepted:
 //! `HarmonicBondForce`, `HarmonicAngleForce`, `PeriodicTorsionForce`, `NonbondedForce` and
 //! `GBSAOBCForce` (implicit solvent) with `NoCutoff`, and `CMMotionRemover` (no energy; dynamics remove the centre-of-mass motion
-//! themselves). Anything else — other forces, cutoffs, periodic forces, constraints, virtual
-//! sites, parameter offsets — is an error naming the element and its line, never a silent skip.
+//! themselves). Distance constraints (`<Constraints>`, e.g. `constraints=HBonds`) are read
+//! into [`SystemXml::constraints`] for the integrators that keep them (SHAKE/RATTLE). Anything
+//! else — other forces, cutoffs, periodic forces, virtual sites, parameter offsets — is an
+//! error naming the element and its line, never a silent skip.
 //!
 //! Units are OpenMM's: nm, rad, kJ/mol, amu, elementary charges.
 
@@ -180,6 +182,8 @@ pub struct SystemXml {
     pub masses: Vec<f64>,
     /// The forces, in file order.
     pub forces: Vec<ForceXml>,
+    /// Distance constraints `(i, j, d)`: |xᵢ − xⱼ| = d (nm), in file order.
+    pub constraints: Vec<(usize, usize, f64)>,
 }
 
 impl SystemXml {
@@ -230,6 +234,7 @@ pub fn parse_system_xml(text: &str, path: &Path) -> Result<SystemXml> {
     }
     let mut masses = None;
     let mut forces = Vec::new();
+    let mut constraints = Vec::new();
     for child in root.children().filter(Node::is_element) {
         match child.tag_name().name() {
             "PeriodicBoxVectors" => {} // always written; only periodic forces would use it
@@ -251,12 +256,15 @@ pub fn parse_system_xml(text: &str, path: &Path) -> Result<SystemXml> {
                 masses = Some(m);
             }
             "Constraints" => {
-                if let Some(c) = child.children().find(Node::is_element) {
-                    return Err(r.bad(
-                        c,
-                        "the System has constraints; boltzflow evaluates unconstrained systems only: \
-                         create it with `constraints=None` (and `rigidWater=False`)",
-                    ));
+                for c in r.elements(child, "Constraint")? {
+                    let (i, j, d) = (r.usize(c, "p1")?, r.usize(c, "p2")?, r.f64(c, "d")?);
+                    if i == j || !(d.is_finite() && d > 0.0) {
+                        return Err(r.bad(
+                            c,
+                            format!("constraint {} between particles {i} and {j} at distance {d}: need two particles and a positive distance", constraints.len()),
+                        ));
+                    }
+                    constraints.push((i, j, d));
                 }
             }
             "Forces" => {
@@ -289,11 +297,24 @@ pub fn parse_system_xml(text: &str, path: &Path) -> Result<SystemXml> {
     for f in &forces {
         check_indices(f, n, path)?;
     }
+    if let Some((c, (i, j, _))) = constraints
+        .iter()
+        .enumerate()
+        .find(|(_, (i, j, _))| *i >= n || *j >= n)
+    {
+        return Err(Error::BadFile {
+            path: path.to_path_buf(),
+            reason: format!(
+                "constraint {c} joins particles {i} and {j}, but the System has {n} particles"
+            ),
+        });
+    }
     Ok(SystemXml {
         path: path.to_path_buf(),
         openmm_version: root.attribute("openmmVersion").map(str::to_string),
         masses,
         forces,
+        constraints,
     })
 }
 
@@ -709,11 +730,16 @@ mod tests {
             m.contains("mini.xml") && m.contains("PME") && m.contains("line 10"),
             "{m}"
         );
-        let m = message(&MINI.replace("METHOD", "0").replace(
-            "<Constraints/>",
-            r#"<Constraints><Constraint d=".1" p1="0" p2="1"/></Constraints>"#,
-        ));
-        assert!(m.contains("constraints=None"), "{m}");
+        let with = |c: &str| {
+            MINI.replace("METHOD", "0")
+                .replace("<Constraints/>", &format!("<Constraints>{c}</Constraints>"))
+        };
+        let x = parse(&with(r#"<Constraint d=".1" p1="0" p2="1"/>"#)).unwrap();
+        assert_eq!(x.constraints, vec![(0, 1, 0.1)]);
+        let m = message(&with(r#"<Constraint d="-.1" p1="0" p2="1"/>"#));
+        assert!(m.contains("positive distance"), "{m}");
+        let m = message(&with(r#"<Constraint d=".1" p1="0" p2="99"/>"#));
+        assert!(m.contains("constraint 0 joins particles 0 and 99"), "{m}");
         let m = message(
             &MINI
                 .replace("METHOD", "0")

@@ -564,7 +564,7 @@ mod plumed {
 }
 
 #[test]
-fn the_plumed_export_of_the_encoder_mean_evaluates_to_the_cv() {
+fn the_encoder_mean_exports_to_plumed_and_drives_metadynamics() {
     let tmp = tempfile::tempdir().unwrap();
     let x = md_frames();
     let data = tmp.path().join("md.npy");
@@ -607,6 +607,99 @@ fn the_plumed_export_of_the_encoder_mean_evaluates_to_the_cv() {
     }
     let n = frames.len();
     assert!((mu[[n - 1, 0]] - mu[[n - 2, 0]]).abs() < 1e-5);
+
+    // The same CV drives metadynamics: values equal the encoder's, gradients equal central
+    // differences, and rigid motions change nothing.
+    use boltzflow_mcmc::metadynamics::LearnedCv;
+    let cv = boltzflow_learn::run::EncoderCv::from_run(&run, None, 1).unwrap();
+    assert_eq!(cv.dim(), 66);
+    let [lo, hi] = cv.default_range().unwrap();
+    for r in 0..n {
+        let xr = xs.row(r);
+        let mut g = vec![0.0; 66];
+        let s = cv.value(xr, Some((&mut g, 1.0)));
+        assert!((s - mu[[r, 1]]).abs() < 1e-5, "{s} vs {}", mu[[r, 1]]);
+        assert!(lo < s && s < hi);
+        for c in (0..66).step_by(5) {
+            let h = 1e-6;
+            let mut a = xr.to_owned();
+            let mut b = xr.to_owned();
+            a[c] += h;
+            b[c] -= h;
+            let fd = (cv.value(a.view(), None) - cv.value(b.view(), None)) / (2.0 * h);
+            assert!(
+                (g[c] - fd).abs() < 1e-5 * fd.abs().max(1.0),
+                "frame {r}, coordinate {c}: {} vs {fd}",
+                g[c]
+            );
+        }
+        // Translation invariance: the gradient sums to zero over atoms along each axis.
+        for k in 0..3 {
+            let t: f64 = (0..22).map(|a| g[3 * a + k]).sum();
+            assert!(t.abs() < 1e-8, "{t}");
+        }
+    }
+    // A short metadynamics run on it, grid from the data's range.
+    let system = ala2();
+    let md = boltzflow_learn::run::simulate_metadynamics(
+        system.as_ref(),
+        &SimulationSpec {
+            sampler: Sampler::Langevin,
+            chains: 2,
+            steps: 2000,
+            burn_in: 1000,
+            stride: 100,
+            step_size: None,
+            friction: 1.0,
+            temperature: None,
+            seed: 5,
+            init: None,
+        },
+        &boltzflow_learn::run::MetadynamicsSpec {
+            cvs: format!("vae:{}:1", run.dir.display()),
+            height_kt: 0.5,
+            sigma: vec![0.05],
+            bias_factor: 6.0,
+            pace: 100,
+            bins: 100,
+            ranges: Vec::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!(md.summary.hills, 40);
+    assert!(md.summary.max_bias > 0.0 && md.log_weights.iter().all(|v| v.is_finite()));
+    for bad in [
+        format!("vae:{}:2", run.dir.display()),
+        format!("vae:{}", tmp.path().display()),
+    ] {
+        let e = boltzflow_learn::run::simulate_metadynamics(
+            system.as_ref(),
+            &SimulationSpec {
+                sampler: Sampler::Langevin,
+                chains: 1,
+                steps: 200,
+                burn_in: 100,
+                stride: 100,
+                step_size: None,
+                friction: 1.0,
+                temperature: None,
+                seed: 5,
+                init: None,
+            },
+            &boltzflow_learn::run::MetadynamicsSpec {
+                cvs: bad.clone(),
+                height_kt: 0.5,
+                sigma: vec![0.05],
+                bias_factor: 6.0,
+                pace: 100,
+                bins: 100,
+                ranges: Vec::new(),
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--metad"), "{bad}: {e}");
+    }
     // Another representation has no export.
     let cfg =
         VaeConfig::from_file(&write_config(tmp.path(), &data, Some("cartesian"), "")).unwrap();

@@ -11,6 +11,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::blocks::{Block, par_blocks};
+use crate::constraints::Constraints;
 use crate::wrap_periodic;
 
 const CHAINS_PER_BLOCK: usize = 128;
@@ -214,6 +215,13 @@ impl Move for OverdampedLangevin {
 /// For molecules ([`Baoab::with_com_motion_removed`]) the centre-of-mass velocity is removed
 /// after every O step, as OpenMM's `CMMotionRemover` does; forces of an isolated molecule sum to
 /// zero, so B and A steps keep it zero, and 3 degrees of freedom are removed.
+///
+/// With distance constraints ([`Baoab::with_constraints`]) every A step is followed by SHAKE
+/// (positions back onto the constraint surface, the correction added to the velocities as
+/// Δx/h) and every step that changes velocities by RATTLE (velocities projected onto the
+/// surface's tangent space): the constrained BAOAB of Leimkuhler & Matthews (Proc. R. Soc. A
+/// 472, 20160138 (2016)), which samples the constrained Boltzmann distribution like OpenMM's
+/// LangevinMiddleIntegrator. Each constraint removes one degree of freedom.
 #[derive(Debug, Clone)]
 pub struct Baoab {
     dt: f64,
@@ -222,6 +230,8 @@ pub struct Baoab {
     periods: Vec<Option<[f64; 2]>>,
     /// Atom masses (3D particles) when the centre-of-mass motion is removed.
     com_masses: Option<Vec<f64>>,
+    /// Distance constraints (3D particles).
+    constraints: Option<Constraints>,
 }
 
 /// Subtracts the centre-of-mass velocity of 3D particles from `v` (`[3·n_atoms]`).
@@ -263,7 +273,31 @@ impl Baoab {
             masses,
             periods: Vec::new(),
             com_masses: None,
+            constraints: None,
         })
+    }
+
+    /// Keeps distance `constraints` between the 3D particles (x, y, z interleaved) with SHAKE
+    /// and RATTLE; see the type's documentation. Start configurations are moved onto the
+    /// constraint surface on the first step.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] unless the coordinates are 3 per atom of the constraints' masses.
+    pub fn with_constraints(mut self, constraints: Constraints) -> Result<Self> {
+        if !self.masses.len().is_multiple_of(3) {
+            return Err(Error::shape(
+                "constrained coordinates",
+                "3 per atom",
+                self.masses.len(),
+            ));
+        }
+        self.constraints = (!constraints.is_empty()).then_some(constraints);
+        Ok(self)
+    }
+
+    /// The constraints, if any.
+    pub fn constraints(&self) -> Option<&Constraints> {
+        self.constraints.as_ref()
     }
 
     /// For molecules: coordinates are 3D particles (x, y, z interleaved) with these masses
@@ -284,9 +318,11 @@ impl Baoab {
     }
 
     /// Degrees of freedom of the kinetic energy: dim, less 3 when the centre-of-mass motion is
-    /// removed. The instantaneous temperature is 2 K / (n_dof k_B).
+    /// removed, less one per constraint. The instantaneous temperature is 2 K / (n_dof k_B).
     pub fn degrees_of_freedom(&self) -> usize {
-        self.masses.len() - if self.com_masses.is_some() { 3 } else { 0 }
+        self.masses.len()
+            - if self.com_masses.is_some() { 3 } else { 0 }
+            - self.constraints.as_ref().map_or(0, Constraints::len)
     }
 
     /// Declares periodic coordinates.
@@ -301,6 +337,80 @@ impl Baoab {
         Some(crate::reporters::kinetic_energies(v, &self.masses, None))
     }
 
+    /// [`Baoab::run_block`] with SHAKE after every drift and RATTLE after every velocity change.
+    fn run_constrained_block(
+        &self,
+        b: Block<'_>,
+        energy: &dyn Energy,
+        kt: f64,
+        step0: u64,
+        n_steps: u64,
+        cons: &Constraints,
+    ) -> Result<MoveStats> {
+        let n = b.e.len();
+        let dim = b.x.len() / n.max(1);
+        let (f, v) = (
+            b.f.expect("forces ensured"),
+            b.v.expect("velocities ensured"),
+        );
+        let h = 0.5 * self.dt;
+        let c1 = (-self.friction * self.dt).exp();
+        let c2 = (1.0 - c1 * c1).sqrt();
+        let sd: Vec<f64> = self.masses.iter().map(|m| c2 * (kt / m).sqrt()).collect();
+        let inv_m: Vec<f64> = self.masses.iter().map(|m| 1.0 / m).collect();
+        let mut x_old = vec![0.0; dim];
+        let at = |c: usize, step: u64, e: Error| {
+            e.context(format!("chain {}, step {step}", b.first_chain + c))
+        };
+        // A: drift, SHAKE, velocity from the constrained displacement, RATTLE.
+        let drift = |x: &mut [f64], v: &mut [f64], x_old: &mut [f64]| -> Result<()> {
+            x_old.copy_from_slice(x);
+            for (xk, vk) in x.iter_mut().zip(v.iter()) {
+                *xk += h * vk;
+            }
+            cons.shake(x, x_old)?;
+            for ((vk, xk), ok) in v.iter_mut().zip(x.iter()).zip(x_old.iter()) {
+                *vk = (xk - ok) / h;
+            }
+            cons.project_velocities(x, v)?;
+            Ok(())
+        };
+        for step in 0..n_steps {
+            let s = step0 + step + 1;
+            for c in 0..n {
+                let r = c * dim..(c + 1) * dim;
+                let (x, vc, fc) = (&mut b.x[r.clone()], &mut v[r.clone()], &f[r.clone()]);
+                for ((vk, fk), im) in vc.iter_mut().zip(fc).zip(&inv_m) {
+                    *vk += h * fk * im; // B
+                }
+                cons.project_velocities(x, vc).map_err(|e| at(c, s, e))?;
+                drift(x, vc, &mut x_old).map_err(|e| at(c, s, e))?; // A
+                for (vk, sdk) in vc.iter_mut().zip(&sd) {
+                    let z: f64 = StandardNormal.sample(&mut b.rngs[c]);
+                    *vk = c1 * *vk + sdk * z; // O
+                }
+                if let Some(m) = &self.com_masses {
+                    remove_com_velocity(vc, m);
+                }
+                cons.project_velocities(x, vc).map_err(|e| at(c, s, e))?;
+                drift(x, vc, &mut x_old).map_err(|e| at(c, s, e))?; // A
+            }
+            evaluate(energy, b.x, b.e, f, b.first_chain, s)?;
+            for c in 0..n {
+                let r = c * dim..(c + 1) * dim;
+                let (x, vc, fc) = (&b.x[r.clone()], &mut v[r.clone()], &f[r.clone()]);
+                for ((vk, fk), im) in vc.iter_mut().zip(fc).zip(&inv_m) {
+                    *vk += h * fk * im; // B
+                }
+                cons.project_velocities(x, vc).map_err(|e| at(c, s, e))?;
+            }
+        }
+        Ok(MoveStats {
+            proposed: n as u64 * n_steps,
+            accepted: n as u64 * n_steps,
+        })
+    }
+
     fn run_block(
         &self,
         b: Block<'_>,
@@ -309,6 +419,9 @@ impl Baoab {
         step0: u64,
         n_steps: u64,
     ) -> Result<MoveStats> {
+        if let Some(cons) = &self.constraints {
+            return self.run_constrained_block(b, energy, kt, step0, n_steps, cons);
+        }
         let n = b.e.len();
         let dim = b.x.len() / n.max(1);
         let (f, v) = (
@@ -368,6 +481,24 @@ impl Move for Baoab {
                 format!("[{}]", self.masses.len()),
             ));
         }
+        if let Some(cons) = &self.constraints
+            && state.velocities.is_none()
+        {
+            // Start on the constraint surface (as OpenMM's applyConstraints), with energies and
+            // forces of the moved configurations.
+            let mut moved = false;
+            for (c, mut row) in state.positions.outer_iter_mut().enumerate() {
+                let x = row.as_slice_mut().expect("standard layout");
+                if cons.violation(x) > 0.0 {
+                    cons.apply(x)
+                        .map_err(|e| e.context(format!("constraining the start of chain {c}")))?;
+                    moved = true;
+                }
+            }
+            if moved {
+                state.forces = None;
+            }
+        }
         ensure_forces(state, energy)?;
         let kt = thermo.kt();
         if state.velocities.is_none() {
@@ -380,6 +511,14 @@ impl Move for Baoab {
                 }
                 if let Some(m) = &self.com_masses {
                     remove_com_velocity(row.as_slice_mut().expect("standard layout"), m);
+                }
+            }
+            if let Some(cons) = &self.constraints {
+                for (x, mut row) in state.positions.outer_iter().zip(v.outer_iter_mut()) {
+                    cons.project_velocities(
+                        x.as_slice().expect("standard layout"),
+                        row.as_slice_mut().expect("standard layout"),
+                    )?;
                 }
             }
             state.velocities = Some(v);

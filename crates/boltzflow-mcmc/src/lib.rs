@@ -13,6 +13,7 @@
 pub mod autocorrelation;
 mod bias;
 mod blocks;
+pub mod constraints;
 pub mod langevin;
 pub mod metadynamics;
 pub mod metropolis;
@@ -22,6 +23,7 @@ pub mod simulation;
 pub mod umbrella;
 
 pub use boltzflow_core::{Move, MoveStats, Reporter, SamplerState};
+pub use constraints::Constraints;
 pub use langevin::{Baoab, OverdampedLangevin};
 pub use metropolis::Metropolis;
 pub use simulation::{Protocol, Simulation, SimulationResult};

@@ -26,20 +26,57 @@ use boltzflow_core::{
 
 use crate::bias::{self, RowBias};
 
+/// A collective variable defined outside this crate, such as a learned one (the encoder mean
+/// of a VAE), with its exact gradient.
+pub trait LearnedCv: Send + Sync + std::fmt::Debug {
+    /// s(x) of one configuration `x` `[dim]`, and ∂s/∂x added to `grad` times `scale` when
+    /// given. Called for every configuration at every step: it should not allocate.
+    fn value(&self, x: ArrayView1<f64>, grad: Option<(&mut [f64], f64)>) -> f64;
+    /// Coordinates per configuration it reads.
+    fn dim(&self) -> usize;
+    /// The grid range to use when none is given (for example, where the CV's training data
+    /// lie), or `None`.
+    fn default_range(&self) -> Option<[f64; 2]> {
+        None
+    }
+}
+
 /// A collective variable s(x) with its gradient.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum CollectiveVariable {
     /// A reaction coordinate of the toy systems (projection or distance).
     Coordinate(Coordinate),
     /// The dihedral angle (radians, periodic on [−π, π)) of four atoms of a molecule whose
     /// rows hold x, y, z per atom.
     Dihedral([usize; 4]),
+    /// A CV from outside the crate (not periodic).
+    Learned(std::sync::Arc<dyn LearnedCv>),
+}
+
+impl PartialEq for CollectiveVariable {
+    /// Learned CVs are equal when they are the same object.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Coordinate(a), Self::Coordinate(b)) => a == b,
+            (Self::Dihedral(a), Self::Dihedral(b)) => a == b,
+            (Self::Learned(a), Self::Learned(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 impl CollectiveVariable {
     /// Whether s is an angle on [−π, π).
     pub fn periodic(&self) -> bool {
         matches!(self, Self::Dihedral(_))
+    }
+
+    /// The grid range of a learned CV when none is given.
+    pub fn default_range(&self) -> Option<[f64; 2]> {
+        match self {
+            Self::Learned(cv) => cv.default_range(),
+            _ => None,
+        }
     }
 
     /// s(x), and ∂s/∂x added to `grad` times `scale` (when given).
@@ -63,6 +100,7 @@ impl CollectiveVariable {
                 }
                 d.angle()
             }
+            Self::Learned(cv) => cv.value(x, grad),
         }
     }
 
@@ -71,6 +109,17 @@ impl CollectiveVariable {
     /// # Errors
     /// [`Error::InvalidParameter`] naming `field` for atoms beyond the system.
     pub fn check(&self, dim: usize, field: &str) -> Result<()> {
+        if let Self::Learned(cv) = self
+            && cv.dim() != dim
+        {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "the CV reads {} coordinates per configuration, the system has {dim}",
+                    cv.dim()
+                ),
+            ));
+        }
         if let Self::Dihedral(atoms) = self
             && let Some(a) = atoms.iter().find(|&&a| 3 * a + 3 > dim)
         {

@@ -93,6 +93,8 @@ pub struct KineticEnergyRecorder {
     masses: Vec<f64>,
     burn_in: u64,
     half_kick: Option<f64>,
+    /// Constraints of the dynamics: the undone half kick is projected onto their tangent space.
+    constraints: Option<crate::Constraints>,
     /// Steps of the recorded reports.
     pub steps: Vec<u64>,
     /// End-of-step kinetic energies per report, `[n_chains]` each, in the system's energy unit.
@@ -108,6 +110,7 @@ impl KineticEnergyRecorder {
             masses,
             burn_in,
             half_kick: None,
+            constraints: None,
             steps: Vec::new(),
             kinetic: Vec::new(),
             kinetic_mid: Vec::new(),
@@ -117,6 +120,13 @@ impl KineticEnergyRecorder {
     /// Also records the mid-step kinetic energy of a BAOAB run with time step `dt`.
     pub fn with_half_kick(mut self, dt: f64) -> Self {
         self.half_kick = Some(0.5 * dt);
+        self
+    }
+
+    /// For constrained dynamics: the mid-step velocities are v − P(h F/m), P the projection
+    /// onto the constraint surface's tangent space (the last B step's kick was projected).
+    pub fn with_constraints(mut self, constraints: Option<crate::Constraints>) -> Self {
+        self.constraints = constraints;
         self
     }
 }
@@ -132,8 +142,29 @@ impl Reporter<SamplerState> for KineticEnergyRecorder {
         self.steps.push(step);
         self.kinetic.push(kinetic_energies(v, &self.masses, None));
         if let (Some(h), Some(f)) = (self.half_kick, &state.forces) {
-            self.kinetic_mid
-                .push(kinetic_energies(v, &self.masses, Some((h, f))));
+            let mid = match &self.constraints {
+                None => kinetic_energies(v, &self.masses, Some((h, f))),
+                Some(cons) => {
+                    // The kick h F/m projected like the integrator's, then undone.
+                    let mut kick = f.clone();
+                    for ((mut k, x), c) in kick
+                        .outer_iter_mut()
+                        .zip(state.positions.outer_iter())
+                        .zip(0..)
+                    {
+                        k.iter_mut()
+                            .zip(&self.masses)
+                            .for_each(|(kd, m)| *kd *= h / m);
+                        cons.project_velocities(
+                            x.as_slice().expect("standard layout"),
+                            k.as_slice_mut().expect("standard layout"),
+                        )
+                        .map_err(|e| e.context(format!("mid-step velocities of chain {c}")))?;
+                    }
+                    kinetic_energies(&(v - &kick), &self.masses, None)
+                }
+            };
+            self.kinetic_mid.push(mid);
         }
         Ok(())
     }

@@ -239,7 +239,8 @@ impl PyVae {
         Ok(Self { run })
     }
 
-    /// `n` configurations `[n, dim]` from the last finished stage: z ~ P(z), x ~ p(x|z).
+    /// `n` configurations `[n, dim]` from the last finished stage: z ~ P(z), x ~ p(x|z). For a
+    /// molecule, positions in nm (whole molecules; the heavy atoms only for `heavy-atoms`).
     #[pyo3(signature = (n, seed = 0))]
     fn sample<'py>(
         &self,
@@ -252,7 +253,8 @@ impl PyVae {
     }
 
     /// The encoder's means and variances `[n, latent_dim]` of `[n, dim]` under `stage`
-    /// (default: the last finished) — the learned collective variable.
+    /// (default: the last finished) — the learned collective variable. For a molecule, `x` are
+    /// Cartesian positions in nm, represented as in training.
     #[pyo3(signature = (x, stage = None))]
     fn encode<'py>(
         &self,

@@ -116,8 +116,10 @@ pub struct ForceField {
     groups: Vec<u32>,
     /// The OpenMM class names of the forces in each group.
     group_names: Vec<Vec<&'static str>>,
-    /// Bonded pairs (from the bond force), i < j.
+    /// Bonded pairs (from the bond force and the constraints), i < j.
     bonds: Vec<[usize; 2]>,
+    /// Distance constraints (i, j, d in nm).
+    constraints: Vec<(usize, usize, f64)>,
 }
 
 impl ForceField {
@@ -202,6 +204,8 @@ impl ForceField {
             group_names[s].push(f.name());
             forces.push(Force { slot: s, terms });
         }
+        // A constrained bond (constraints=HBonds) leaves the bond force but is still a bond.
+        bonds.extend(xml.constraints.iter().map(|&(i, j, _)| [i.min(j), i.max(j)]));
         bonds.sort_unstable();
         bonds.dedup();
         Self {
@@ -211,6 +215,7 @@ impl ForceField {
             groups,
             group_names,
             bonds,
+            constraints: xml.constraints.clone(),
         }
     }
 
@@ -239,9 +244,15 @@ impl ForceField {
         &self.group_names
     }
 
-    /// Bonded atom pairs `[i, j]`, i < j, from the bond forces (the molecule's bond graph).
+    /// Bonded atom pairs `[i, j]`, i < j, from the bond forces and the constraints (the
+    /// molecule's bond graph).
     pub fn bonds(&self) -> &[[usize; 2]] {
         &self.bonds
+    }
+
+    /// Distance constraints `(i, j, d)` of the System (nm): dynamics keep |xᵢ − xⱼ| = d.
+    pub fn constraints(&self) -> &[(usize, usize, f64)] {
+        &self.constraints
     }
 
     /// Energies per force group, `[n, groups().len()]` (kJ/mol), as OpenMM's

@@ -41,8 +41,11 @@ pub struct SweepArgs {
 }
 
 /// The columns of metrics.csv; the first eleven are the contract, `stage` and `label` tell
-/// forward, reverse and autoencoder stages apart.
-pub const HEADER: &str = "decoder,beta,replicate,latent_dim,loss_recon,loss_kl,jd_encode,jd_prior,total_correlation,active_dims,f_acc,stage,label";
+/// forward, reverse and autoencoder stages apart, and for data from trajectories the last five
+/// score the encoder mean as a CV (VAMP-2 and slowest implied timescale, in frames, against
+/// TICA's CV of the same dimension; the balanced accuracy of the Ramachandran basins for a
+/// peptide), NaN where they do not apply.
+pub const HEADER: &str = "decoder,beta,replicate,latent_dim,loss_recon,loss_kl,jd_encode,jd_prior,total_correlation,active_dims,f_acc,stage,label,cv_vamp2,cv_timescale,tica_vamp2,tica_timescale,basin_accuracy";
 
 /// Runs `boltzflow sweep`.
 pub fn run(a: &SweepArgs) -> Result<()> {
@@ -118,11 +121,13 @@ fn write_csv(out: &Path, results: &[(&SweepUnit, &VaeRunMetrics)]) -> Result<()>
     let mut text = String::from(HEADER);
     text.push('\n');
     for (u, m) in results {
+        let tica = m.kinetics_reference.as_ref().map(|r| &r.tica);
         for s in &m.stages {
             let x = &s.metrics;
+            let nan = f64::NAN;
             let _ = writeln!(
                 text,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 u.decoder,
                 s.beta,
                 u.replicate,
@@ -135,7 +140,12 @@ fn write_csv(out: &Path, results: &[(&SweepUnit, &VaeRunMetrics)]) -> Result<()>
                 x.active_dims,
                 x.f_acc.map_or(f64::NAN, |f| f),
                 s.stage,
-                s.label
+                s.label,
+                s.cv_kinetics.as_ref().map_or(nan, |k| k.vamp2),
+                s.cv_kinetics.as_ref().map_or(nan, |k| k.timescale),
+                tica.map_or(nan, |k| k.vamp2),
+                tica.map_or(nan, |k| k.timescale),
+                s.basins.as_ref().map_or(nan, |b| b.balanced_accuracy),
             );
         }
     }

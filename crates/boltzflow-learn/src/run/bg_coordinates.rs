@@ -36,6 +36,16 @@ pub fn internal_coordinates(system: &dyn System) -> Result<InternalCoordinates> 
         ));
     };
     let ff = &mol.force_field;
+    if !ff.constraints().is_empty() {
+        return Err(Error::invalid(
+            "coordinates",
+            format!(
+                "{} has {} distance constraints; internal coordinates without the constrained bonds are not supported yet: use a System XML made with constraints=None",
+                system.spec(),
+                ff.constraints().len()
+            ),
+        ));
+    }
     let heavy: Vec<bool> = ff.masses().iter().map(|&m| m > HEAVY_AMU).collect();
     Ok(InternalCoordinates::new(ZMatrix::from_bonds(
         ff.n_atoms(),

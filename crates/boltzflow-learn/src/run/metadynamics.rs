@@ -18,8 +18,10 @@ use super::simulate::{Start, build_move, start};
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadynamicsSpec {
     /// One or two CVs separated by `;`: `phi`, `psi` (the first residue's backbone torsions of
-    /// a molecule with a topology), `dihedral:a,b,c,d` (atoms from 0), or a reaction
-    /// coordinate of the toy systems (`projection:w1,…`, `distance:i,j`).
+    /// a molecule with a topology), `dihedral:a,b,c,d` (atoms from 0), `vae:RUN_DIR[:j]` (the
+    /// j-th encoder mean of a VAE of the molecule in internal coordinates; its grid defaults
+    /// to the range of the run's data), or a reaction coordinate of the toy systems
+    /// (`projection:w1,…`, `distance:i,j`).
     pub cvs: String,
     /// Initial Gaussian height, in kT.
     pub height_kt: f64,
@@ -31,7 +33,8 @@ pub struct MetadynamicsSpec {
     pub pace: u64,
     /// Grid bins per CV.
     pub bins: usize,
-    /// `[lo, hi]` of each non-periodic CV, in order (torsions need none).
+    /// `[lo, hi]` of each non-periodic CV, in order (torsions need none; a learned CV without
+    /// one uses its default).
     pub ranges: Vec<[f64; 2]>,
 }
 
@@ -99,6 +102,7 @@ fn parse_cvs(system: &dyn System, text: &str) -> Result<Vec<CollectiveVariable>>
             let cv = match t {
                 "phi" => CollectiveVariable::Dihedral(torsions()?[0]),
                 "psi" => CollectiveVariable::Dihedral(torsions()?[1]),
+                _ if t.starts_with("vae:") => learned_cv(&t["vae:".len()..])?,
                 _ if t.starts_with("dihedral:") => {
                     let atoms: Vec<usize> = t["dihedral:".len()..]
                         .split(',')
@@ -131,6 +135,30 @@ fn parse_cvs(system: &dyn System, text: &str) -> Result<Vec<CollectiveVariable>>
         ));
     }
     Ok(cvs)
+}
+
+/// `RUN_DIR` or `RUN_DIR:j`: component j (default 0) of the encoder mean of a VAE run.
+fn learned_cv(text: &str) -> Result<CollectiveVariable> {
+    let (dir, component) = match text.rsplit_once(':') {
+        Some((d, j)) if !j.is_empty() && j.chars().all(|c| c.is_ascii_digit()) => {
+            (d, j.parse::<usize>().expect("digits"))
+        }
+        _ => (text, 0),
+    };
+    let dir = std::path::Path::new(dir);
+    if !dir.join("config.toml").exists() {
+        return Err(Error::invalid(
+            "--metad",
+            format!(
+                "`vae:{}` is not a VAE run directory (no config.toml)",
+                dir.display()
+            ),
+        ));
+    }
+    let run = super::VaeRun::open(dir)?;
+    Ok(CollectiveVariable::Learned(std::sync::Arc::new(
+        super::EncoderCv::from_run(&run, None, component)?,
+    )))
 }
 
 /// Runs `spec` (sampler, chains, steps, burn-in, stride, seed, start) biased by `metad`.
@@ -183,12 +211,16 @@ pub fn simulate_metadynamics(
                     periodic: true,
                 })
             } else {
-                let [lo, hi] = *ranges.next().ok_or_else(|| {
-                    Error::invalid(
-                        "--metad-range",
-                        "give lo,hi for every CV that is not a torsion (separated by `;`)",
-                    )
-                })?;
+                let [lo, hi] = ranges
+                    .next()
+                    .copied()
+                    .or_else(|| cv.default_range())
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "--metad-range",
+                            "give lo,hi for every CV that is not a torsion (separated by `;`)",
+                        )
+                    })?;
                 Ok(GridAxis {
                     lo,
                     hi,

@@ -16,6 +16,7 @@ mod plumed;
 mod simulate;
 mod system;
 mod vae;
+mod vae_cv;
 mod vae_evaluate;
 mod vae_representation;
 mod vae_sweep;
@@ -40,6 +41,7 @@ pub use simulate::{
 };
 pub use system::{build_system, initial_positions, simulate_data};
 pub use vae::{TrainedStage, VaeRun};
+pub use vae_cv::EncoderCv;
 pub use vae_evaluate::{StageResult, VaeRunMetrics};
 pub use vae_representation::{
     REPRESENTATION_FILE, Representation, RepresentationEnergy, RepresentationKind, phi_psi,

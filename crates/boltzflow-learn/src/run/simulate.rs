@@ -11,7 +11,9 @@ use std::time::Instant;
 use boltzflow_core::{Error, Move, RandomStreams, Result, SamplerState, ThermodynamicState};
 use boltzflow_mcmc::autocorrelation::integrated_time;
 use boltzflow_mcmc::reporters::{KineticEnergyRecorder, ProgressReporter};
-use boltzflow_mcmc::{Baoab, Metropolis, OverdampedLangevin, Protocol, Simulation};
+use boltzflow_mcmc::{
+    Baoab, Constraints, Metropolis, OverdampedLangevin, Protocol, Simulation,
+};
 use boltzflow_systems::System;
 use boltzflow_systems::quadrature::GridQuadrature;
 use ndarray::{Array2, ArrayView2};
@@ -79,7 +81,8 @@ impl FromStr for Sampler {
 
 /// What to simulate: sampler, chains, protocol and state. Options left `None` take the
 /// system's defaults: kT = 1 and step 0.1 for the reduced toy systems; 300 K and 1 fs
-/// (0.001 ps) for molecules (OpenMM units, no constraints); chains start `uniform` in the
+/// (0.001 ps) for molecules (OpenMM units), 2 fs for molecules with constraints (bonds to
+/// hydrogen kept by SHAKE/RATTLE); chains start `uniform` in the
 /// system's reference box, or from its `default` configuration where it has none.
 #[derive(Clone, Debug)]
 pub struct SimulationSpec {
@@ -202,7 +205,12 @@ pub struct BasinRow {
 /// whether the system is a molecule.
 fn resolved(system: &dyn System, spec: &SimulationSpec) -> (f64, f64, bool) {
     let molecular = system.atom_masses().is_some();
-    let (t, dt) = if molecular {
+    let constrained = system
+        .as_openmm()
+        .is_some_and(|m| !m.force_field.constraints().is_empty());
+    let (t, dt) = if constrained {
+        (300.0, 0.002)
+    } else if molecular {
         (300.0, 0.001)
     } else {
         (1.0, 0.1)
@@ -237,9 +245,15 @@ pub fn simulate(
         x0,
     } = start(system, spec)?;
     let mut warnings = Vec::new();
-    if molecular && spec.sampler == Sampler::Langevin && step_size > 0.001 {
+    let constrained = system_constraints(system)?.is_some();
+    if molecular && spec.sampler == Sampler::Langevin && step_size > 0.001 && !constrained {
         warnings.push(format!(
             "step size {step_size} ps is above 1 fs; without constraints, bonds to hydrogen need ≤ 1 fs"
+        ));
+    }
+    if constrained && step_size > 0.0025 {
+        warnings.push(format!(
+            "step size {step_size} ps is above 2.5 fs; with bonds to hydrogen constrained, 2 fs is the usual limit"
         ));
     }
     let mut state =
@@ -252,7 +266,9 @@ pub fn simulate(
     };
     let mut progress = ProgressReporter::new(protocol.n_steps, mv.name(), quiet);
     let mut kinetic =
-        KineticEnergyRecorder::new(masses, protocol.burn_in).with_half_kick(step_size);
+        KineticEnergyRecorder::new(masses, protocol.burn_in)
+            .with_half_kick(step_size)
+            .with_constraints(system_constraints(system)?);
     let t0 = Instant::now();
     let res = sim.run(mv.as_mut(), &mut state, &mut [&mut progress, &mut kinetic])?;
     progress.finish();
@@ -370,6 +386,22 @@ pub(crate) type BuiltMove = (Box<dyn Move>, Option<usize>, Vec<f64>);
 ///
 /// # Errors
 /// [`Error::InvalidParameter`] for a bad step size or friction.
+/// The distance constraints of a molecule's System (`None` without any), kept to 10⁻¹⁰
+/// relative.
+///
+/// # Errors
+/// Constraints that do not fit the molecule.
+pub(crate) fn system_constraints(system: &dyn System) -> Result<Option<Constraints>> {
+    let Some(mol) = system.as_openmm() else {
+        return Ok(None);
+    };
+    let pairs = mol.force_field.constraints();
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Constraints::new(pairs, mol.force_field.masses(), 1e-10)?))
+}
+
 pub(crate) fn build_move(
     system: &dyn System,
     spec: &SimulationSpec,
@@ -382,12 +414,26 @@ pub(crate) fn build_move(
         None => vec![1.0; system.dim()],
     };
     let mut degrees_of_freedom = None;
+    let constraints = system_constraints(system)?;
+    if constraints.is_some() && spec.sampler != Sampler::Langevin {
+        return Err(Error::invalid(
+            "--sampler",
+            format!(
+                "{} has distance constraints, which only `langevin` keeps (SHAKE/RATTLE); use it, or a System XML made with constraints=None for `{}`",
+                system.spec(),
+                spec.sampler.name()
+            ),
+        ));
+    }
     let mv: Box<dyn Move> = match spec.sampler {
         Sampler::Metropolis => Box::new(Metropolis::new(step_size)?.with_periods(periods)),
         Sampler::Langevin => {
             let mut b = Baoab::new(step_size, spec.friction, masses.clone())?.with_periods(periods);
             if let Some(m) = atom_masses {
                 b = b.with_com_motion_removed(m)?;
+            }
+            if let Some(c) = constraints {
+                b = b.with_constraints(c)?;
             }
             degrees_of_freedom = Some(b.degrees_of_freedom());
             Box::new(b)
