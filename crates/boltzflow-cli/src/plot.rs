@@ -633,7 +633,12 @@ pub fn chart_grid(
     fonts();
     let cols = cols.max(1);
     let rows = panels.len().div_ceil(cols).max(1);
-    let (w, h) = (300 * cols as u32 + 20, 260 * rows as u32 + 40);
+    // Wide enough for the title (18 px sans-serif: about 9 px per character).
+    let title_w = 9 * title.chars().count() as u32 + 40;
+    let (w, h) = (
+        (300 * cols as u32 + 20).max(title_w),
+        260 * rows as u32 + 40,
+    );
     let png = PendingPng::new(path);
     let tmp = png.tmp().to_path_buf();
     let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();

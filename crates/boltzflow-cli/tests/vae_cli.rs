@@ -187,7 +187,11 @@ fn export_plumed_names_what_it_needs() {
     // A toy system's VAE has no molecule to write PLUMED actions for.
     let o = boltzflow(&["export-plumed", "run", "--out", "p.dat"], d.path());
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(stderr(&o).contains("internal coordinates"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("internal coordinates"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!d.path().join("p.dat").exists());
     // Not a VAE run at all.
     let o = boltzflow(&["export-plumed", ".", "--out", "p.dat"], d.path());

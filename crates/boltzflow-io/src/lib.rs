@@ -183,6 +183,18 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     })
 }
 
+/// Reads a JSON file into `T`; `hint` is appended to the parse error (what to do about it).
+///
+/// # Errors
+/// [`Error::Io`] if it cannot be read; [`Error::BadFile`] naming it if it does not parse.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, hint: &str) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| io_err("cannot read", path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::BadFile {
+        path: path.to_path_buf(),
+        reason: format!("{e}{hint}"),
+    })
+}
+
 /// Reads a discrete trajectory (state indices ≥ 0) from a 1D `.npy` file of int64, int32,
 /// uint64 or uint32.
 ///

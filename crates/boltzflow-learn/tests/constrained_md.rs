@@ -78,7 +78,11 @@ fn constrained_langevin_keeps_the_constraints_and_matches_openmm() {
     };
     let r = simulate(sys.as_ref(), &spec, true).unwrap();
     // 2 fs by default with constraints; no warning about the step size.
-    assert!(r.warnings.iter().all(|w| !w.contains("step size")), "{:?}", r.warnings);
+    assert!(
+        r.warnings.iter().all(|w| !w.contains("step size")),
+        "{:?}",
+        r.warnings
+    );
     let d = r.summary.dynamics.as_ref().unwrap();
     assert_eq!(d.degrees_of_freedom, 66 - 3 - 12);
     // Every saved frame is on the constraint surface.
@@ -105,7 +109,9 @@ fn constrained_langevin_keeps_the_constraints_and_matches_openmm() {
         .sqrt();
     let (e_ref, e_se) = (
         reference["potential_energy_mean"].as_f64().unwrap(),
-        reference["potential_energy_stderr_chains"].as_f64().unwrap(),
+        reference["potential_energy_stderr_chains"]
+            .as_f64()
+            .unwrap(),
     );
     let z = (mean - e_ref) / (se * se + e_se * e_se).sqrt();
     println!("<E> {mean:.3} ± {se:.3} vs OpenMM {e_ref:.3} ± {e_se:.3} ({z:+.2} SE)");
@@ -113,7 +119,11 @@ fn constrained_langevin_keeps_the_constraints_and_matches_openmm() {
     // The temperature of the 51 degrees of freedom: 300 K, and OpenMM's within 1 %.
     let t_ref = reference["temperature_mean"].as_f64().unwrap();
     println!("T {:.2} K vs OpenMM {t_ref:.2} K", d.temperature_mean);
-    assert!((d.temperature_mean - 300.0).abs() < 3.0, "{}", d.temperature_mean);
+    assert!(
+        (d.temperature_mean - 300.0).abs() < 3.0,
+        "{}",
+        d.temperature_mean
+    );
     assert!((d.temperature_mean / t_ref - 1.0).abs() < 0.01);
 }
 
@@ -133,9 +143,7 @@ fn samplers_that_cannot_keep_constraints_refuse_them() {
             seed: 1,
             init: None,
         };
-        let e = simulate(sys.as_ref(), &spec, true)
-            .unwrap_err()
-            .to_string();
+        let e = simulate(sys.as_ref(), &spec, true).unwrap_err().to_string();
         assert!(e.contains("--sampler") && e.contains("langevin"), "{e}");
     }
     // Internal coordinates would need the constrained bonds removed: not yet, and said so.

@@ -28,21 +28,27 @@ fn ala2() -> Box<dyn System> {
     .unwrap()
 }
 
-/// 2 chains × 30 ps of 300 K Langevin MD, a frame every 100 fs (600 frames, frame-major).
-fn md_frames() -> Array2<f64> {
-    let spec = SimulationSpec {
+/// 300 K Langevin (BAOAB, 1 fs, γ = 1/ps) of `chains` × `steps` after `burn_in`.
+fn langevin(chains: usize, steps: u64, burn_in: u64, stride: u64, seed: u64) -> SimulationSpec {
+    SimulationSpec {
         sampler: Sampler::Langevin,
-        chains: 2,
-        steps: 35_000,
-        burn_in: 5000,
-        stride: 100,
+        chains,
+        steps,
+        burn_in,
+        stride,
         step_size: None,
         friction: 1.0,
         temperature: None,
-        seed: 4,
+        seed,
         init: None,
-    };
-    simulate(ala2().as_ref(), &spec, true).unwrap().samples
+    }
+}
+
+/// 2 chains × 30 ps of 300 K Langevin MD, a frame every 100 fs (600 frames, frame-major).
+fn md_frames() -> Array2<f64> {
+    simulate(ala2().as_ref(), &langevin(2, 35_000, 5000, 100, 4), true)
+        .unwrap()
+        .samples
 }
 
 const KINDS: [RepresentationKind; 3] = [
@@ -563,6 +569,19 @@ mod plumed {
     }
 }
 
+/// Well-tempered metadynamics on `cvs` (hills of 0.5 kT, σ = 0.05, γ = 6, every 100 steps).
+fn metad(cvs: String) -> boltzflow_learn::run::MetadynamicsSpec {
+    boltzflow_learn::run::MetadynamicsSpec {
+        cvs,
+        height_kt: 0.5,
+        sigma: vec![0.05],
+        bias_factor: 6.0,
+        pace: 100,
+        bins: 100,
+        ranges: Vec::new(),
+    }
+}
+
 #[test]
 fn the_encoder_mean_exports_to_plumed_and_drives_metadynamics() {
     let tmp = tempfile::tempdir().unwrap();
@@ -643,27 +662,8 @@ fn the_encoder_mean_exports_to_plumed_and_drives_metadynamics() {
     let system = ala2();
     let md = boltzflow_learn::run::simulate_metadynamics(
         system.as_ref(),
-        &SimulationSpec {
-            sampler: Sampler::Langevin,
-            chains: 2,
-            steps: 2000,
-            burn_in: 1000,
-            stride: 100,
-            step_size: None,
-            friction: 1.0,
-            temperature: None,
-            seed: 5,
-            init: None,
-        },
-        &boltzflow_learn::run::MetadynamicsSpec {
-            cvs: format!("vae:{}:1", run.dir.display()),
-            height_kt: 0.5,
-            sigma: vec![0.05],
-            bias_factor: 6.0,
-            pace: 100,
-            bins: 100,
-            ranges: Vec::new(),
-        },
+        &langevin(2, 2000, 1000, 100, 5),
+        &metad(format!("vae:{}:1", run.dir.display())),
     )
     .unwrap();
     assert_eq!(md.summary.hills, 40);
@@ -674,27 +674,8 @@ fn the_encoder_mean_exports_to_plumed_and_drives_metadynamics() {
     ] {
         let e = boltzflow_learn::run::simulate_metadynamics(
             system.as_ref(),
-            &SimulationSpec {
-                sampler: Sampler::Langevin,
-                chains: 1,
-                steps: 200,
-                burn_in: 100,
-                stride: 100,
-                step_size: None,
-                friction: 1.0,
-                temperature: None,
-                seed: 5,
-                init: None,
-            },
-            &boltzflow_learn::run::MetadynamicsSpec {
-                cvs: bad.clone(),
-                height_kt: 0.5,
-                sigma: vec![0.05],
-                bias_factor: 6.0,
-                pace: 100,
-                bins: 100,
-                ranges: Vec::new(),
-            },
+            &langevin(1, 200, 100, 100, 5),
+            &metad(bad.clone()),
         )
         .unwrap_err()
         .to_string();

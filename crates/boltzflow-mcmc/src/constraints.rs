@@ -51,7 +51,9 @@ impl Constraints {
         {
             return Err(Error::invalid(
                 "constraints",
-                format!("constraint {c} ({i}, {j}, {d}) does not join two of the {n} atoms at a positive distance"),
+                format!(
+                    "constraint {c} ({i}, {j}, {d}) does not join two of the {n} atoms at a positive distance"
+                ),
             ));
         }
         if !(tolerance > 0.0 && tolerance <= 1e-2) {
@@ -109,7 +111,10 @@ impl Constraints {
                 let (wi, wj) = (self.inv_mass[i], self.inv_mass[j]);
                 let denom = 2.0 * dot(r, r0) * (wi + wj);
                 if denom.abs() < 1e-300 * d2 {
-                    return Err(self.failed("SHAKE", "a constraint turned perpendicular to its reference"));
+                    return Err(self.failed(
+                        "SHAKE",
+                        "a constraint turned perpendicular to its reference",
+                    ));
                 }
                 let g = diff / denom;
                 for k in 0..3 {
@@ -185,7 +190,9 @@ mod tests {
         let c = Constraints::new(&[(0, 1, 0.1), (0, 2, 0.1)], &masses, 1e-12).unwrap();
         let reference = [0.0, 0.0, 0.0, 0.1, 0.0, 0.0, 0.0, 0.1, 0.0];
         let mut x = reference;
-        let drift = [0.001, -0.002, 0.0, 0.004, 0.003, -0.001, -0.002, 0.005, 0.002];
+        let drift = [
+            0.001, -0.002, 0.0, 0.004, 0.003, -0.001, -0.002, 0.005, 0.002,
+        ];
         for (a, d) in x.iter_mut().zip(drift) {
             *a += d;
         }
@@ -194,7 +201,9 @@ mod tests {
         assert!(c.violation(&x) < 1e-12);
         // The correction is a constraint force: it conserves the centre of mass.
         for k in 0..3 {
-            let moved: f64 = (0..3).map(|a| masses[a] * (x[3 * a + k] - before[3 * a + k])).sum();
+            let moved: f64 = (0..3)
+                .map(|a| masses[a] * (x[3 * a + k] - before[3 * a + k]))
+                .sum();
             assert!(moved.abs() < 1e-15, "{moved}");
         }
         // RATTLE: no velocity along either bond afterwards, momentum unchanged.

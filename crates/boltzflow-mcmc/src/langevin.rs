@@ -252,6 +252,15 @@ fn remove_com_velocity(v: &mut [f64], atom_masses: &[f64]) {
     }
 }
 
+/// The constants of a BAOAB step: half step h, OU decay c₁ = e^{−γΔt}, per-coordinate noise
+/// √(1 − c₁²)·√(kT/m) and 1/m.
+struct Coefficients {
+    h: f64,
+    c1: f64,
+    sd: Vec<f64>,
+    inv_m: Vec<f64>,
+}
+
 impl Baoab {
     /// Time step `dt`, friction γ ≥ 0 (1/time) and one mass per coordinate (`[dim]`).
     ///
@@ -337,6 +346,18 @@ impl Baoab {
         Some(crate::reporters::kinetic_energies(v, &self.masses, None))
     }
 
+    /// The step's constants at `kt`.
+    fn coefficients(&self, kt: f64) -> Coefficients {
+        let c1 = (-self.friction * self.dt).exp();
+        let c2 = (1.0 - c1 * c1).sqrt();
+        Coefficients {
+            h: 0.5 * self.dt,
+            c1,
+            sd: self.masses.iter().map(|m| c2 * (kt / m).sqrt()).collect(),
+            inv_m: self.masses.iter().map(|m| 1.0 / m).collect(),
+        }
+    }
+
     /// [`Baoab::run_block`] with SHAKE after every drift and RATTLE after every velocity change.
     fn run_constrained_block(
         &self,
@@ -353,11 +374,7 @@ impl Baoab {
             b.f.expect("forces ensured"),
             b.v.expect("velocities ensured"),
         );
-        let h = 0.5 * self.dt;
-        let c1 = (-self.friction * self.dt).exp();
-        let c2 = (1.0 - c1 * c1).sqrt();
-        let sd: Vec<f64> = self.masses.iter().map(|m| c2 * (kt / m).sqrt()).collect();
-        let inv_m: Vec<f64> = self.masses.iter().map(|m| 1.0 / m).collect();
+        let Coefficients { h, c1, sd, inv_m } = self.coefficients(kt);
         let mut x_old = vec![0.0; dim];
         let at = |c: usize, step: u64, e: Error| {
             e.context(format!("chain {}, step {step}", b.first_chain + c))
@@ -428,11 +445,7 @@ impl Baoab {
             b.f.expect("forces ensured"),
             b.v.expect("velocities ensured"),
         );
-        let h = 0.5 * self.dt;
-        let c1 = (-self.friction * self.dt).exp();
-        let c2 = (1.0 - c1 * c1).sqrt();
-        let sd: Vec<f64> = self.masses.iter().map(|m| c2 * (kt / m).sqrt()).collect();
-        let inv_m: Vec<f64> = self.masses.iter().map(|m| 1.0 / m).collect();
+        let Coefficients { h, c1, sd, inv_m } = self.coefficients(kt);
         for step in 0..n_steps {
             for c in 0..n {
                 let r = c * dim..(c + 1) * dim;

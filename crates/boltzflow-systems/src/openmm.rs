@@ -205,7 +205,11 @@ impl ForceField {
             forces.push(Force { slot: s, terms });
         }
         // A constrained bond (constraints=HBonds) leaves the bond force but is still a bond.
-        bonds.extend(xml.constraints.iter().map(|&(i, j, _)| [i.min(j), i.max(j)]));
+        bonds.extend(
+            xml.constraints
+                .iter()
+                .map(|&(i, j, _)| [i.min(j), i.max(j)]),
+        );
         bonds.sort_unstable();
         bonds.dedup();
         Self {

@@ -95,17 +95,10 @@ pub fn load_layer(dir: &Path, ic: InternalCoordinates) -> Result<Option<Internal
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-        action: "cannot read",
-        path: path.clone(),
-        source,
-    })?;
-    let f: LayerFile = serde_json::from_str(&text).map_err(|e| Error::BadFile {
-        path: path.clone(),
-        reason: format!(
-            "{e} (a file written before boltzflow kept the Z-matrix and the free torsions: retrain the run with `train --force`)"
-        ),
-    })?;
+    let f: LayerFile = boltzflow_io::read_json(
+        &path,
+        " (a file written before boltzflow kept the Z-matrix and the free torsions: retrain the run with `train --force`)",
+    )?;
     let in_file = |e: Error| e.context(format!("in `{}`", path.display()));
     let z = ZMatrix::new(ic.zmatrix().n_atoms(), f.roots, f.rows).map_err(in_file)?;
     InternalLayer::from_parts(InternalCoordinates::new(z), f.shift, f.scale, f.periodic)

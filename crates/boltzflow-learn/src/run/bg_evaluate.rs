@@ -93,15 +93,7 @@ impl ProfileFile {
     /// # Errors
     /// [`Error::Io`] / [`Error::BadFile`] naming the file.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            action: "cannot read",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        serde_json::from_str(&text).map_err(|e| Error::BadFile {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })
+        boltzflow_io::read_json(path, "")
     }
 }
 

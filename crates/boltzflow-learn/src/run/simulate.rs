@@ -11,9 +11,7 @@ use std::time::Instant;
 use boltzflow_core::{Error, Move, RandomStreams, Result, SamplerState, ThermodynamicState};
 use boltzflow_mcmc::autocorrelation::integrated_time;
 use boltzflow_mcmc::reporters::{KineticEnergyRecorder, ProgressReporter};
-use boltzflow_mcmc::{
-    Baoab, Constraints, Metropolis, OverdampedLangevin, Protocol, Simulation,
-};
+use boltzflow_mcmc::{Baoab, Constraints, Metropolis, OverdampedLangevin, Protocol, Simulation};
 use boltzflow_systems::System;
 use boltzflow_systems::quadrature::GridQuadrature;
 use ndarray::{Array2, ArrayView2};
@@ -265,10 +263,9 @@ pub fn simulate(
         protocol,
     };
     let mut progress = ProgressReporter::new(protocol.n_steps, mv.name(), quiet);
-    let mut kinetic =
-        KineticEnergyRecorder::new(masses, protocol.burn_in)
-            .with_half_kick(step_size)
-            .with_constraints(system_constraints(system)?);
+    let mut kinetic = KineticEnergyRecorder::new(masses, protocol.burn_in)
+        .with_half_kick(step_size)
+        .with_constraints(system_constraints(system)?);
     let t0 = Instant::now();
     let res = sim.run(mv.as_mut(), &mut state, &mut [&mut progress, &mut kinetic])?;
     progress.finish();
@@ -399,7 +396,11 @@ pub(crate) fn system_constraints(system: &dyn System) -> Result<Option<Constrain
     if pairs.is_empty() {
         return Ok(None);
     }
-    Ok(Some(Constraints::new(pairs, mol.force_field.masses(), 1e-10)?))
+    Ok(Some(Constraints::new(
+        pairs,
+        mol.force_field.masses(),
+        1e-10,
+    )?))
 }
 
 pub(crate) fn build_move(

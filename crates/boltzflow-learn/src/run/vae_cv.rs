@@ -210,13 +210,23 @@ impl EncoderCv {
         Ok(cv)
     }
 
-    fn evaluate(&self, x: ArrayView1<f64>, grad: Option<(&mut [f64], f64)>, buf: &mut Vec<f64>) -> f64 {
+    fn evaluate(
+        &self,
+        x: ArrayView1<f64>,
+        grad: Option<(&mut [f64], f64)>,
+        buf: &mut Vec<f64>,
+    ) -> f64 {
         // Buffer layout: y per column | features | per layer its outputs (pre-activation kept
         // by recomputing the ReLU mask from the output) | backward vectors.
         let nc = self.columns.len();
         let nin = self.layers[0].fan_in;
         let widths: usize = self.layers.iter().map(|l| l.fan_out).sum();
-        let maxw = self.layers.iter().map(|l| l.fan_in.max(l.fan_out)).max().unwrap_or(0);
+        let maxw = self
+            .layers
+            .iter()
+            .map(|l| l.fan_in.max(l.fan_out))
+            .max()
+            .unwrap_or(0);
         buf.clear();
         buf.resize(nc + nin + widths + 2 * maxw + nc, 0.0);
         let (y, rest) = buf.split_at_mut(nc);
@@ -228,7 +238,11 @@ impl EncoderCv {
         for (c, col) in self.columns.iter().enumerate() {
             let q = internal(col, x, None);
             let d = q - col.shift;
-            y[c] = if col.kind == IcKind::Torsion { wrap(d) } else { d } / col.scale;
+            y[c] = if col.kind == IcKind::Torsion {
+                wrap(d)
+            } else {
+                d
+            } / col.scale;
             if col.periodic {
                 feat[f] = y[c].sin();
                 feat[f + 1] = y[c].cos();
@@ -243,7 +257,11 @@ impl EncoderCv {
         let mut offset = 0;
         for (l, layer) in self.layers.iter().enumerate() {
             let (before, here) = acts.split_at_mut(offset);
-            let input: &[f64] = if l == 0 { feat } else { &before[offset - layer.fan_in..] };
+            let input: &[f64] = if l == 0 {
+                feat
+            } else {
+                &before[offset - layer.fan_in..]
+            };
             let out = &mut here[..layer.fan_out];
             for j in 0..layer.fan_out {
                 if l == last && j != self.component {
@@ -271,12 +289,20 @@ impl EncoderCv {
             } else {
                 let out = &acts[end..end + layer.fan_out];
                 for j in 0..layer.fan_out {
-                    gb[j] = if layer.relu && out[j] <= 0.0 { 0.0 } else { ga[j] };
+                    gb[j] = if layer.relu && out[j] <= 0.0 {
+                        0.0
+                    } else {
+                        ga[j]
+                    };
                 }
             }
             for i in 0..layer.fan_in {
                 let row = &layer.weight[i * layer.fan_out..(i + 1) * layer.fan_out];
-                ga[i] = row.iter().zip(&gb[..layer.fan_out]).map(|(w, d)| w * d).sum();
+                ga[i] = row
+                    .iter()
+                    .zip(&gb[..layer.fan_out])
+                    .map(|(w, d)| w * d)
+                    .sum();
             }
             if l > 0 {
                 end -= self.layers[l - 1].fan_out;

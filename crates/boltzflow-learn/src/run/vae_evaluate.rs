@@ -96,16 +96,7 @@ impl VaeRunMetrics {
     /// # Errors
     /// [`Error::Io`] / [`Error::BadFile`] naming the file.
     pub fn read(dir: &Path) -> Result<Self> {
-        let path = dir.join("metrics.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-            action: "cannot read",
-            path: path.clone(),
-            source,
-        })?;
-        serde_json::from_str(&text).map_err(|e| Error::BadFile {
-            path,
-            reason: e.to_string(),
-        })
+        boltzflow_io::read_json(&dir.join("metrics.json"), "")
     }
 }
 

@@ -362,16 +362,11 @@ impl Representation {
         if !path.exists() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-            action: "cannot read",
-            path: path.clone(),
-            source,
-        })?;
         let bad = |reason: String| Error::BadFile {
             path: path.clone(),
             reason,
         };
-        let file: AlignedFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let file: AlignedFile = boltzflow_io::read_json(&path, "")?;
         let n_atoms = system.atom_masses().map_or(0, <[f64]>::len);
         let m = 3 * file.atoms.len();
         if file.kind != kind
