@@ -71,11 +71,16 @@ fn energy_matches_the_openmm_reference_data() {
 }
 
 fn simulate(dir: &Path, extra: &[&str]) -> Output {
-    let (system, pdb) = (system(), data("ala2.pdb"));
+    simulate_system(dir, &system(), extra)
+}
+
+/// `boltzflow simulate` of `system` (ala2's PDB), 2 Langevin chains, seed 3.
+fn simulate_system(dir: &Path, system: &str, extra: &[&str]) -> Output {
+    let pdb = data("ala2.pdb");
     let mut args = vec![
         "simulate",
         "--system",
-        &system,
+        system,
         "--pdb",
         &pdb,
         "--sampler",
@@ -177,22 +182,11 @@ fn without_friction_the_total_energy_is_conserved() {
 fn constrained_dynamics_conserve_energy_at_2_fs_and_other_samplers_refuse_them() {
     let d = tempfile::tempdir().unwrap();
     let nve = |system: &str, name: &str| -> serde_json::Value {
-        let pdb = data("ala2.pdb");
         let file = format!("{name}.json");
-        let o = boltzflow(
+        let o = simulate_system(
+            d.path(),
+            system,
             &[
-                "simulate",
-                "--system",
-                system,
-                "--pdb",
-                &pdb,
-                "--sampler",
-                "langevin",
-                "--chains",
-                "2",
-                "--seed",
-                "3",
-                "--quiet",
                 "--friction",
                 "0",
                 "--steps",
@@ -208,7 +202,6 @@ fn constrained_dynamics_conserve_energy_at_2_fs_and_other_samplers_refuse_them()
                 "--summary",
                 &file,
             ],
-            d.path(),
         );
         assert!(o.status.success(), "{}", stderr(&o));
         summary(d.path(), &file)["dynamics"].clone()

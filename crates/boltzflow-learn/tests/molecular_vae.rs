@@ -184,6 +184,17 @@ fn representations_invert_and_keep_energies_and_torsions() {
     assert!(e.contains("vae.representation"), "{e}");
 }
 
+/// Trains `run` from the start; the result of every stage.
+fn train(run: &VaeRun) -> boltzflow_core::Result<()> {
+    run.train(
+        TrainOptions {
+            mode: StartMode::default(),
+            stop_after: None,
+        },
+        &mut NoProgress,
+    )
+}
+
 fn write_config(dir: &Path, data: &Path, representation: Option<&str>, extra: &str) -> PathBuf {
     let text = format!(
         r#"model = "vae"
@@ -236,14 +247,7 @@ fn an_alanine_dipeptide_vae_trains_evaluates_samples_and_encodes_in_each_represe
     ] {
         let cfg = VaeConfig::from_file(&write_config(tmp.path(), &data, Some(name), "")).unwrap();
         let run = VaeRun::new(tmp.path().join(name), cfg).unwrap();
-        run.train(
-            TrainOptions {
-                mode: StartMode::default(),
-                stop_after: None,
-            },
-            &mut NoProgress,
-        )
-        .unwrap();
+        train(&run).unwrap();
         let stored = boltzflow_io::read_npy_2d(&run.dir.join("data.npy")).unwrap();
         assert_eq!(stored.dim(), (600, dim), "{name}");
         let m = run.evaluate().unwrap();
@@ -338,16 +342,7 @@ fn molecular_vae_settings_name_their_field() {
     let cfg =
         VaeConfig::from_file(&write_config(tmp.path(), &data, Some("heavy-atoms"), "")).unwrap();
     let run = VaeRun::new(tmp.path().join("flat"), cfg).unwrap();
-    let e = run
-        .train(
-            TrainOptions {
-                mode: StartMode::default(),
-                stop_after: None,
-            },
-            &mut NoProgress,
-        )
-        .unwrap_err()
-        .to_string();
+    let e = train(&run).unwrap_err().to_string();
     assert!(e.contains("no spread"), "{e}");
     // A lag of zero frames; `chains` without a file.
     let text = std::fs::read_to_string(write_config(tmp.path(), &data, Some("cartesian"), ""))
@@ -590,14 +585,7 @@ fn the_encoder_mean_exports_to_plumed_and_drives_metadynamics() {
     boltzflow_io::write_npy_2d(&data, x.view()).unwrap();
     let cfg = VaeConfig::from_file(&write_config(tmp.path(), &data, Some("internal"), "")).unwrap();
     let run = VaeRun::new(tmp.path().join("run"), cfg).unwrap();
-    run.train(
-        TrainOptions {
-            mode: StartMode::default(),
-            stop_after: None,
-        },
-        &mut NoProgress,
-    )
-    .unwrap();
+    train(&run).unwrap();
     let text = boltzflow_learn::run::plumed_input(&run, None, "cv").unwrap();
     // Frames from the data and two beyond it (rotated and shifted, which a CV of internal
     // coordinates must not see).
@@ -685,15 +673,7 @@ fn the_encoder_mean_exports_to_plumed_and_drives_metadynamics() {
     let cfg =
         VaeConfig::from_file(&write_config(tmp.path(), &data, Some("cartesian"), "")).unwrap();
     let other = VaeRun::new(tmp.path().join("cart"), cfg).unwrap();
-    other
-        .train(
-            TrainOptions {
-                mode: StartMode::default(),
-                stop_after: None,
-            },
-            &mut NoProgress,
-        )
-        .unwrap();
+    train(&other).unwrap();
     let e = boltzflow_learn::run::plumed_input(&other, None, "cv")
         .unwrap_err()
         .to_string();
