@@ -411,6 +411,7 @@ impl Baoab {
                 }
                 cons.project_velocities(x, vc).map_err(|e| at(c, s, e))?;
                 drift(x, vc, &mut x_old).map_err(|e| at(c, s, e))?; // A
+                wrap_periodic(x, &self.periods);
             }
             evaluate(energy, b.x, b.e, f, b.first_chain, s)?;
             for c in 0..n {
