@@ -263,15 +263,24 @@ impl EncoderCv {
                 &before[offset - layer.fan_in..]
             };
             let out = &mut here[..layer.fan_out];
-            for j in 0..layer.fan_out {
-                if l == last && j != self.component {
-                    continue;
-                }
-                let mut v = layer.bias[j];
-                for (i, &xi) in input.iter().enumerate() {
-                    v += xi * layer.weight[i * layer.fan_out + j];
-                }
+            if l == last {
+                // Only the wanted unit: one column of the weight.
+                let j = self.component;
+                let v = input.iter().enumerate().fold(layer.bias[j], |v, (i, &xi)| {
+                    v + xi * layer.weight[i * layer.fan_out + j]
+                });
                 out[j] = if layer.relu { v.max(0.0) } else { v };
+            } else {
+                // Row by row through the weight (contiguous, vectorised).
+                out.copy_from_slice(&layer.bias);
+                for (&xi, row) in input.iter().zip(layer.weight.chunks_exact(layer.fan_out)) {
+                    for (o, w) in out.iter_mut().zip(row) {
+                        *o += xi * w;
+                    }
+                }
+                if layer.relu {
+                    out.iter_mut().for_each(|o| *o = o.max(0.0));
+                }
             }
             offset += layer.fan_out;
         }
