@@ -243,7 +243,8 @@ pub fn simulate(
         x0,
     } = start(system, spec)?;
     let mut warnings = Vec::new();
-    let constrained = system_constraints(system)?.is_some();
+    let constraints = system_constraints(system)?;
+    let constrained = constraints.is_some();
     if molecular && spec.sampler == Sampler::Langevin && step_size > 0.001 && !constrained {
         warnings.push(format!(
             "step size {step_size} ps is above 1 fs; without constraints, bonds to hydrogen need ≤ 1 fs"
@@ -265,7 +266,7 @@ pub fn simulate(
     let mut progress = ProgressReporter::new(protocol.n_steps, mv.name(), quiet);
     let mut kinetic = KineticEnergyRecorder::new(masses, protocol.burn_in)
         .with_half_kick(step_size)
-        .with_constraints(system_constraints(system)?);
+        .with_constraints(constraints);
     let t0 = Instant::now();
     let res = sim.run(mv.as_mut(), &mut state, &mut [&mut progress, &mut kinetic])?;
     progress.finish();
