@@ -32,8 +32,8 @@ pub struct SimulateArgs {
     /// Steps between saved frames.
     #[arg(long, default_value_t = 4000)]
     pub stride: u64,
-    /// Metropolis displacement σ, or the Langevin time step [default: 0.1; 0.001 ps (1 fs) for
-    /// `openmm:` molecules, which have no constraints].
+    /// Metropolis displacement σ, or the Langevin time step [default: 0.1; for `openmm:`
+    /// molecules 0.001 ps (1 fs), or 0.002 ps (2 fs) when the System constrains bonds].
     #[arg(long)]
     pub step_size: Option<f64>,
     /// Langevin friction γ (1/time; 1/ps for molecules). 0 gives velocity Verlet (constant energy).

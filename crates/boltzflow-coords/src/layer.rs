@@ -19,11 +19,18 @@
 //! whose Boltzmann density that is: u(x(y)) − log|det ∂x/∂y|. Its forces are the exact
 //! gradient, the Cartesian forces pulled back through the Z-matrix
 //! ([`InternalCoordinates::pullback`]), so reverse-KL training needs no other code.
+//!
+//! A layer may hold bonds fixed ([`InternalLayer::fit_constrained`]): the constrained bonds of
+//! a System (bonds to hydrogen under `constraints=HBonds`) are then not coordinates of y
+//! (48 instead of 60 for alanine dipeptide) but set to their constraint lengths, and
+//! [`InternalEnergy`] adds −½ ln det G, the Fixman factor of the density constrained dynamics
+//! sample (see [`crate::fixed_bonds`]).
 
 use boltzflow_core::{Energy, Error, Result};
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
+use crate::fixed_bonds::FixedBonds;
 use crate::internal::{IcKind, InternalCoordinates};
 
 /// Rows per parallel task.
@@ -33,14 +40,16 @@ const ROWS_PER_TASK: usize = 64;
 /// freedom fixed; see the module documentation.
 ///
 /// # Shapes
-/// y `[n, 3·n_atoms − 6]`: for each internal column of [`InternalCoordinates`] in order (the
-/// root bond, the third root atom's bond and angle, then bond, angle and torsion per Z-matrix
-/// row); x `[n, 3·n_atoms]` in nm.
+/// y `[n, 3·n_atoms − 6 − n_fixed]`: for each internal column of [`InternalCoordinates`] in
+/// order (the root bond, the third root atom's bond and angle, then bond, angle and torsion
+/// per Z-matrix row) that is not a fixed bond; x `[n, 3·n_atoms]` in nm.
 #[derive(Debug, Clone)]
 pub struct InternalLayer {
     ic: InternalCoordinates,
-    /// The columns of q that are internal (3·n_atoms − 6 of them).
+    /// The columns of q that are internal and free (3·n_atoms − 6 − n_fixed of them).
     columns: Vec<usize>,
+    /// Fixed bonds: (column of q, length) and the constraints with their masses.
+    fixed: Option<(Vec<(usize, f64)>, FixedBonds)>,
     /// q = shift + scale · y per internal column.
     shift: Vec<f64>,
     scale: Vec<f64>,
@@ -123,11 +132,73 @@ fn rigid_torsion(theta: ndarray::ArrayView1<f64>) -> Option<(f64, f64)> {
 }
 
 /// The columns of q that do not move the molecule rigidly: the root bond length (3), the third
-/// root atom's bond and angle (6, 7), and every Z-matrix row (9…).
-fn internal_columns(ic: &InternalCoordinates) -> Vec<usize> {
+/// root atom's bond and angle (6, 7), and every Z-matrix row (9…), less the `fixed` ones.
+fn internal_columns(ic: &InternalCoordinates, fixed: &[(usize, f64)]) -> Vec<usize> {
     let mut c = vec![3, 6, 7];
     c.extend(9..ic.dim());
+    c.retain(|c| fixed.iter().all(|(f, _)| f != c));
     c
+}
+
+/// The atoms internal column `c` of q measures (see [`InternalLayer::column_atoms`]).
+fn column_atoms(ic: &InternalCoordinates, c: usize) -> Vec<usize> {
+    let [a0, a1, a2] = ic.zmatrix().roots();
+    let (j, k) = ic.root_partner();
+    match c {
+        3 => vec![a0, a1],
+        6 => vec![a2, j],
+        7 => vec![a2, j, k],
+        _ => {
+            let [i, j, k, l] = ic.zmatrix().rows()[(c - 9) / 3];
+            match (c - 9) % 3 {
+                0 => vec![i, j],
+                1 => vec![i, j, k],
+                _ => vec![i, j, k, l],
+            }
+        }
+    }
+}
+
+/// The bond column of q and the length of each constraint of `fixed`.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] (`constraints`) for a constraint that is not a bond of the
+/// Z-matrix, or constraints for a molecule of another size.
+fn fixed_columns(ic: &InternalCoordinates, fixed: &FixedBonds) -> Result<Vec<(usize, f64)>> {
+    let n_atoms = ic.zmatrix().n_atoms();
+    if fixed.masses().len() != n_atoms {
+        return Err(Error::invalid(
+            "constraints",
+            format!(
+                "the constraints are for {} atoms, the molecule has {n_atoms}",
+                fixed.masses().len()
+            ),
+        ));
+    }
+    let bonds: Vec<(usize, Vec<usize>)> = internal_columns(ic, &[])
+        .into_iter()
+        .map(|c| (c, column_atoms(ic, c)))
+        .filter(|(_, a)| a.len() == 2)
+        .collect();
+    fixed
+        .pairs()
+        .iter()
+        .enumerate()
+        .map(|(n, &(i, j, d))| {
+            bonds
+                .iter()
+                .find(|(_, a)| (a[0] == i && a[1] == j) || (a[0] == j && a[1] == i))
+                .map(|(c, _)| (*c, d))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "constraints",
+                        format!(
+                            "constraint {n} between atoms {i} and {j} is not a bond of the Z-matrix; internal coordinates can hold bonds fixed (constraints=HBonds or AllBonds), not distances across angles (HAngles, rigid water)"
+                        ),
+                    )
+                })
+        })
+        .collect()
 }
 
 impl InternalLayer {
@@ -138,6 +209,20 @@ impl InternalLayer {
     /// [`Error::Shape`] for data of the wrong width or fewer than 2 rows;
     /// [`Error::Numerical`] for a bond or angle with no spread in the data.
     pub fn fit(ic: InternalCoordinates, x: ArrayView2<f64>) -> Result<Self> {
+        Self::fit_constrained(ic, x, None)
+    }
+
+    /// [`InternalLayer::fit`] with the bonds of `fixed` held at their constraint lengths (not
+    /// coordinates of y; the data's lengths of them are not used).
+    ///
+    /// # Errors
+    /// Those of [`InternalLayer::fit`]; [`Error::InvalidParameter`] (`constraints`) for a
+    /// constraint that is not a bond of the Z-matrix.
+    pub fn fit_constrained(
+        ic: InternalCoordinates,
+        x: ArrayView2<f64>,
+        fixed: Option<FixedBonds>,
+    ) -> Result<Self> {
         if x.nrows() < 2 {
             return Err(Error::shape(
                 "data for the internal-coordinate statistics",
@@ -146,7 +231,11 @@ impl InternalLayer {
             ));
         }
         let (q, _) = ic.forward(x)?;
-        let columns = internal_columns(&ic);
+        let fixed_cols = match &fixed {
+            Some(f) => fixed_columns(&ic, f)?,
+            None => Vec::new(),
+        };
+        let columns = internal_columns(&ic, &fixed_cols);
         let kinds_all = ic.kinds();
         let mut shift = Vec::with_capacity(columns.len());
         let mut scale = Vec::with_capacity(columns.len());
@@ -180,7 +269,7 @@ impl InternalLayer {
             shift.push(mean);
             scale.push(sd);
         }
-        Self::from_parts(ic, shift, scale, periodic)
+        Self::from_parts_constrained(ic, shift, scale, periodic, fixed)
     }
 
     /// The layer of one reference structure `x` `[3·n_atoms]` (nm), for training without data
@@ -207,7 +296,7 @@ impl InternalLayer {
         let z = ic.zmatrix();
         let relative = z.relative_torsions();
         let kinds_all = ic.kinds();
-        let columns = internal_columns(&ic);
+        let columns = internal_columns(&ic, &[]);
         let (mut shift, mut scale, mut periodic) = (Vec::new(), Vec::new(), Vec::new());
         for &c in &columns {
             let (width, free) = match kinds_all[c] {
@@ -241,7 +330,27 @@ impl InternalLayer {
         scale: Vec<f64>,
         periodic: Vec<bool>,
     ) -> Result<Self> {
-        let columns = internal_columns(&ic);
+        Self::from_parts_constrained(ic, shift, scale, periodic, None)
+    }
+
+    /// [`InternalLayer::from_parts`] of a layer with the bonds of `fixed` held fixed (as
+    /// saved from [`InternalLayer::fixed_bonds`]); the statistics are those of the free
+    /// coordinates.
+    ///
+    /// # Errors
+    /// Those of [`InternalLayer::from_parts`] and [`InternalLayer::fit_constrained`].
+    pub fn from_parts_constrained(
+        ic: InternalCoordinates,
+        shift: Vec<f64>,
+        scale: Vec<f64>,
+        periodic: Vec<bool>,
+        fixed: Option<FixedBonds>,
+    ) -> Result<Self> {
+        let fixed = match fixed {
+            Some(f) => Some((fixed_columns(&ic, &f)?, f)),
+            None => None,
+        };
+        let columns = internal_columns(&ic, fixed.as_ref().map_or(&[], |(c, _)| c));
         if shift.len() != columns.len()
             || scale.len() != columns.len()
             || periodic.len() != columns.len()
@@ -283,6 +392,7 @@ impl InternalLayer {
         Ok(Self {
             ic,
             columns,
+            fixed,
             shift,
             scale,
             kinds,
@@ -290,7 +400,12 @@ impl InternalLayer {
         })
     }
 
-    /// Coordinates per configuration on the flow's side: 3·n_atoms − 6.
+    /// The bonds held fixed, if any.
+    pub fn fixed_bonds(&self) -> Option<&FixedBonds> {
+        self.fixed.as_ref().map(|(_, f)| f)
+    }
+
+    /// Coordinates per configuration on the flow's side: 3·n_atoms − 6 less the fixed bonds.
     pub fn dim(&self) -> usize {
         self.columns.len()
     }
@@ -335,24 +450,9 @@ impl InternalLayer {
     /// and TORSION: a bond's two atoms, an angle's three (the vertex in the middle), a
     /// torsion's four (i–j–k–l, the rotation about j–k).
     pub fn column_atoms(&self) -> Vec<Vec<usize>> {
-        let [a0, a1, a2] = self.ic.zmatrix().roots();
-        let (j, k) = self.ic.root_partner();
-        let rows = self.ic.zmatrix().rows();
         self.columns
             .iter()
-            .map(|&c| match c {
-                3 => vec![a0, a1],
-                6 => vec![a2, j],
-                7 => vec![a2, j, k],
-                _ => {
-                    let [i, j, k, l] = rows[(c - 9) / 3];
-                    match (c - 9) % 3 {
-                        0 => vec![i, j],
-                        1 => vec![i, j, k],
-                        _ => vec![i, j, k, l],
-                    }
-                }
-            })
+            .map(|&c| column_atoms(&self.ic, c))
             .collect()
     }
 
@@ -362,12 +462,17 @@ impl InternalLayer {
     }
 
     /// q of y in the canonical frame (root at the origin, θ₁ = π/2, φ₁ = 0, no rotation of the
-    /// root triangle).
+    /// root triangle), the fixed bonds at their lengths.
     fn full_q(&self, y: &[f64], q: &mut [f64]) {
         q.fill(0.0);
         q[4] = std::f64::consts::FRAC_PI_2;
         for (k, &c) in self.columns.iter().enumerate() {
             q[c] = self.shift[k] + self.scale[k] * y[k];
+        }
+        if let Some((cols, _)) = &self.fixed {
+            for &(c, d) in cols {
+                q[c] = d;
+            }
         }
     }
 
@@ -495,7 +600,9 @@ impl InternalLayer {
 
 /// The energy of y whose Boltzmann density is the molecule's marginal over rigid motions:
 /// u(y) = inner(x(y)) − log|det ∂x/∂y| (see the module documentation), with forces
-/// −∂u/∂y = scale ⊙ [(∂x/∂q)ᵀ F(x) + ∂ log|det ∂x/∂q|/∂q] on the internal columns.
+/// −∂u/∂y = scale ⊙ [(∂x/∂q)ᵀ F(x) + ∂ log|det ∂x/∂q|/∂q] on the internal columns. With fixed
+/// bonds, u also has −½ ln det G(x(y)) (the constrained dynamics' Fixman factor, see
+/// [`crate::fixed_bonds`]; in kT, so `inner` must be reduced) and F its force ½ ∇ ln det G.
 ///
 /// `inner` is in the unit the caller trains with (reduced, kT = 1, for Boltzmann generators).
 pub struct InternalEnergy<'a> {
@@ -519,7 +626,18 @@ impl InternalEnergy<'_> {
             energy.len(),
             forces.as_ref().map(|f| f.dim()),
         )?;
-        let (x, log_det) = layer.to_cartesian(y)?;
+        let (x, mut log_det) = layer.to_cartesian(y)?;
+        if let Some((_, fixed)) = &layer.fixed {
+            // ln J + ½ ln det G: the Fixman factor enters the density like the Jacobian.
+            log_det
+                .as_slice_mut()
+                .expect("new arrays are contiguous")
+                .par_iter_mut()
+                .zip(x.axis_iter(Axis(0)).into_par_iter())
+                .for_each(|(l, xr)| {
+                    *l += 0.5 * fixed.log_det_metric(xr.as_slice().expect("contiguous row"), None)
+                });
+        }
         // Rows outside the internal coordinates' domain: the wall instead of the molecule.
         let outside: Vec<bool> = y.outer_iter().map(|r| !layer.in_domain(r)).collect();
         let mark = |mut energy: ArrayViewMut1<f64>| {
@@ -564,6 +682,14 @@ impl InternalEnergy<'_> {
                         *g = -f;
                     }
                     let xr = xc.row(r).to_vec();
+                    if let Some((_, fixed)) = &layer.fixed {
+                        // ∂(−½ ln det G)/∂x.
+                        scratch.fill(0.0);
+                        fixed.log_det_metric(&xr, Some(&mut scratch));
+                        for (g, m) in grad_x.iter_mut().zip(&scratch) {
+                            *g -= 0.5 * m;
+                        }
+                    }
                     ic.pullback(&xr, &grad_x, &mut grad_q, &mut scratch);
                     layer.full_q(&yc.row(r).to_vec(), &mut q);
                     ic.log_det_gradient(&q, &mut ld_grad);

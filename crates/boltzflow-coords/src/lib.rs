@@ -8,18 +8,22 @@
 //!   length, an angle and a torsion per further atom — with log|det J| of either direction.
 //! * [`align`]: Kabsch superposition on a reference; [`Whitening`]: PCA whitening of aligned
 //!   Cartesian coordinates with the near-zero rigid-body modes dropped, with its log-determinant.
+//! * [`FixedBonds`]: constrained bonds and the Fixman factor √det G of the density that
+//!   constrained dynamics sample.
 //! * [`features`]: dihedral angles (backbone φ, ψ found from a topology) and their sin/cos.
 //!
 //! Angles are in radians; torsions are periodic on (−π, π] (IUPAC sign, as OpenMM and MDTraj).
 
 pub mod align;
 pub mod features;
+pub mod fixed_bonds;
 pub mod internal;
 pub mod layer;
 pub mod whiten;
 pub mod zmatrix;
 
 pub use align::{align, kabsch_rotation};
+pub use fixed_bonds::FixedBonds;
 pub use internal::{IcKind, InternalCoordinates};
 pub use layer::{InternalEnergy, InternalLayer, ReferenceWidths};
 pub use whiten::Whitening;

@@ -146,13 +146,193 @@ fn samplers_that_cannot_keep_constraints_refuse_them() {
         let e = simulate(sys.as_ref(), &spec, true).unwrap_err().to_string();
         assert!(e.contains("--sampler") && e.contains("langevin"), "{e}");
     }
-    // Internal coordinates would need the constrained bonds removed: not yet, and said so.
-    let e = boltzflow_learn::run::Representation::fit(
-        boltzflow_learn::run::RepresentationKind::Internal,
-        sys.as_ref(),
-        ndarray::Array2::zeros((2, 66)).view(),
+}
+
+#[test]
+fn the_internal_representation_holds_the_constrained_bonds_fixed() {
+    use boltzflow_learn::run::{Representation, RepresentationKind};
+    let sys = system();
+    let spec = SimulationSpec {
+        sampler: Sampler::Langevin,
+        chains: 4,
+        steps: 5_000,
+        burn_in: 1_000,
+        stride: 100,
+        step_size: None,
+        friction: 1.0,
+        temperature: None,
+        seed: 2,
+        init: None,
+    };
+    let x = simulate(sys.as_ref(), &spec, true).unwrap().samples;
+    // 3·22 − 6 − 12 = 48 coordinates: the paper's BAT of the constrained molecule.
+    let repr = Representation::fit(RepresentationKind::Internal, sys.as_ref(), x.view()).unwrap();
+    assert_eq!(repr.dim(), 48);
+    // Rows back to molecules: the constrained bonds at their lengths, the rest as in the frames
+    // (internal distances equal, the frame is the layer's canonical one).
+    let y = repr.features(x.view()).unwrap();
+    let back = repr.positions(y.view()).unwrap();
+    let ff = ForceField::from_file(&root().join("data/ala2/ala2_hbonds_system.xml")).unwrap();
+    let dist = |r: ndarray::ArrayView1<f64>, i: usize, j: usize| {
+        (0..3)
+            .map(|k| (r[3 * i + k] - r[3 * j + k]).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    for (a, b) in x.outer_iter().zip(back.outer_iter()) {
+        for &(i, j, d) in ff.constraints() {
+            assert!((dist(b, i, j) - d).abs() < 1e-12);
+        }
+        for i in 0..22 {
+            for j in 0..i {
+                assert!((dist(a, i, j) - dist(b, i, j)).abs() < 1e-8);
+            }
+        }
+    }
+    // Saved and loaded with the System's constraints; another System is refused.
+    let dir = tempfile::tempdir().unwrap();
+    repr.save(dir.path()).unwrap();
+    let loaded = Representation::load(RepresentationKind::Internal, sys.as_ref(), dir.path())
+        .unwrap()
+        .unwrap();
+    let diff = (&loaded.features(x.view()).unwrap() - &y).mapv(f64::abs);
+    let worst = diff.iter().fold(0.0f64, |m, v| m.max(*v));
+    assert!(worst < 1e-12, "{worst}");
+    let flexible = boltzflow_systems::build_with_pdb(
+        &format!(
+            "openmm:{}",
+            root().join("data/ala2/ala2_system.xml").display()
+        ),
+        Some(&root().join("data/ala2/ala2.pdb")),
     )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("constraints=None"), "{e}");
+    .unwrap();
+    let e = Representation::load(RepresentationKind::Internal, flexible.as_ref(), dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("holds 12 bonds fixed, the System has 0"), "{e}");
+}
+
+/// A bent triatomic A–C–B whose two bonds are constrained, with a light centre (1 amu between
+/// two of 16 amu) and a soft harmonic angle: the Fixman factor √det G, with
+/// det G = (1/m_C + 1/m_A)² − cos²θ/m_C², changes the angle's density by a factor 4 across its
+/// range.
+const TRIATOMIC: &str = r#"<?xml version="1.0" ?>
+<System openmmVersion="8.6.1" type="System" version="1">
+	<Particles><Particle mass="16"/><Particle mass="1"/><Particle mass="16"/></Particles>
+	<Constraints><Constraint d=".1" p1="0" p2="1"/><Constraint d=".12" p1="1" p2="2"/></Constraints>
+	<Forces>
+		<Force forceGroup="0" name="HarmonicAngleForce" type="HarmonicAngleForce" usesPeriodic="0" version="2">
+			<Angles><Angle a="1.9" k="5" p1="0" p2="1" p3="2"/></Angles>
+		</Force>
+	</Forces>
+</System>"#;
+
+/// The angle A–C–B of each row of Cartesian frames `[n, 9]`.
+fn triatomic_angles(x: ndarray::ArrayView2<f64>) -> Vec<f64> {
+    x.outer_iter()
+        .map(|r| {
+            let a: Vec<f64> = (0..3).map(|k| r[k] - r[3 + k]).collect();
+            let b: Vec<f64> = (0..3).map(|k| r[6 + k] - r[3 + k]).collect();
+            let dot: f64 = a.iter().zip(&b).map(|(p, q)| p * q).sum();
+            let norm = |v: &[f64]| v.iter().map(|t| t * t).sum::<f64>().sqrt();
+            (dot / (norm(&a) * norm(&b))).clamp(-1.0, 1.0).acos()
+        })
+        .collect()
+}
+
+#[test]
+fn internal_coordinates_with_fixed_bonds_give_the_density_constrained_dynamics_sample() {
+    use boltzflow_coords::{
+        FixedBonds, InternalCoordinates, InternalEnergy, InternalLayer, ZMatrix,
+    };
+    use boltzflow_core::Energy;
+
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("triatomic.xml");
+    std::fs::write(&xml, TRIATOMIC).unwrap();
+    let start = dir.path().join("start.npy");
+    let chains = 64;
+    let x0 = ndarray::Array2::from_shape_fn((chains, 9), |(_, k)| {
+        [0.1, 0.0, 0.0, 0.0, 0.0, 0.0, -0.04, 0.11, 0.0][k]
+    });
+    boltzflow_io::write_npy_2d(&start, x0.view()).unwrap();
+    let sys = boltzflow_systems::build(&format!("openmm:{}", xml.display())).unwrap();
+    let spec = SimulationSpec {
+        sampler: Sampler::Langevin,
+        chains,
+        steps: 60_000,
+        burn_in: 2_000,
+        stride: 50,
+        step_size: None,
+        friction: 10.0,
+        temperature: None,
+        seed: 5,
+        init: Some(start.display().to_string()),
+    };
+    let r = simulate(sys.as_ref(), &spec, true).unwrap();
+    let theta = triatomic_angles(r.samples.view());
+
+    // The layer holds both bonds fixed: y is the angle alone, and its density exp(−u(y)) from
+    // InternalEnergy (βU − ln J − ½ ln det G) is tabulated on a grid.
+    let ff = ForceField::from_file(&xml).unwrap();
+    let fixed = FixedBonds::new(ff.constraints(), ff.masses()).unwrap();
+    let ic =
+        InternalCoordinates::new(ZMatrix::from_bonds(3, ff.bonds(), &[true, false, true]).unwrap());
+    let layer = InternalLayer::fit_constrained(ic, r.samples.view(), Some(fixed)).unwrap();
+    assert_eq!(layer.dim(), 1);
+    let beta = 1.0 / (boltzflow_core::units::KB_KJ_PER_MOL_K * 300.0);
+    let reduced = boltzflow_learn::Reduced {
+        inner: sys.as_ref(),
+        beta,
+    };
+    let energy = InternalEnergy {
+        inner: &reduced,
+        layer: &layer,
+    };
+    let (lo, hi, bins) = (0.3, std::f64::consts::PI, 20);
+    let width = (hi - lo) / bins as f64;
+    let fine = 200;
+    let (shift, scale) = (layer.shift()[0], layer.scale()[0]);
+    let grid = ndarray::Array2::from_shape_fn((bins * fine, 1), |(g, _)| {
+        (lo + (g as f64 + 0.5) * width / fine as f64 - shift) / scale
+    });
+    let u = energy.energy(grid.view()).unwrap();
+    // The same without the Fixman factor: exp(−βU) sin θ, the density of infinitely stiff
+    // bonds, which constrained dynamics do not sample.
+    let stiff: Vec<f64> = (0..bins * fine)
+        .map(|g| {
+            let t = lo + (g as f64 + 0.5) * width / fine as f64;
+            -beta * 0.5 * 5.0 * (t - 1.9f64).powi(2) + t.sin().ln()
+        })
+        .collect();
+    let bin_probabilities = |log_density: &dyn Fn(usize) -> f64| {
+        let w: Vec<f64> = (0..bins * fine).map(|g| log_density(g).exp()).collect();
+        let total: f64 = w.iter().sum();
+        (0..bins)
+            .map(|b| w[b * fine..(b + 1) * fine].iter().sum::<f64>() / total)
+            .collect::<Vec<f64>>()
+    };
+    let predicted = bin_probabilities(&|g| -u[g]);
+    let predicted_stiff = bin_probabilities(&|g| stiff[g]);
+    // MD's bin fractions per chain; the mean and its standard error over the 64 chains.
+    let n_frames = theta.len() / chains;
+    let mut per_chain = vec![vec![0.0; bins]; chains];
+    for (n, t) in theta.iter().enumerate() {
+        let b = ((t - lo) / width).floor();
+        if b >= 0.0 && (b as usize) < bins {
+            per_chain[n % chains][b as usize] += 1.0 / n_frames as f64;
+        }
+    }
+    let (mut worst, mut worst_stiff) = (0.0f64, 0.0f64);
+    for b in 0..bins {
+        let mean = per_chain.iter().map(|c| c[b]).sum::<f64>() / chains as f64;
+        let var =
+            per_chain.iter().map(|c| (c[b] - mean).powi(2)).sum::<f64>() / (chains as f64 - 1.0);
+        let se = (var / chains as f64).sqrt().max(1e-4);
+        worst = worst.max((mean - predicted[b]).abs() / se);
+        worst_stiff = worst_stiff.max((mean - predicted_stiff[b]).abs() / se);
+    }
+    println!("worst bin: {worst:.2} SE with the Fixman factor, {worst_stiff:.1} SE without");
+    assert!(worst < 4.0, "{worst}");
+    assert!(worst_stiff > 10.0, "{worst_stiff}");
 }

@@ -14,7 +14,8 @@ use boltzflow_systems::System;
 use ndarray::{Array1, Array2, ArrayView2};
 
 use super::bg_coordinates::{
-    RunEnergy, internal_coordinates, load_layer, save_layer, to_configurations, to_flow_space,
+    RunEnergy, fixed_bonds, internal_coordinates, load_layer, save_layer, to_configurations,
+    to_flow_space,
 };
 use super::{Progress, TrainOptions, build_system, check_configurations, simulate_data, stopped};
 use crate::config::{BgConfig, DataConfig};
@@ -85,8 +86,18 @@ impl BgRun {
                     "the reaction-coordinate loss is defined on Cartesian coordinates; it is not available with flow.coordinates = \"internal\"",
                 ));
             }
+            if let Some(f) = fixed_bonds(system.as_ref())? {
+                return Err(Error::invalid(
+                    "flow.coordinates",
+                    format!(
+                        "{} has {} distance constraints; Boltzmann generators in internal coordinates need the flexible molecule: use a System XML made with constraints=None (VAEs, `[vae] representation = \"internal\"`, hold constrained bonds fixed)",
+                        system.spec(),
+                        f.len()
+                    ),
+                ));
+            }
             let ic = internal_coordinates(system.as_ref())?;
-            if let Some(l) = load_layer(&dir, ic.clone())? {
+            if let Some(l) = load_layer(&dir, ic.clone(), None)? {
                 let _ = layer.set(l);
             }
             Some(ic)

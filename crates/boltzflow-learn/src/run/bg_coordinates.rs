@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use boltzflow_coords::{InternalCoordinates, InternalEnergy, InternalLayer, ZMatrix};
+use boltzflow_coords::{FixedBonds, InternalCoordinates, InternalEnergy, InternalLayer, ZMatrix};
 use boltzflow_core::{Energy, Error, Result};
 use boltzflow_systems::System;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2};
@@ -20,7 +20,8 @@ pub const INTERNAL_COORDINATES_FILE: &str = "internal_coordinates.json";
 /// Atoms heavier than this (amu) are heavy atoms: the Z-matrix builds them first.
 const HEAVY_AMU: f64 = 1.5;
 
-/// The Cartesian ↔ internal transform of a molecule, from its bond graph.
+/// The Cartesian ↔ internal transform of a molecule, from its bond graph (which includes the
+/// constrained bonds).
 ///
 /// # Errors
 /// [`Error::InvalidParameter`] (`flow.coordinates`) for a system that is not a molecule; the
@@ -36,22 +37,29 @@ pub fn internal_coordinates(system: &dyn System) -> Result<InternalCoordinates> 
         ));
     };
     let ff = &mol.force_field;
-    if !ff.constraints().is_empty() {
-        return Err(Error::invalid(
-            "coordinates",
-            format!(
-                "{} has {} distance constraints; internal coordinates without the constrained bonds are not supported yet: use a System XML made with constraints=None",
-                system.spec(),
-                ff.constraints().len()
-            ),
-        ));
-    }
     let heavy: Vec<bool> = ff.masses().iter().map(|&m| m > HEAVY_AMU).collect();
     Ok(InternalCoordinates::new(ZMatrix::from_bonds(
         ff.n_atoms(),
         ff.bonds(),
         &heavy,
     )?))
+}
+
+/// The constrained bonds of a molecule with their masses (`None` for a System without
+/// constraints, or a system that is not a molecule): the bonds an internal-coordinate layer
+/// holds fixed.
+///
+/// # Errors
+/// Constraints that do not join two atoms of the molecule.
+pub fn fixed_bonds(system: &dyn System) -> Result<Option<FixedBonds>> {
+    let Some(mol) = system.as_openmm() else {
+        return Ok(None);
+    };
+    let ff = &mol.force_field;
+    if ff.constraints().is_empty() {
+        return Ok(None);
+    }
+    FixedBonds::new(ff.constraints(), ff.masses()).map(Some)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -65,6 +73,9 @@ struct LayerFile {
     scale: Vec<f64>,
     /// Per internal coordinate: a free torsion (periodic in the flow).
     periodic: Vec<bool>,
+    /// The bonds held fixed `(i, j, d)`: the System's constraints when the layer was fitted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    fixed: Vec<(usize, usize, f64)>,
 }
 
 /// Writes the layer's statistics into `dir` atomically.
@@ -80,17 +91,26 @@ pub fn save_layer(dir: &Path, layer: &InternalLayer) -> Result<()> {
             shift: layer.shift().to_vec(),
             scale: layer.scale().to_vec(),
             periodic: layer.periodic().to_vec(),
+            fixed: layer
+                .fixed_bonds()
+                .map_or_else(Vec::new, |f| f.pairs().to_vec()),
         },
     )
 }
 
 /// The layer saved in `dir` (with its own Z-matrix, which must place the atoms of `ic`), or
-/// `None` if there is none yet.
+/// `None` if there is none yet. `fixed` are the system's constrained bonds, which must be
+/// those the layer was fitted with.
 ///
 /// # Errors
 /// [`Error::Io`] / [`Error::BadFile`] naming the file (also for a file of an older boltzflow,
-/// without its Z-matrix: retrain with `--force`); statistics that do not fit the molecule.
-pub fn load_layer(dir: &Path, ic: InternalCoordinates) -> Result<Option<InternalLayer>> {
+/// without its Z-matrix: retrain with `--force`); statistics that do not fit the molecule;
+/// constraints other than the layer's.
+pub fn load_layer(
+    dir: &Path,
+    ic: InternalCoordinates,
+    fixed: Option<FixedBonds>,
+) -> Result<Option<InternalLayer>> {
     let path = dir.join(INTERNAL_COORDINATES_FILE);
     if !path.exists() {
         return Ok(None);
@@ -101,9 +121,26 @@ pub fn load_layer(dir: &Path, ic: InternalCoordinates) -> Result<Option<Internal
     )?;
     let in_file = |e: Error| e.context(format!("in `{}`", path.display()));
     let z = ZMatrix::new(ic.zmatrix().n_atoms(), f.roots, f.rows).map_err(in_file)?;
-    InternalLayer::from_parts(InternalCoordinates::new(z), f.shift, f.scale, f.periodic)
-        .map(Some)
-        .map_err(in_file)
+    let system_pairs = fixed.as_ref().map_or(&[][..], |b| b.pairs());
+    if f.fixed != system_pairs {
+        return Err(Error::BadFile {
+            path: path.clone(),
+            reason: format!(
+                "the layer holds {} bonds fixed, the System has {} constraints: the run was trained with another System XML (use that one, or retrain with `train --force`)",
+                f.fixed.len(),
+                system_pairs.len()
+            ),
+        });
+    }
+    InternalLayer::from_parts_constrained(
+        InternalCoordinates::new(z),
+        f.shift,
+        f.scale,
+        f.periodic,
+        fixed,
+    )
+    .map(Some)
+    .map_err(in_file)
 }
 
 /// The reduced energy of a run in its flow's coordinates: u(x) = βE(x) in the system's own

@@ -378,12 +378,6 @@ pub(crate) fn start(system: &dyn System, spec: &SimulationSpec) -> Result<Start>
 /// per-coordinate masses.
 pub(crate) type BuiltMove = (Box<dyn Move>, Option<usize>, Vec<f64>);
 
-/// The move of `spec`'s sampler for `system` with step size `step_size` (atomic masses and the
-/// centre-of-mass motion removed for molecules), the Langevin degrees of freedom, and the
-/// per-coordinate masses.
-///
-/// # Errors
-/// [`Error::InvalidParameter`] for a bad step size or friction.
 /// The distance constraints of a molecule's System (`None` without any), kept to 10⁻¹⁰
 /// relative.
 ///
@@ -404,6 +398,12 @@ pub(crate) fn system_constraints(system: &dyn System) -> Result<Option<Constrain
     )?))
 }
 
+/// The move of `spec`'s sampler for `system` with step size `step_size` (atomic masses and the
+/// centre-of-mass motion removed for molecules), the Langevin degrees of freedom, and the
+/// per-coordinate masses.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for a bad step size or friction.
 pub(crate) fn build_move(
     system: &dyn System,
     spec: &SimulationSpec,

@@ -34,7 +34,7 @@ use boltzflow_systems::System;
 use ndarray::{Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis};
 use serde::{Deserialize, Serialize};
 
-use super::bg_coordinates::{internal_coordinates, load_layer, save_layer};
+use super::bg_coordinates::{fixed_bonds, internal_coordinates, load_layer, save_layer};
 use crate::trainer::Reduced;
 
 /// The file of an aligned representation's statistics in a run directory.
@@ -219,8 +219,12 @@ impl Representation {
         };
         if kind == RepresentationKind::Internal {
             return Ok(Self::Internal(
-                InternalLayer::fit(internal_coordinates(system)?, x)
-                    .context("fitting the internal coordinates of [vae] representation")?,
+                InternalLayer::fit_constrained(
+                    internal_coordinates(system)?,
+                    x,
+                    fixed_bonds(system)?,
+                )
+                .context("fitting the internal coordinates of [vae] representation")?,
             ));
         }
         let atoms: Vec<usize> = (0..masses.len())
@@ -356,7 +360,10 @@ impl Representation {
     /// or molecule.
     pub fn load(kind: RepresentationKind, system: &dyn System, dir: &Path) -> Result<Option<Self>> {
         if kind == RepresentationKind::Internal {
-            return Ok(load_layer(dir, internal_coordinates(system)?)?.map(Self::Internal));
+            return Ok(
+                load_layer(dir, internal_coordinates(system)?, fixed_bonds(system)?)?
+                    .map(Self::Internal),
+            );
         }
         let path = dir.join(REPRESENTATION_FILE);
         if !path.exists() {
