@@ -193,7 +193,7 @@ fn fixed_columns(ic: &InternalCoordinates, fixed: &FixedBonds) -> Result<Vec<(us
                     Error::invalid(
                         "constraints",
                         format!(
-                            "constraint {n} between atoms {i} and {j} is not a bond of the Z-matrix; internal coordinates can hold bonds fixed (constraints=HBonds or AllBonds), not distances across angles (HAngles, rigid water)"
+                            "constraint {n} between atoms {i} and {j} is not a bond of the Z-matrix; internal coordinates can hold bonds fixed (constraints=HBonds; AllBonds without rings), not distances across angles (HAngles, rigid water) or ring closures"
                         ),
                     )
                 })

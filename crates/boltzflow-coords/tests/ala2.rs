@@ -472,3 +472,37 @@ fn a_layer_from_one_reference_structure_centres_it() {
     assert!(InternalLayer::from_reference(ala2_ic(), x.row(0), bad).is_err());
     assert!(InternalLayer::from_reference(ala2_ic(), x.slice(s![0, ..5]), widths).is_err());
 }
+
+#[test]
+fn fixed_bonds_must_be_bonds_of_the_zmatrix() {
+    use boltzflow_coords::{FixedBonds, InternalLayer};
+    let ff = ForceField::from_file(&root().join("data/ala2/ala2_hbonds_system.xml")).unwrap();
+    let x = positions();
+    // Noisy copies of the reference: the layer needs spread in every free coordinate.
+    let noisy = Array2::from_shape_fn((8, x.ncols()), |(r, c)| {
+        x[[0, c]] + 1e-3 * ((r * 31 + c * 17) % 13) as f64 / 13.0
+    });
+    let layer = InternalLayer::fit_constrained(
+        ala2_ic(),
+        noisy.view(),
+        Some(FixedBonds::new(ff.constraints(), ff.masses()).unwrap()),
+    )
+    .unwrap();
+    assert_eq!(layer.dim(), 48);
+    assert_eq!(layer.fixed_bonds().unwrap().len(), 12);
+    // The methyl's three hydrogens constrained to each other: distances across angles.
+    let (h1, h2) = (0, 2);
+    let mut pairs = ff.constraints().to_vec();
+    pairs.push((h1, h2, 0.178));
+    let e = InternalLayer::fit_constrained(
+        ala2_ic(),
+        noisy.view(),
+        Some(FixedBonds::new(&pairs, ff.masses()).unwrap()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("constraint 12 between atoms 0 and 2 is not a bond"),
+        "{e}"
+    );
+}

@@ -189,6 +189,33 @@ fn the_internal_representation_holds_the_constrained_bonds_fixed() {
             }
         }
     }
+    // The energy of the rows (with the Fixman term) and its forces −∂u/∂y: central
+    // differences on a few rows and columns.
+    let beta = 1.0 / (boltzflow_core::KB_KJ_PER_MOL_K * 300.0);
+    let u = repr
+        .energy(boltzflow_learn::Reduced {
+            inner: sys.as_ref(),
+            beta,
+        })
+        .unwrap();
+    let rows = y.slice(ndarray::s![..3, ..]).to_owned();
+    let (_, f) = boltzflow_core::Energy::energy_and_forces(&u, rows.view()).unwrap();
+    for r in 0..3 {
+        for c in [0, 5, 20, 47] {
+            let h = 1e-5;
+            let (mut a, mut b) = (rows.clone(), rows.clone());
+            a[[r, c]] += h;
+            b[[r, c]] -= h;
+            let e =
+                |m: &ndarray::Array2<f64>| boltzflow_core::Energy::energy(&u, m.view()).unwrap()[r];
+            let fd = -(e(&a) - e(&b)) / (2.0 * h);
+            assert!(
+                (f[[r, c]] - fd).abs() < 1e-4 * fd.abs().max(1.0),
+                "row {r} column {c}: {} vs {fd}",
+                f[[r, c]]
+            );
+        }
+    }
     // Saved and loaded with the System's constraints; another System is refused.
     let dir = tempfile::tempdir().unwrap();
     repr.save(dir.path()).unwrap();
