@@ -64,18 +64,7 @@ fn constrained_langevin_keeps_the_constraints_and_matches_openmm() {
     .unwrap();
     let sys = system();
     let chains = 8;
-    let spec = SimulationSpec {
-        sampler: Sampler::Langevin,
-        chains,
-        steps: 150_000,
-        burn_in: 25_000,
-        stride: 250,
-        step_size: None,
-        friction: 1.0,
-        temperature: None,
-        seed: 11,
-        init: None,
-    };
+    let spec = SimulationSpec::langevin(chains, 150_000, 25_000, 250, 11);
     let r = simulate(sys.as_ref(), &spec, true).unwrap();
     // 2 fs by default with constraints; no warning about the step size.
     assert!(
@@ -133,15 +122,8 @@ fn samplers_that_cannot_keep_constraints_refuse_them() {
     for sampler in [Sampler::Metropolis, Sampler::Mala, Sampler::Overdamped] {
         let spec = SimulationSpec {
             sampler,
-            chains: 1,
-            steps: 10,
-            burn_in: 0,
-            stride: 1,
             step_size: Some(0.001),
-            friction: 1.0,
-            temperature: None,
-            seed: 1,
-            init: None,
+            ..SimulationSpec::langevin(1, 10, 0, 1, 1)
         };
         let e = simulate(sys.as_ref(), &spec, true).unwrap_err().to_string();
         assert!(e.contains("--sampler") && e.contains("langevin"), "{e}");
@@ -152,18 +134,7 @@ fn samplers_that_cannot_keep_constraints_refuse_them() {
 fn the_internal_representation_holds_the_constrained_bonds_fixed() {
     use boltzflow_learn::run::{Representation, RepresentationKind};
     let sys = system();
-    let spec = SimulationSpec {
-        sampler: Sampler::Langevin,
-        chains: 4,
-        steps: 5_000,
-        burn_in: 1_000,
-        stride: 100,
-        step_size: None,
-        friction: 1.0,
-        temperature: None,
-        seed: 2,
-        init: None,
-    };
+    let spec = SimulationSpec::langevin(4, 5_000, 1_000, 100, 2);
     let x = simulate(sys.as_ref(), &spec, true).unwrap().samples;
     // 3·22 − 6 − 12 = 48 coordinates: the paper's BAT of the constrained molecule.
     let repr = Representation::fit(RepresentationKind::Internal, sys.as_ref(), x.view()).unwrap();
@@ -285,16 +256,9 @@ fn internal_coordinates_with_fixed_bonds_give_the_density_constrained_dynamics_s
     boltzflow_io::write_npy_2d(&start, x0.view()).unwrap();
     let sys = boltzflow_systems::build(&format!("openmm:{}", xml.display())).unwrap();
     let spec = SimulationSpec {
-        sampler: Sampler::Langevin,
-        chains,
-        steps: 60_000,
-        burn_in: 2_000,
-        stride: 50,
-        step_size: None,
         friction: 10.0,
-        temperature: None,
-        seed: 5,
         init: Some(start.display().to_string()),
+        ..SimulationSpec::langevin(chains, 60_000, 2_000, 50, 5)
     };
     let r = simulate(sys.as_ref(), &spec, true).unwrap();
     let theta = triatomic_angles(r.samples.view());

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use boltzflow_core::Energy;
 use boltzflow_learn::config::BgConfig;
 use boltzflow_learn::run::{
-    BgEvaluateOptions, BgRun, NoProgress, Sampler, SimulationSpec, StartMode, TrainOptions,
-    simulate,
+    BgEvaluateOptions, BgRun, NoProgress, SimulationSpec, StartMode, TrainOptions, simulate,
 };
 
 fn data_dir() -> PathBuf {
@@ -23,18 +22,7 @@ fn md_frames(dir: &Path) -> PathBuf {
         Some(&data_dir().join("ala2.pdb")),
     )
     .unwrap();
-    let spec = SimulationSpec {
-        sampler: Sampler::Langevin,
-        chains: 2,
-        steps: 45_000,
-        burn_in: 5000,
-        stride: 100,
-        step_size: None,
-        friction: 1.0,
-        temperature: None,
-        seed: 2,
-        init: None,
-    };
+    let spec = SimulationSpec::langevin(2, 45_000, 5000, 100, 2);
     let r = simulate(system.as_ref(), &spec, true).unwrap();
     let path = dir.join("md.npy");
     boltzflow_io::write_npy_2d(&path, r.samples.view()).unwrap();

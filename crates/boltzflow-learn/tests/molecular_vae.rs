@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use boltzflow_core::Energy;
 use boltzflow_learn::run::{
-    NoProgress, Representation, RepresentationKind, Sampler, SimulationSpec, StartMode,
-    TrainOptions, VaeRun, phi_psi, simulate,
+    NoProgress, Representation, RepresentationKind, SimulationSpec, StartMode, TrainOptions,
+    VaeRun, phi_psi, simulate,
 };
 use boltzflow_learn::trainer::Reduced;
 use boltzflow_learn::vae::config::VaeConfig;
@@ -28,27 +28,15 @@ fn ala2() -> Box<dyn System> {
     .unwrap()
 }
 
-/// 300 K Langevin (BAOAB, 1 fs, γ = 1/ps) of `chains` × `steps` after `burn_in`.
-fn langevin(chains: usize, steps: u64, burn_in: u64, stride: u64, seed: u64) -> SimulationSpec {
-    SimulationSpec {
-        sampler: Sampler::Langevin,
-        chains,
-        steps,
-        burn_in,
-        stride,
-        step_size: None,
-        friction: 1.0,
-        temperature: None,
-        seed,
-        init: None,
-    }
-}
-
 /// 2 chains × 30 ps of 300 K Langevin MD, a frame every 100 fs (600 frames, frame-major).
 fn md_frames() -> Array2<f64> {
-    simulate(ala2().as_ref(), &langevin(2, 35_000, 5000, 100, 4), true)
-        .unwrap()
-        .samples
+    simulate(
+        ala2().as_ref(),
+        &SimulationSpec::langevin(2, 35_000, 5000, 100, 4),
+        true,
+    )
+    .unwrap()
+    .samples
 }
 
 const KINDS: [RepresentationKind; 3] = [
@@ -650,7 +638,7 @@ fn the_encoder_mean_exports_to_plumed_and_drives_metadynamics() {
     let system = ala2();
     let md = boltzflow_learn::run::simulate_metadynamics(
         system.as_ref(),
-        &langevin(2, 2000, 1000, 100, 5),
+        &SimulationSpec::langevin(2, 2000, 1000, 100, 5),
         &metad(format!("vae:{}:1", run.dir.display())),
     )
     .unwrap();
@@ -662,7 +650,7 @@ fn the_encoder_mean_exports_to_plumed_and_drives_metadynamics() {
     ] {
         let e = boltzflow_learn::run::simulate_metadynamics(
             system.as_ref(),
-            &langevin(1, 200, 100, 100, 5),
+            &SimulationSpec::langevin(1, 200, 100, 100, 5),
             &metad(bad.clone()),
         )
         .unwrap_err()

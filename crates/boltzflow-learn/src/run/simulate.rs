@@ -106,6 +106,27 @@ pub struct SimulationSpec {
     pub init: Option<String>,
 }
 
+impl SimulationSpec {
+    /// Langevin dynamics (BAOAB; SHAKE/RATTLE for constrained molecules) of `chains` chains ×
+    /// `steps` steps, the first `burn_in` discarded and a frame saved every `stride`, with the
+    /// system's default time step and temperature (1 fs, or 2 fs with constraints, and 300 K for
+    /// molecules), γ = 1 and the system's own start configuration.
+    pub fn langevin(chains: usize, steps: u64, burn_in: u64, stride: u64, seed: u64) -> Self {
+        Self {
+            sampler: Sampler::Langevin,
+            chains,
+            steps,
+            burn_in,
+            stride,
+            step_size: None,
+            friction: 1.0,
+            temperature: None,
+            seed,
+            init: None,
+        }
+    }
+}
+
 /// A finished simulation.
 #[derive(Debug)]
 pub struct SimulationResult {
