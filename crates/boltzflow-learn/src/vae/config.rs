@@ -174,8 +174,13 @@ pub struct VaeEvaluateConfig {
     pub mc_walkers: usize,
     /// VAE Monte Carlo steps per walker.
     pub mc_steps: usize,
-    /// Histogram bins of the marginal entropies in the total correlation.
-    pub tc_bins: usize,
+    /// Encodings (a strided subsample of the n_encode) whose mixture the total correlation is
+    /// estimated on (cost ∝ tc_samples²).
+    pub tc_samples: usize,
+    /// Ignored: kept so that run directories whose saved configuration has it (written before
+    /// the total correlation stopped using histograms) still open.
+    #[serde(skip_serializing)]
+    pub tc_bins: Option<usize>,
     /// Lag time (frames of the data) of the kinetic scores of the latent CV (VAMP-2, implied
     /// timescale), for data from trajectories.
     pub lag: usize,
@@ -188,7 +193,8 @@ impl Default for VaeEvaluateConfig {
             prior_samples: 256,
             mc_walkers: 1000,
             mc_steps: 100,
-            tc_bins: 50,
+            tc_samples: 4000,
+            tc_bins: None,
             lag: 10,
         }
     }
@@ -379,10 +385,10 @@ impl VaeConfig {
         if e.lag == 0 {
             return Err(Error::invalid("evaluate.lag", "must be at least 1 frame"));
         }
-        if e.n_encode < 2 || e.prior_samples == 0 || e.tc_bins < 2 {
+        if e.n_encode < 2 || e.prior_samples == 0 || e.tc_samples < 2 {
             return Err(Error::invalid(
                 "evaluate.n_encode",
-                "need n_encode ≥ 2, prior_samples ≥ 1 and tc_bins ≥ 2",
+                "need n_encode ≥ 2, prior_samples ≥ 1 and tc_samples ≥ 2",
             ));
         }
         if let Some(s) = &self.sweep {
@@ -427,4 +433,21 @@ fn parse_decoder(name: &str, field: &str) -> Result<DecoderKind> {
             ),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VaeEvaluateConfig;
+
+    #[test]
+    fn saved_configurations_with_the_old_histogram_bins_still_read() {
+        let e: VaeEvaluateConfig = toml::from_str("n_encode = 100\ntc_bins = 50").unwrap();
+        assert_eq!((e.n_encode, e.tc_samples), (100, 4000));
+        // Not written back.
+        let text = toml::to_string(&e).unwrap();
+        assert!(
+            !text.contains("tc_bins") && text.contains("tc_samples = 4000"),
+            "{text}"
+        );
+    }
 }

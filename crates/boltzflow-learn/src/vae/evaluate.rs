@@ -102,7 +102,15 @@ pub fn evaluate(
     let tc = if k == 1 {
         0.0
     } else {
-        total_correlation(&z_q, k, &log_p_zq, cfg.tc_bins)
+        // A strided subsample: the evaluation points may come in time order.
+        let m = cfg.tc_samples.min(n);
+        let stride = n / m;
+        let pick = |v: &[f64]| -> Vec<f64> {
+            (0..m)
+                .flat_map(|i| v[i * stride * k..(i * stride + 1) * k].iter().copied())
+                .collect()
+        };
+        total_correlation(&pick(&z_q), &pick(&mu), &pick(&var), k)
     };
     let f_acc = match energy {
         Some(e) if cfg.mc_walkers > 0 && cfg.mc_steps > 0 => {
