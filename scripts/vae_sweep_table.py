@@ -36,9 +36,15 @@ def fmt(pair, f):
     if pair is None:
         return "–"
     m, se = pair
+
+    def one(v):
+        t = f.format(v)
+        # A tiny negative estimate rounds to "-0.000": print it as 0.
+        return t[1:] if t.startswith("-") and float(t) == 0.0 else t
+
     if math.isnan(se):
-        return f.format(m)
-    return f"{f.format(m)} ± {f.format(se)}"
+        return one(m)
+    return f"{one(m)} ± {one(se)}"
 
 
 def main():

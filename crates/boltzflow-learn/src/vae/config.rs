@@ -177,13 +177,18 @@ pub struct VaeEvaluateConfig {
     /// Encodings (a strided subsample of the n_encode) whose mixture the total correlation is
     /// estimated on (cost ∝ tc_samples²).
     pub tc_samples: usize,
-    /// Ignored: kept so that run directories whose saved configuration has it (written before
-    /// the total correlation stopped using histograms) still open.
-    #[serde(skip_serializing)]
-    pub tc_bins: Option<usize>,
+    /// Read and ignored: run directories whose saved configuration has it (written before the
+    /// total correlation stopped using histograms) still open and resume.
+    #[serde(default, skip_serializing, deserialize_with = "ignore_value")]
+    tc_bins: (),
     /// Lag time (frames of the data) of the kinetic scores of the latent CV (VAMP-2, implied
     /// timescale), for data from trajectories.
     pub lag: usize,
+}
+
+/// Consumes a value of any type (a key kept only for compatibility).
+fn ignore_value<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<(), D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| ())
 }
 
 impl Default for VaeEvaluateConfig {
@@ -194,7 +199,7 @@ impl Default for VaeEvaluateConfig {
             mc_walkers: 1000,
             mc_steps: 100,
             tc_samples: 4000,
-            tc_bins: None,
+            tc_bins: (),
             lag: 10,
         }
     }
@@ -443,6 +448,9 @@ mod tests {
     fn saved_configurations_with_the_old_histogram_bins_still_read() {
         let e: VaeEvaluateConfig = toml::from_str("n_encode = 100\ntc_bins = 50").unwrap();
         assert_eq!((e.n_encode, e.tc_samples), (100, 4000));
+        // Equal to the same configuration without it (so that `--resume` accepts old runs).
+        let plain: VaeEvaluateConfig = toml::from_str("n_encode = 100").unwrap();
+        assert_eq!(e, plain);
         // Not written back.
         let text = toml::to_string(&e).unwrap();
         assert!(
