@@ -95,9 +95,9 @@ impl FixedBonds {
         self.pairs.is_empty()
     }
 
-    /// The atoms' masses (amu).
-    pub fn masses(&self) -> Vec<f64> {
-        self.inv_mass.iter().map(|w| 1.0 / w).collect()
+    /// Atoms of the molecule (those the masses were given for).
+    pub fn n_atoms(&self) -> usize {
+        self.inv_mass.len()
     }
 
     /// ln det G at Cartesian coordinates `x` `[3·n_atoms]` (nm), G in 1/amu (see the module

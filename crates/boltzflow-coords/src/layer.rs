@@ -166,12 +166,12 @@ fn column_atoms(ic: &InternalCoordinates, c: usize) -> Vec<usize> {
 /// Z-matrix, or constraints for a molecule of another size.
 fn fixed_columns(ic: &InternalCoordinates, fixed: &FixedBonds) -> Result<Vec<(usize, f64)>> {
     let n_atoms = ic.zmatrix().n_atoms();
-    if fixed.masses().len() != n_atoms {
+    if fixed.n_atoms() != n_atoms {
         return Err(Error::invalid(
             "constraints",
             format!(
                 "the constraints are for {} atoms, the molecule has {n_atoms}",
-                fixed.masses().len()
+                fixed.n_atoms()
             ),
         ));
     }
@@ -626,18 +626,9 @@ impl InternalEnergy<'_> {
             energy.len(),
             forces.as_ref().map(|f| f.dim()),
         )?;
+        // ln J, and with fixed bonds + ½ ln det G: the Fixman factor enters the density like
+        // the Jacobian (added below, with its gradient when forces are asked for).
         let (x, mut log_det) = layer.to_cartesian(y)?;
-        if let Some((_, fixed)) = &layer.fixed {
-            // ln J + ½ ln det G: the Fixman factor enters the density like the Jacobian.
-            log_det
-                .as_slice_mut()
-                .expect("new arrays are contiguous")
-                .par_iter_mut()
-                .zip(x.axis_iter(Axis(0)).into_par_iter())
-                .for_each(|(l, xr)| {
-                    *l += 0.5 * fixed.log_det_metric(xr.as_slice().expect("contiguous row"), None)
-                });
-        }
         // Rows outside the internal coordinates' domain: the wall instead of the molecule.
         let outside: Vec<bool> = y.outer_iter().map(|r| !layer.in_domain(r)).collect();
         let mark = |mut energy: ArrayViewMut1<f64>| {
@@ -649,6 +640,17 @@ impl InternalEnergy<'_> {
         };
         let Some(mut forces) = forces else {
             self.inner.energy_into(x.view(), energy.view_mut())?;
+            if let Some((_, fixed)) = &layer.fixed {
+                log_det
+                    .as_slice_mut()
+                    .expect("new arrays are contiguous")
+                    .par_iter_mut()
+                    .zip(x.axis_iter(Axis(0)).into_par_iter())
+                    .for_each(|(l, xr)| {
+                        *l += 0.5
+                            * fixed.log_det_metric(xr.as_slice().expect("contiguous row"), None);
+                    });
+            }
             energy.zip_mut_with(&log_det, |e, l| *e -= l);
             mark(energy);
             return Ok(());
@@ -656,7 +658,6 @@ impl InternalEnergy<'_> {
         let mut fx = Array2::zeros(x.raw_dim());
         self.inner
             .energy_and_forces_into(x.view(), energy.view_mut(), fx.view_mut())?;
-        energy.zip_mut_with(&log_det, |e, l| *e -= l);
         let ic = &layer.ic;
         let d = ic.dim();
         forces
@@ -665,7 +666,12 @@ impl InternalEnergy<'_> {
             .zip(x.axis_chunks_iter(Axis(0), ROWS_PER_TASK).into_par_iter())
             .zip(fx.axis_chunks_iter(Axis(0), ROWS_PER_TASK).into_par_iter())
             .zip(y.axis_chunks_iter(Axis(0), ROWS_PER_TASK).into_par_iter())
-            .for_each(|(((mut fy, xc), fxc), yc)| {
+            .zip(
+                log_det
+                    .axis_chunks_iter_mut(Axis(0), ROWS_PER_TASK)
+                    .into_par_iter(),
+            )
+            .for_each(|((((mut fy, xc), fxc), yc), mut ldc)| {
                 let (mut grad_x, mut grad_q, mut ld_grad, mut q, mut scratch) = (
                     vec![0.0; d],
                     vec![0.0; d],
@@ -683,9 +689,9 @@ impl InternalEnergy<'_> {
                     }
                     let xr = xc.row(r).to_vec();
                     if let Some((_, fixed)) = &layer.fixed {
-                        // ∂(−½ ln det G)/∂x.
+                        // −½ ln det G and its gradient.
                         scratch.fill(0.0);
-                        fixed.log_det_metric(&xr, Some(&mut scratch));
+                        ldc[r] += 0.5 * fixed.log_det_metric(&xr, Some(&mut scratch));
                         for (g, m) in grad_x.iter_mut().zip(&scratch) {
                             *g -= 0.5 * m;
                         }
@@ -699,6 +705,7 @@ impl InternalEnergy<'_> {
                     }
                 }
             });
+        energy.zip_mut_with(&log_det, |e, l| *e -= l);
         mark(energy);
         Ok(())
     }

@@ -165,6 +165,8 @@ impl Default for VaeTrainConfig {
 /// `[evaluate]`: sizes of the metric estimates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+// The private unit field is the compatibility key `tc_bins`, not a non-exhaustive marker.
+#[allow(clippy::manual_non_exhaustive)]
 pub struct VaeEvaluateConfig {
     /// Data points encoded for JD_encode, JD_prior, the total correlation and the losses.
     pub n_encode: usize,
