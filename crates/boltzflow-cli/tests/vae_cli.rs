@@ -213,9 +213,9 @@ fn every_vae_example_is_a_valid_configuration() {
             n += 1;
         }
     }
-    // mueller (single run and sweep), the five exact-sample sweeps and the three alanine
-    // dipeptide representations.
-    assert_eq!(n, 10);
+    // mueller (single run and sweep), the five exact-sample sweeps, the three alanine
+    // dipeptide representations in vacuum and in OBC, and the constrained molecule's BAT.
+    assert_eq!(n, 14);
 }
 
 #[test]
