@@ -1,4 +1,4 @@
-//! The four decoders p(x|z) of Monroe & Shen (J. Chem. Phys. 2022), in order of power:
+//! The four decoders p(x|z) of Monroe & Shen (J. Chem. Theory Comput. 2022), in order of power:
 //!
 //! - `mse`: N(m(z), I), the fixed-variance decoder whose loss is the squared error;
 //! - `cond-indep`: N(m(z), diag e^{ℓ(z)}), coordinates independent given z;

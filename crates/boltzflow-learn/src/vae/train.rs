@@ -1,4 +1,4 @@
-//! The β protocol of Monroe & Shen (J. Chem. Phys. 2022) and one epoch of training.
+//! The β protocol of Monroe & Shen (J. Chem. Theory Comput. 2022) and one epoch of training.
 //!
 //! A run is a list of stages trained in turn. A stage with β ≤ 1 starts from fresh parameters
 //! and β rises linearly from 0 over its first `anneal_epochs` (β = 0: no annealing); a stage
