@@ -1,5 +1,5 @@
-//! The normalised 2D densities of Monroe & Shen (J. Chem. Theory Comput. 2022), as energies −ln p(x) in
-//! kT (so ln Z = 0), with exact direct samplers (each density is a mixture).
+//! The normalised 2D densities of Monroe & Shen (J. Chem. Theory Comput. 2022), as energies
+//! −ln p(x) in kT (so ln Z = 0), with exact direct samplers (each density is a mixture).
 
 use std::f64::consts::{LN_2, PI};
 
