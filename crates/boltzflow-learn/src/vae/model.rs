@@ -1,7 +1,7 @@
 //! A VAE over configurations x ∈ ℝ^d (Monroe & Shen, J. Chem. Theory Comput. 2022; DESIGN
-//! §1): a diagonal-Gaussian encoder q(z|x) = N(μ(x), diag σ²(x)) (MLP with ReLU; periodic coordinates
-//! enter as (sin θ, cos θ)), one of the four decoders of [`super::decoder`], a standard-normal
-//! or flow prior, and the loss L = −ln p(x|z) + β [ln q(z|x) − ln P(z)] with one
+//! §1): a diagonal-Gaussian encoder q(z|x) = N(μ(x), diag σ²(x)) (MLP with ReLU; periodic
+//! coordinates enter as (sin θ, cos θ)), one of the four decoders of [`super::decoder`], a
+//! standard-normal or flow prior, and the loss L = −ln p(x|z) + β [ln q(z|x) − ln P(z)] with one
 //! reparameterised sample z = μ + σε, whose hand-written gradient is checked against finite
 //! differences.
 //!
