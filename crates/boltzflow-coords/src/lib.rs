@@ -10,6 +10,8 @@
 //!   Cartesian coordinates with the near-zero rigid-body modes dropped, with its log-determinant.
 //! * [`FixedBonds`]: constrained bonds and the Fixman factor √det G of the density that
 //!   constrained dynamics sample.
+//! * [`PermutationReduction`]: identical particles relabelled by their optimal assignment to
+//!   reference sites, the fundamental domain a generator of a liquid learns.
 //! * [`features`]: dihedral angles (backbone φ, ψ found from a topology) and their sin/cos.
 //!
 //! Angles are in radians; torsions are periodic on (−π, π] (IUPAC sign, as OpenMM and MDTraj).
@@ -19,6 +21,7 @@ pub mod features;
 pub mod fixed_bonds;
 pub mod internal;
 pub mod layer;
+pub mod permutation;
 pub mod whiten;
 pub mod zmatrix;
 
@@ -26,5 +29,6 @@ pub use align::{align, kabsch_rotation};
 pub use fixed_bonds::FixedBonds;
 pub use internal::{IcKind, InternalCoordinates};
 pub use layer::{InternalEnergy, InternalLayer, ReferenceWidths};
+pub use permutation::PermutationReduction;
 pub use whiten::Whitening;
 pub use zmatrix::ZMatrix;

@@ -102,6 +102,7 @@ fn main() {
                 max: 1e4,
             }),
             rc: None,
+            ml_weights: None,
         };
         bg.gradient(&energy, &data, &objective, step, &mut rng)
             .unwrap();

@@ -58,6 +58,7 @@ fn model(system: &str, hidden: usize, seconds: f64) {
             taus: &[1.0],
             reg,
             rc: None,
+            ml_weights: None,
         };
         bg.gradient(sys.as_ref(), &[], &objective, step, &mut rng)
             .unwrap();

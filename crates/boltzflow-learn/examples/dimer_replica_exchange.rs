@@ -18,7 +18,10 @@
 //! Writes `scripts/fixtures/dimer/replica_exchange_reference.json`.
 //!
 //! `cargo run --release -p boltzflow-learn --example dimer_replica_exchange`
-//! (environment overrides for exploration: PT_RUNS, PT_TEMPS, PT_TMAX, PT_ROUNDS, PT_STEPS)
+//! (environment overrides for exploration: PT_RUNS, PT_TEMPS, PT_TMAX, PT_ROUNDS, PT_STEPS, PT_SEED;
+//! PT_OUT writes the reference elsewhere; PT_FRAMES_OUT=FILE.npy also writes the kT = 1
+//! configurations every PT_FRAMES_EVERY rounds after the burn-in, equilibrated starts or
+//! training data for a generator)
 
 use std::time::Instant;
 
@@ -109,7 +112,8 @@ fn main() {
     let dimer = DimerBath::default();
     let temps = geometric_ladder(1.0, t_max, k).unwrap();
     let betas: Vec<f64> = temps.iter().map(|t| 1.0 / t).collect();
-    let streams = RandomStreams::new(SEED);
+    let seed: u64 = env("PT_SEED", SEED);
+    let streams = RandomStreams::new(seed);
     let closed = dimer.lattice_configuration(1.0);
     let open = dimer.lattice_configuration(2.0);
     let x0 = Array2::from_shape_fn((runs, closed.len()), |(r, j)| {
@@ -128,8 +132,17 @@ fn main() {
     // often the ladder brings a freshly crossed configuration down.
     let mut last_open: Vec<Option<bool>> = vec![None; runs];
     let mut state_changes = 0u64;
+    let frames_out: Option<String> = std::env::var("PT_FRAMES_OUT").ok();
+    let frames_every: u64 = env("PT_FRAMES_EVERY", 250);
+    let mut configurations: Vec<f64> = Vec::new();
     for round in 0..rounds {
         ladder.round(&mut moves, &dimer, steps).unwrap();
+        if frames_out.is_some()
+            && round >= burn_in
+            && (round - burn_in).is_multiple_of(frames_every)
+        {
+            configurations.extend(ladder.states[0].positions.iter());
+        }
         if round >= burn_in && round % save_every == 0 {
             for (i, s) in ladder.states.iter().enumerate() {
                 for (r, row) in s.positions.rows().into_iter().enumerate() {
@@ -222,7 +235,7 @@ fn main() {
         "protocol": {
             "runs": runs, "temperatures": temps, "rounds": rounds, "burn_in_rounds": burn_in,
             "metropolis_steps_per_round": steps, "metropolis_step_size": STEP,
-            "frame_every_rounds": save_every, "seed": SEED, "error_groups": GROUPS,
+            "frame_every_rounds": save_every, "seed": seed, "error_groups": GROUPS,
         },
         "delta_f_open_closed": df_t1,
         "delta_f_error": df_t1_se,
@@ -240,8 +253,15 @@ fn main() {
         "state_changes_at_kt1": state_changes,
         "seconds": t0.elapsed().as_secs_f64(),
     });
-    let path = std::path::Path::new("scripts/fixtures/dimer/replica_exchange_reference.json");
-    std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    if let Some(out) = &frames_out {
+        let n = configurations.len() / closed.len();
+        let a = Array2::from_shape_vec((n, closed.len()), configurations).unwrap();
+        boltzflow_io::write_npy_2d(std::path::Path::new(out), a.view()).unwrap();
+        eprintln!("{n} kT = 1 configurations in {out}");
+    }
+    let path = std::env::var("PT_OUT")
+        .unwrap_or_else(|_| "scripts/fixtures/dimer/replica_exchange_reference.json".into());
+    std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
     println!(
         "ΔF(open − closed): kT = 1 replicas {df_t1:.3} ± {df_t1_se:.3}, MBAR over temperatures {df_mbar:.3} ± {df_mbar_se:.3}; umbrella {umb_df:.3} ± {umb_se:.3} (difference {:.1} combined SE); profile RMSE vs umbrella {rmse:.3} kT; {} round trips; {:.0} s",
         (df_t1 - umb_df) / (df_t1_se.powi(2) + umb_se.powi(2)).sqrt(),

@@ -1,8 +1,7 @@
 //! The dimer-bath reference for issue 4: the free-energy profile of the dimer distance on
 //! [0.5, 2.5] and ΔF(open − closed), from umbrella sampling with the project's own Metropolis
 //! sampler, combined by MBAR. Writes `scripts/fixtures/dimer/umbrella_reference.json` (the
-//! fixture `evaluate` compares the dimer generator with) and `examples/dimer_bath_start.npy`
-//! (1000 start configurations for the generator's training data: half closed, half open).
+//! fixture `evaluate` compares the dimer generator with).
 //!
 //! Protocol: 41 windows at d₀ = 0.5, 0.55, …, 2.5 with k = 400 kT per unit²; in each, 48
 //! Metropolis chains (all coordinates moved, σ = 0.02) of 200 000 steps from the lattice
@@ -162,17 +161,6 @@ fn main() {
     let path = std::path::Path::new(&out);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
-    // Start configurations for the generator's data: 500 closed (d = 1), 500 open (d = 2).
-    let closed = dimer.lattice_configuration(1.0);
-    let open = dimer.lattice_configuration(2.0);
-    let x0 = Array2::from_shape_fn((1000, closed.len()), |(r, j)| {
-        if r < 500 { closed[j] } else { open[j] }
-    });
-    boltzflow_io::write_npy_2d(
-        std::path::Path::new("examples/dimer_bath_start.npy"),
-        x0.view(),
-    )
-    .unwrap();
     println!(
         "ΔF(open − closed) = {:.3} ± {:.3} kT; profile and protocol in {} ({:.0} s)",
         all.delta_f,

@@ -106,6 +106,34 @@ pub struct SimulateConfig {
     /// consecutive chains.
     #[serde(default = "default_init")]
     pub init: String,
+    /// `[data.simulate.replica_exchange]`: run the chains as parallel tempering and keep the
+    /// kT = 1 replica (reduced-unit systems, Metropolis moves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_exchange: Option<ReplicaExchangeConfig>,
+}
+
+/// `[data.simulate.replica_exchange]`: every chain of `[data.simulate]` becomes an independent
+/// parallel-tempering run (`boltzflow_mcmc::replica_exchange`) over `replicas` temperatures
+/// geometric from kT = 1 to `max_temperature`, Metropolis moves of `step_size` at each, a swap
+/// attempt between neighbours every `exchange_every` steps (even and odd pairs alternating).
+/// `steps`, `burn_in` and `stride` count Metropolis steps and must be multiples of
+/// `exchange_every`; the frames are those of the kT = 1 replica. Equilibrium data for systems
+/// whose chains stay in one state (a dimer behind a 15 kT barrier, a liquid that forgets its
+/// start slowly).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaExchangeConfig {
+    /// Temperatures per run (≥ 2).
+    pub replicas: usize,
+    /// The highest kT (> 1).
+    pub max_temperature: f64,
+    /// Metropolis steps between swap attempts.
+    #[serde(default = "default_exchange_every")]
+    pub exchange_every: u64,
+}
+
+fn default_exchange_every() -> u64 {
+    20
 }
 
 fn default_sampler() -> crate::run::Sampler {
@@ -235,6 +263,18 @@ pub struct StageConfig {
         skip_serializing_if = "is_default_self_mcmc_step"
     )]
     pub self_mcmc_step: f64,
+    /// Tilts J_ML towards the data the flow covers worst: each data row of a batch is weighted
+    /// by w_i^γ, w_i = e^{−u(x_i)}/q(x_i), normalised over the batch (γ = `ml_tilt`). γ = 0 is
+    /// maximum likelihood (the forward KL); γ = 1 is the gradient of the Rényi-2 divergence
+    /// D₂(p‖q) = ln E_p[p/q], whose exponential is the inverse of the importance-sampling
+    /// ESS fraction, so the tilt trains for the ESS where ML trains for the average density.
+    /// The batch normalisation makes it noisy near γ = 1; in between it interpolates.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub ml_tilt: f64,
+}
+
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
 }
 
 fn default_self_mcmc_step() -> f64 {
@@ -472,6 +512,18 @@ impl BgConfig {
                 return Err(Error::invalid(
                     f("self_samples"),
                     "need at least 2 samples to reweight",
+                ));
+            }
+            if !(0.0..=1.0).contains(&s.ml_tilt) {
+                return Err(Error::invalid(
+                    f("ml_tilt"),
+                    format!("must be in [0, 1], got {}", s.ml_tilt),
+                ));
+            }
+            if s.ml_tilt > 0.0 && (s.w_ml == 0.0 || s.self_samples > 0) {
+                return Err(Error::invalid(
+                    f("ml_tilt"),
+                    "tilts J_ML on [data]: needs w_ml > 0 and no self_samples",
                 ));
             }
             if s.self_mcmc_steps > 0 && s.self_samples == 0 {

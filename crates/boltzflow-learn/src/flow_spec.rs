@@ -103,6 +103,12 @@ pub struct FlowSpec {
     /// Flows with torsions: `coupling` (default) or `autoregressive` (see [`TorsionLayer`]).
     #[serde(skip_serializing_if = "is_coupling")]
     pub torsion_layer: TorsionLayer,
+    /// Boltzmann generators of systems with identical particles (a solvent): learn one
+    /// labelling. Training data are relabelled by the optimal assignment to the system's
+    /// reference sites, and reweighting gives samples outside that domain weight 0
+    /// (`boltzflow_coords::PermutationReduction`). Cartesian coordinates only.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reduce_permutations: bool,
 }
 
 impl Default for FlowSpec {
@@ -120,6 +126,7 @@ impl Default for FlowSpec {
             split: Split::Halves,
             coordinates: FlowCoordinates::Cartesian,
             torsion_layer: TorsionLayer::Coupling,
+            reduce_permutations: false,
         }
     }
 }

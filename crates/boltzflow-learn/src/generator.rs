@@ -77,6 +77,8 @@ pub struct Objective<'a> {
     pub reg: Option<LinLogCut>,
     /// The reaction-coordinate loss.
     pub rc: Option<&'a RcEntropy>,
+    /// Per-row weights of the data batch in J_ML (mean 1; `None`: all 1).
+    pub ml_weights: Option<&'a [f64]>,
 }
 
 #[derive(Debug)]
@@ -268,6 +270,7 @@ impl<T: Real> BoltzmannGenerator<T> {
             taus,
             reg,
             rc,
+            ml_weights,
         } = *objective;
         let d = self.dim();
         let np = self.params.len();
@@ -392,16 +395,18 @@ impl<T: Real> BoltzmannGenerator<T> {
                         ws.grads.resize(np, T::zero());
                         ws.used = true;
                     }
+                    let weight = |row: usize| ml_weights.map_or(1.0, |w| w[r.start + row]);
                     ws.gout.clear();
                     ws.gout.extend(
                         ws.ml
                             .output()
                             .iter()
                             .enumerate()
-                            .map(|(k, &z)| factors[k % d] * z),
+                            .map(|(k, &z)| factors[k % d] * z * T::of(weight(k / d))),
                     );
                     ws.gld.clear();
-                    ws.gld.resize(r.len(), T::of(-scale));
+                    ws.gld
+                        .extend((0..r.len()).map(|row| T::of(-scale * weight(row))));
                     flow.backward(params, &mut ws.grads, &mut ws.ml, &ws.gout, &ws.gld);
                 });
                 self.chunks[..n_ml.div_ceil(chunk_rows)]

@@ -281,6 +281,37 @@ impl boltzflow_io::run_dir::MetricsRow for EpochRecord {
     }
 }
 
+/// The `ml_tilt` weights of a data batch: w_i^γ normalised to mean 1, with
+/// log w_i = −u(x_i)/τ − log q(x_i) (`u` the energies of all training rows, `rows` the batch's).
+/// Rows of infinite energy get weight 0.
+fn tilted_weights(
+    bg: &mut BoltzmannGenerator,
+    batch: &[f32],
+    rows: &[usize],
+    u: &[f64],
+    tau: f64,
+    gamma: f64,
+    out: &mut Vec<f64>,
+) {
+    let dim = bg.dim();
+    let x = Array2::from_shape_fn((rows.len(), dim), |(i, j)| f64::from(batch[i * dim + j]));
+    let log_q = bg.log_density(&x, rows.len());
+    out.clear();
+    out.extend(
+        rows.iter()
+            .zip(&log_q)
+            .map(|(&i, lq)| gamma * (-u[i] / tau - lq)),
+    );
+    let max = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        out.iter_mut().for_each(|w| *w = 1.0);
+        return;
+    }
+    out.iter_mut().for_each(|w| *w = (*w - max).exp());
+    let mean = out.iter().sum::<f64>() / out.len() as f64;
+    out.iter_mut().for_each(|w| *w /= mean);
+}
+
 /// What a generator is trained on: the reduced energy, the data (for J_ML) and the
 /// reaction-coordinate loss (for J_RC).
 #[derive(Clone, Copy)]
@@ -348,6 +379,10 @@ pub fn train(
         .map(|e| cfg.energy_evaluations_in_epoch(e))
         .sum();
     let mut own = TrainData::empty(dim);
+    // Energies of the training rows, for stages with `ml_tilt` (computed once, when needed).
+    let mut data_energies: Option<Vec<f64>> = None;
+    let mut ml_weights: Vec<f64> = Vec::with_capacity(t.batch_size);
+    let mut rows: Vec<usize> = Vec::with_capacity(t.batch_size);
     for e in epochs.start..epochs.end.min(cfg.total_epochs()) {
         let (k, j) = cfg.stage_of(e).expect("epoch within the stages");
         let stage = &cfg.stages[k];
@@ -372,18 +407,44 @@ pub fn train(
         let mut rng: ChainRng = streams.stream(&format!("train.epoch.{e}"));
         let t0 = Instant::now();
         let mut sums = [0.0f64; 6];
+        let tilt = stage.ml_tilt;
+        if tilt > 0.0
+            && data_energies.is_none()
+            && let Some(d) = data
+        {
+            let x =
+                Array2::from_shape_fn((d.n_train(), dim), |(i, j)| f64::from(d.train[i * dim + j]));
+            data_energies = Some(energy.energy(x.view())?.to_vec());
+        }
         for s in 0..t.steps_per_epoch {
             let step = (e * t.steps_per_epoch + s) as u64;
             batch.clear();
+            rows.clear();
             if stage.w_ml > 0.0
                 && let Some(d) = ml_data
             {
                 let n = d.n_train();
                 for _ in 0..t.batch_size {
                     let i = rng.random_range(0..n);
+                    rows.push(i);
                     batch.extend_from_slice(&d.train[i * dim..(i + 1) * dim]);
                 }
             }
+            let tilted = match &data_energies {
+                Some(u) if tilt > 0.0 && !rows.is_empty() => {
+                    tilted_weights(
+                        bg,
+                        &batch,
+                        &rows,
+                        u,
+                        stage.target_temperature,
+                        tilt,
+                        &mut ml_weights,
+                    );
+                    Some(ml_weights.as_slice())
+                }
+                _ => None,
+            };
             let objective = Objective {
                 w_ml: stage.w_ml,
                 w_kl: stage.w_kl,
@@ -396,6 +457,7 @@ pub fn train(
                 taus: &stage.temperatures,
                 reg,
                 rc,
+                ml_weights: tilted,
             };
             let st = bg.gradient(&target, &batch, &objective, step, &mut rng)?;
             let norm = match t.clip_grad_norm {

@@ -232,6 +232,13 @@ impl System for DimerBath {
     fn initial_configuration(&self) -> Array1<f64> {
         self.lattice_configuration(1.0)
     }
+
+    /// The solvent, matched to its lattice sites ([`DimerBath::lattice_configuration`]).
+    fn identical_particles(&self) -> Option<crate::IdenticalParticles> {
+        let x = self.lattice_configuration(1.0);
+        let sites = ndarray::Array2::from_shape_fn((self.n_solvent, 2), |(i, k)| x[4 + 2 * i + k]);
+        Some(crate::IdenticalParticles { first: 2, sites })
+    }
 }
 
 #[cfg(test)]

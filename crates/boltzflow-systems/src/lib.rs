@@ -70,10 +70,26 @@ pub trait System: Energy {
         None
     }
 
+    /// Particles the energy does not tell apart (a solvent), for permutation reduction
+    /// (`boltzflow_coords::PermutationReduction`); `None` when every particle is distinct.
+    fn identical_particles(&self) -> Option<IdenticalParticles> {
+        None
+    }
+
     /// The OpenMM force field and structure behind an `openmm:` system.
     fn as_openmm(&self) -> Option<&OpenMmSystem> {
         None
     }
+}
+
+/// Identical particles of a [`System`]: particles `first ..` (x, y[, z] interleaved), one per
+/// row of `sites`, the reference positions they are matched to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdenticalParticles {
+    /// Index of the first identical particle (in particles, not coordinates).
+    pub first: usize,
+    /// Reference sites `[n, spatial_dim]`: a typical, well-spread arrangement.
+    pub sites: Array2<f64>,
 }
 
 /// Draws independent samples from exp(−E) / Z exactly (no Markov chain).

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use boltzflow_coords::{InternalCoordinates, InternalLayer};
+use boltzflow_coords::{InternalCoordinates, InternalLayer, PermutationReduction};
 use boltzflow_core::{Coordinate, Error, RandomStreams, Result, ResultExt};
 use boltzflow_io::run_dir::{self, CHECKPOINT_FILE, MetricsCsv};
 use boltzflow_nn::{Adam, CheckpointFormat, InTraining, TrainingCheckpoint};
@@ -59,7 +59,19 @@ pub struct BgRun {
     /// Their layer, once its statistics exist (read from the run directory, or fitted to the
     /// training data by `train`).
     layer: OnceLock<InternalLayer>,
+    /// The labelling the flow learns, for `[flow] reduce_permutations`: the system's sites,
+    /// refined on the training data by `train` and kept in the run directory
+    /// ([`PERMUTATION_SITES_FILE`]).
+    permutations: OnceLock<PermutationReduction>,
 }
+
+/// The reference sites of a run with `[flow] reduce_permutations`, `[n, spatial_dim]`.
+pub const PERMUTATION_SITES_FILE: &str = "permutation_sites.npy";
+
+/// Refinement of the system's reference sites on the training data (see
+/// [`PermutationReduction::refine_sites`]): at most this many passes over at most this many rows.
+const SITE_ITERATIONS: usize = 20;
+const SITE_ROWS: usize = 20_000;
 
 impl BgRun {
     /// A run of `cfg` in `dir` (nothing is written until [`BgRun::train`]). Relative paths are
@@ -104,6 +116,51 @@ impl BgRun {
         } else {
             None
         };
+        let permutations = OnceLock::new();
+        if cfg.flow.reduce_permutations {
+            if cfg.flow.coordinates == FlowCoordinates::Internal {
+                return Err(Error::invalid(
+                    "flow.reduce_permutations",
+                    "relabels particles in Cartesian coordinates; it cannot be combined with flow.coordinates = \"internal\"",
+                ));
+            }
+            let ip = system.identical_particles().ok_or_else(|| {
+                Error::invalid(
+                    "flow.reduce_permutations",
+                    format!(
+                        "{} has no identical particles to relabel; remove the key",
+                        system.spec()
+                    ),
+                )
+            })?;
+            // A trained run's own sites; without data the system's; else `train` refines the
+            // system's on the data.
+            let saved = dir.join(PERMUTATION_SITES_FILE);
+            let sites = if saved.exists() {
+                let s = boltzflow_io::read_npy_2d(&saved)?;
+                if s.dim() != ip.sites.dim() {
+                    return Err(Error::BadFile {
+                        path: saved,
+                        reason: format!(
+                            "{:?} sites, but {} has {:?} identical particles",
+                            s.dim(),
+                            system.spec(),
+                            ip.sites.dim()
+                        ),
+                    });
+                }
+                Some(s)
+            } else if cfg.data.is_none() {
+                Some(ip.sites.clone())
+            } else {
+                None
+            };
+            // Checked now, so that training does not fail after the data are simulated.
+            PermutationReduction::new(ip.first, ip.sites.view())?;
+            if let Some(sites) = sites {
+                let _ = permutations.set(PermutationReduction::new(ip.first, sites.view())?);
+            }
+        }
         Ok(Self {
             dir,
             cfg,
@@ -111,7 +168,22 @@ impl BgRun {
             beta,
             ic,
             layer,
+            permutations,
         })
+    }
+
+    /// The permutation reduction of `[flow] reduce_permutations` (`None` without it).
+    pub fn permutations(&self) -> Option<&PermutationReduction> {
+        self.permutations.get()
+    }
+
+    /// Relabels configurations `[n, dim]` into the reduced domain (a no-op without
+    /// `[flow] reduce_permutations`); returns how many rows changed.
+    ///
+    /// # Errors
+    /// Rows narrower than the system.
+    pub fn reduce(&self, x: &mut Array2<f64>) -> Result<usize> {
+        self.permutations().map_or(Ok(0), |p| p.reduce_rows(x))
     }
 
     /// The internal-coordinate layer of an internal run (`None` for Cartesian runs).
@@ -145,6 +217,28 @@ impl BgRun {
                 beta: self.beta,
             },
             layer: self.layer()?,
+            domain: None,
+        })
+    }
+
+    /// The energy importance weights and AIS use: [`BgRun::energy`], restricted to the reduced
+    /// domain with `[flow] reduce_permutations` (see [`RunEnergy`]).
+    ///
+    /// # Errors
+    /// As [`BgRun::layer`]; a run with `reduce_permutations` that has not been trained.
+    pub fn weighting_energy(&self) -> Result<RunEnergy<'_>> {
+        if self.cfg.flow.reduce_permutations && self.permutations().is_none() {
+            return Err(Error::invalid(
+                "RUN_DIR",
+                format!(
+                    "`{}` has no {PERMUTATION_SITES_FILE}: train the run first",
+                    self.dir.display()
+                ),
+            ));
+        }
+        Ok(RunEnergy {
+            domain: self.permutations(),
+            ..self.energy()?
         })
     }
 
@@ -227,7 +321,7 @@ impl BgRun {
         let (mut bg, epoch) = self.load_generator()?;
         let mut rng = RandomStreams::new(seed).stream("sample");
         let (y, neg_log_q) = bg.sample(n, tau, 8192, &mut rng);
-        let u = boltzflow_core::Energy::energy(&self.energy()?, y.view())?;
+        let u = boltzflow_core::Energy::energy(&self.weighting_energy()?, y.view())?;
         let log_weights = u.iter().zip(&neg_log_q).map(|(u, q)| -u + q).collect();
         Ok(BgSamples {
             x: to_configurations(self.layer()?, y)?,
@@ -250,17 +344,24 @@ impl BgRun {
     }
 
     /// Log importance weights log w = −u(x) − log q(x) `[n]` of configurations `x` `[n, dim]`
-    /// (reduced units; unnormalised, so only differences matter).
+    /// (reduced units; unnormalised, so only differences matter). With
+    /// `[flow] reduce_permutations` each row is first relabelled into the reduced domain (the
+    /// weight of a configuration is that of its labelling the generator learned), and the
+    /// weights include ln n! (see [`RunEnergy`]).
     ///
     /// # Errors
     /// As [`BgRun::log_prob`], and the energy's errors.
     pub fn log_weights(&self, x: ArrayView2<'_, f64>) -> Result<Array1<f64>> {
-        let log_q = self.log_prob(x)?;
-        let energy = Reduced {
-            inner: self.system.as_ref(),
-            beta: self.beta,
+        check_configurations(x, self.system.dim(), "configurations")?;
+        let mut x = x.to_owned();
+        self.reduce(&mut x)?;
+        let log_q = self.log_prob(x.view())?;
+        // x are configurations, whatever the flow's coordinates.
+        let energy = RunEnergy {
+            layer: None,
+            ..self.weighting_energy()?
         };
-        let u = boltzflow_core::Energy::energy(&energy, x)?;
+        let u = boltzflow_core::Energy::energy(&energy, x.view())?;
         Ok(-&u - &log_q)
     }
 
@@ -290,7 +391,7 @@ impl BgRun {
         let x = if reuse && saved.exists() {
             boltzflow_io::read_npy_2d(&saved)?
         } else {
-            let x = match (&d.file, &d.simulate) {
+            let mut x = match (&d.file, &d.simulate) {
                 (Some(f), _) => {
                     boltzflow_io::trajectory::read_coordinates(f).context("in [data] file")?
                 }
@@ -314,6 +415,37 @@ impl BgRun {
                     return Err(Error::invalid("data", "give `file` or [data.simulate]"));
                 }
             };
+            if x.ncols() == self.system.dim()
+                && self.cfg.flow.reduce_permutations
+                && let Some(ip) = self.system.identical_particles()
+            {
+                // The system's sites move to the data's mean arrangement (kept for
+                // evaluation), then every frame is relabelled. (`new` leaves the sites unset
+                // for training with data, unless a killed run already saved them.)
+                let t0 = Instant::now();
+                let p = match self.permutations.get() {
+                    Some(p) => p,
+                    None => {
+                        let mut p = PermutationReduction::new(ip.first, ip.sites.view())?;
+                        let (before, after) =
+                            p.refine_sites(x.view(), SITE_ITERATIONS, SITE_ROWS)?;
+                        progress.status(&format!(
+                            "data: reference sites refined on the data (mean squared displacement from them {before:.3} → {after:.3})"
+                        ));
+                        boltzflow_io::write_npy_2d(
+                            &self.dir.join(PERMUTATION_SITES_FILE),
+                            p.sites().view(),
+                        )?;
+                        self.permutations.get_or_init(|| p)
+                    }
+                };
+                let changed = p.reduce_rows(&mut x)?;
+                progress.status(&format!(
+                    "data: {changed} of {} rows relabelled into the reduced domain ({:.1} s)",
+                    x.nrows(),
+                    t0.elapsed().as_secs_f64()
+                ));
+            }
             boltzflow_io::write_npy_2d(&saved, x.view())?;
             x
         };
@@ -368,9 +500,10 @@ impl BgRun {
         let resuming = run_dir::start_or_resume(out, opts.mode, &self.cfg.to_toml(), || {
             Ok(Self::open(out)?.cfg == self.cfg)
         })?;
-        if !resuming && self.layer.get().is_some() {
-            // `--force` deleted the run whose internal-coordinate statistics `new` read: train
-            // from a fresh state, which fits them to the new data.
+        let stale_sites = self.cfg.data.is_some() && self.permutations.get().is_some();
+        if !resuming && (self.layer.get().is_some() || stale_sites) {
+            // `--force` deleted the run whose internal-coordinate statistics or reference
+            // sites `new` read: train from a fresh state, which fits them to the new data.
             return Self::new(self.dir.clone(), self.cfg.clone())?
                 .train_started(resuming, opts, progress);
         }

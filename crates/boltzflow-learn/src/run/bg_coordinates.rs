@@ -7,7 +7,9 @@
 
 use std::path::Path;
 
-use boltzflow_coords::{FixedBonds, InternalCoordinates, InternalEnergy, InternalLayer, ZMatrix};
+use boltzflow_coords::{
+    FixedBonds, InternalCoordinates, InternalEnergy, InternalLayer, PermutationReduction, ZMatrix,
+};
 use boltzflow_core::{Energy, Error, Result};
 use boltzflow_systems::System;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2};
@@ -145,11 +147,46 @@ pub fn load_layer(
 
 /// The reduced energy of a run in its flow's coordinates: u(x) = βE(x) in the system's own
 /// coordinates, or [`InternalEnergy`] (βE(x(y)) − log|det ∂x/∂y|) in internal ones.
+///
+/// With a permutation-reduced domain D (`[flow] reduce_permutations`) the energy that
+/// reweighting and AIS see is u(x) − ln n! on D and +∞ outside (forces 0 there): its partition
+/// function ∫_D e^{−u} · n! is the full Z, so every ln Z estimate stays one of the whole
+/// system, and samples outside D get weight 0. Training uses the plain u (`domain: None`).
 pub struct RunEnergy<'a> {
     /// βE in the system's coordinates.
     pub reduced: Reduced<'a>,
     /// The internal-coordinate layer, for internal runs.
     pub layer: Option<&'a InternalLayer>,
+    /// The reduced domain of identical particles, for reweighting.
+    pub domain: Option<&'a PermutationReduction>,
+}
+
+impl RunEnergy<'_> {
+    /// Restricts energies (and forces) to the domain: +∞ and zero force outside it, u − ln n!
+    /// inside.
+    fn restrict(
+        &self,
+        x: ArrayView2<f64>,
+        mut energy: ArrayViewMut1<f64>,
+        forces: Option<ArrayViewMut2<f64>>,
+    ) -> Result<()> {
+        let Some(d) = self.domain else {
+            return Ok(());
+        };
+        let inside = d.reduced_mask(x)?;
+        let shift = d.ln_symmetry();
+        for (e, &ok) in energy.iter_mut().zip(&inside) {
+            *e = if ok { *e - shift } else { f64::INFINITY };
+        }
+        if let Some(mut f) = forces {
+            for (mut row, &ok) in f.rows_mut().into_iter().zip(&inside) {
+                if !ok {
+                    row.fill(0.0);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Energy for RunEnergy<'_> {
@@ -158,31 +195,35 @@ impl Energy for RunEnergy<'_> {
             .map_or_else(|| self.reduced.dim(), InternalLayer::dim)
     }
 
-    fn energy_into(&self, x: ArrayView2<f64>, out: ArrayViewMut1<f64>) -> Result<()> {
+    fn energy_into(&self, x: ArrayView2<f64>, mut out: ArrayViewMut1<f64>) -> Result<()> {
         match self.layer {
             Some(layer) => InternalEnergy {
                 inner: &self.reduced,
                 layer,
             }
-            .energy_into(x, out),
-            None => self.reduced.energy_into(x, out),
-        }
+            .energy_into(x, out.view_mut()),
+            None => self.reduced.energy_into(x, out.view_mut()),
+        }?;
+        self.restrict(x, out, None)
     }
 
     fn energy_and_forces_into(
         &self,
         x: ArrayView2<f64>,
-        energy: ArrayViewMut1<f64>,
-        forces: ArrayViewMut2<f64>,
+        mut energy: ArrayViewMut1<f64>,
+        mut forces: ArrayViewMut2<f64>,
     ) -> Result<()> {
         match self.layer {
             Some(layer) => InternalEnergy {
                 inner: &self.reduced,
                 layer,
             }
-            .energy_and_forces_into(x, energy, forces),
-            None => self.reduced.energy_and_forces_into(x, energy, forces),
-        }
+            .energy_and_forces_into(x, energy.view_mut(), forces.view_mut()),
+            None => self
+                .reduced
+                .energy_and_forces_into(x, energy.view_mut(), forces.view_mut()),
+        }?;
+        self.restrict(x, energy, Some(forces))
     }
 }
 

@@ -194,8 +194,9 @@ impl BgRun {
             return Err(Error::invalid("n_samples", "need at least 2 samples"));
         }
         let streams = RandomStreams::new(self.cfg.seed);
-        // In the flow's coordinates (internal ones for internal runs; see RunEnergy).
-        let energy = self.energy()?;
+        // In the flow's coordinates (internal ones for internal runs), restricted to the reduced
+        // domain of identical particles where the run has one (see RunEnergy).
+        let energy = self.weighting_energy()?;
         let (x, neg_log_q) = bg.sample(
             n,
             ev.prior_temperature,
@@ -231,10 +232,20 @@ impl BgRun {
         let m = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let ln_z = m + (log_w.iter().map(|l| (l - m).exp()).sum::<f64>() / n as f64).ln();
         out.insert("ln_z".into(), finite_or_null(ln_z));
+        // (u − ln n! on the reduced domain: the energy itself is reported.)
+        let shift = self.permutations().map_or(0.0, |p| p.ln_symmetry());
+        let finite_u: Vec<f64> = u.iter().copied().filter(|v| v.is_finite()).collect();
         out.insert(
             "mean_energy_generated".into(),
-            finite_or_null(u.iter().filter(|v| v.is_finite()).sum::<f64>() / n as f64),
+            finite_or_null(finite_u.iter().sum::<f64>() / n as f64 + shift),
         );
+        if self.permutations().is_some() {
+            // Samples outside the labelling the generator learned have weight 0.
+            out.insert(
+                "reduced_domain_fraction".into(),
+                json!(finite_u.len() as f64 / n as f64),
+            );
+        }
         if let Some(exact) = self.system.exact_ln_z() {
             out.insert("ln_z_exact".into(), json!(exact));
         }
@@ -406,9 +417,11 @@ impl BgRun {
                 .validation_rows()?
                 .map(|x| (x, "validation rows of data.npy".to_string())),
         };
-        let Some((xd, source)) = held_out.filter(|(x, _)| x.nrows() > 0) else {
+        let Some((mut xd, source)) = held_out.filter(|(x, _)| x.nrows() > 0) else {
             return Ok(None);
         };
+        // The labelling the generator learned (a no-op for data.npy, relabelled by `train`).
+        self.reduce(&mut xd)?;
         // NLL and log-weights in the flow's coordinates; the held-out rows stay configurations.
         let (yd, _) = super::bg_coordinates::to_flow_space(self.layer()?, xd.view())?;
         let lq = bg.log_density(&yd, CHUNK);

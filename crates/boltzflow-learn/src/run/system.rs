@@ -139,6 +139,15 @@ pub fn simulate_data(
             .context("in [data.simulate]")?
             .samples);
     }
+    if let Some(re) = &sim.replica_exchange {
+        if kelvin.is_some() {
+            return Err(Error::invalid(
+                "data.simulate.replica_exchange",
+                "is for systems in reduced units; simulate molecules with Langevin dynamics",
+            ));
+        }
+        return replica_exchange_data(system, sim, re, streams);
+    }
     let protocol = Protocol::new(sim.steps, sim.burn_in, sim.stride)?;
     let x0 = initial_positions(system, &sim.init, sim.chains, streams)?;
     let mut state = SamplerState::new(x0, system, streams.chains("data.metropolis", sim.chains))?;
@@ -153,4 +162,71 @@ pub fn simulate_data(
         protocol,
     };
     Ok(simulation.run(&mut mv, &mut state, &mut [])?.samples)
+}
+
+/// The kT = 1 frames of `sim.chains` parallel-tempering runs (see
+/// [`crate::config::ReplicaExchangeConfig`]), frame-major like every simulation's.
+fn replica_exchange_data(
+    system: &dyn System,
+    sim: &SimulateConfig,
+    re: &crate::config::ReplicaExchangeConfig,
+    streams: &RandomStreams,
+) -> Result<Array2<f64>> {
+    use boltzflow_core::Move;
+    use boltzflow_mcmc::replica_exchange::{Ladder, geometric_ladder};
+    let every = re.exchange_every;
+    let key = "data.simulate.replica_exchange";
+    if every == 0 {
+        return Err(Error::invalid(
+            format!("{key}.exchange_every"),
+            "must be at least 1",
+        ));
+    }
+    for (name, v) in [
+        ("steps", sim.steps),
+        ("burn_in", sim.burn_in),
+        ("stride", sim.stride),
+    ] {
+        if !v.is_multiple_of(every) {
+            return Err(Error::invalid(
+                format!("data.simulate.{name}"),
+                format!("{v} is not a multiple of {key}.exchange_every = {every}"),
+            ));
+        }
+    }
+    // Validates steps > burn_in, stride ≥ 1 and a frame at all, as plain chains would.
+    Protocol::new(sim.steps, sim.burn_in, sim.stride)?;
+    if re.max_temperature.is_nan() || re.max_temperature <= 1.0 {
+        return Err(Error::invalid(
+            format!("{key}.max_temperature"),
+            format!(
+                "must be above 1 (the data's kT), got {}",
+                re.max_temperature
+            ),
+        ));
+    }
+    let temperatures = geometric_ladder(1.0, re.max_temperature, re.replicas)
+        .map_err(|e| Error::invalid(format!("{key}.replicas"), e.to_string()))?;
+    let x0 = initial_positions(system, &sim.init, sim.chains, streams)?;
+    let mut ladder = Ladder::from_start(&x0, system, &temperatures, streams)?;
+    let mut moves: Vec<Box<dyn Move>> = temperatures
+        .iter()
+        .map(|_| {
+            Metropolis::new(sim.step_size)
+                .map(|m| Box::new(m.with_periods(system.periods())) as Box<dyn Move>)
+        })
+        .collect::<Result<_>>()?;
+    let (rounds, burn, stride) = (sim.steps / every, sim.burn_in / every, sim.stride / every);
+    let mut frames: Vec<f64> = Vec::new();
+    for round in 1..=rounds {
+        ladder
+            .round(&mut moves, system, every)
+            .with_context(|| format!("in [data.simulate] replica exchange, round {round}"))?;
+        if round > burn && (round - burn).is_multiple_of(stride) {
+            frames.extend(ladder.states[0].positions.iter());
+        }
+    }
+    let dim = system.dim();
+    Ok(Array2::from_shape_vec((frames.len() / dim, dim), frames)
+        .expect("whole frames of [chains, dim]"))
 }
