@@ -136,6 +136,54 @@ fn default_exchange_every() -> u64 {
     20
 }
 
+impl ReplicaExchangeConfig {
+    /// Checks the ladder and that `sim`'s steps, burn-in and stride are whole rounds.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the key.
+    pub fn check(&self, sim: &SimulateConfig) -> Result<()> {
+        let key = "data.simulate.replica_exchange";
+        let every = self.exchange_every;
+        if every == 0 {
+            return Err(Error::invalid(
+                format!("{key}.exchange_every"),
+                "must be at least 1",
+            ));
+        }
+        for (name, v) in [
+            ("steps", sim.steps),
+            ("burn_in", sim.burn_in),
+            ("stride", sim.stride),
+        ] {
+            if !v.is_multiple_of(every) {
+                return Err(Error::invalid(
+                    format!("data.simulate.{name}"),
+                    format!("{v} is not a multiple of {key}.exchange_every = {every}"),
+                ));
+            }
+        }
+        if self.max_temperature.is_nan() || self.max_temperature <= 1.0 {
+            return Err(Error::invalid(
+                format!("{key}.max_temperature"),
+                format!(
+                    "must be above 1 (the data's kT), got {}",
+                    self.max_temperature
+                ),
+            ));
+        }
+        if self.replicas < 2 {
+            return Err(Error::invalid(
+                format!("{key}.replicas"),
+                format!(
+                    "a ladder needs at least 2 temperatures, got {}",
+                    self.replicas
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn default_sampler() -> crate::run::Sampler {
     crate::run::Sampler::Metropolis
 }
@@ -465,6 +513,11 @@ impl BgConfig {
             .data
             .as_ref()
             .is_some_and(|d| d.file.is_some() || d.simulate.is_some());
+        if let Some(sim) = self.data.as_ref().and_then(|d| d.simulate.as_ref())
+            && let Some(re) = &sim.replica_exchange
+        {
+            re.check(sim)?;
+        }
         if self.flow.whiten && !has_data {
             return Err(Error::invalid(
                 "flow.whiten",

@@ -174,37 +174,11 @@ fn replica_exchange_data(
 ) -> Result<Array2<f64>> {
     use boltzflow_core::Move;
     use boltzflow_mcmc::replica_exchange::{Ladder, geometric_ladder};
-    let every = re.exchange_every;
-    let key = "data.simulate.replica_exchange";
-    if every == 0 {
-        return Err(Error::invalid(
-            format!("{key}.exchange_every"),
-            "must be at least 1",
-        ));
-    }
-    for (name, v) in [
-        ("steps", sim.steps),
-        ("burn_in", sim.burn_in),
-        ("stride", sim.stride),
-    ] {
-        if !v.is_multiple_of(every) {
-            return Err(Error::invalid(
-                format!("data.simulate.{name}"),
-                format!("{v} is not a multiple of {key}.exchange_every = {every}"),
-            ));
-        }
-    }
+    re.check(sim)?;
     // Validates steps > burn_in, stride ≥ 1 and a frame at all, as plain chains would.
     Protocol::new(sim.steps, sim.burn_in, sim.stride)?;
-    if re.max_temperature.is_nan() || re.max_temperature <= 1.0 {
-        return Err(Error::invalid(
-            format!("{key}.max_temperature"),
-            format!(
-                "must be above 1 (the data's kT), got {}",
-                re.max_temperature
-            ),
-        ));
-    }
+    let every = re.exchange_every;
+    let key = "data.simulate.replica_exchange";
     let temperatures = geometric_ladder(1.0, re.max_temperature, re.replicas)
         .map_err(|e| Error::invalid(format!("{key}.replicas"), e.to_string()))?;
     let x0 = initial_positions(system, &sim.init, sim.chains, streams)?;
