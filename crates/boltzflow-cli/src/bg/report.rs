@@ -280,11 +280,25 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
     let prof_path = run.dir.join("profile.json");
     if prof_path.exists() {
         let p = ProfileFile::read(&prof_path)?;
+        // Bins an estimate puts far above the reference's highest (one or two samples in a
+        // bin the estimator barely reaches: 10³ kT and more) would flatten every other curve:
+        // they are left out of the figure (profile.json keeps them).
+        let ceiling = p
+            .reference
+            .as_ref()
+            .map(|r| {
+                r.iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .fold(f64::NEG_INFINITY, f64::max)
+            })
+            .filter(|m| m.is_finite())
+            .map_or(f64::INFINITY, |m| m + 10.0);
         let pts = |f: &[f64]| {
             p.centres
                 .iter()
                 .zip(f)
-                .map(|(&c, &v)| (c, v))
+                .map(|(&c, &v)| (c, if v > ceiling { f64::NAN } else { v }))
                 .collect::<Vec<_>>()
         };
         let mut s = vec![
@@ -323,7 +337,7 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
             false,
             false,
         )?;
-        figures.push(("profile.png".into(), format!("Free energy along {} from reweighted generator samples (bootstrap error bars), the raw generator, BAR between the generator and held-out data per bin and annealed importance sampling from the generator where available, and the reference.", p.coordinate)));
+        figures.push(("profile.png".into(), format!("Free energy along {} from reweighted generator samples (bootstrap error bars), the raw generator, BAR between the generator and held-out data per bin and annealed importance sampling from the generator where available, and the reference (estimates more than 10 kT above the reference's highest bin are not drawn).", p.coordinate)));
     }
 
     let metrics: serde_json::Map<String, serde_json::Value> =

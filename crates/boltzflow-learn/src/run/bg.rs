@@ -405,7 +405,11 @@ impl BgRun {
                     progress.status(&format!(
                         "data: {} {} samples ({} chains) in {:.1} s",
                         x.nrows(),
-                        sim.sampler,
+                        if sim.replica_exchange.is_some() {
+                            "replica-exchange (kT = 1)".to_string()
+                        } else {
+                            sim.sampler.to_string()
+                        },
                         sim.chains,
                         t0.elapsed().as_secs_f64()
                     ));
