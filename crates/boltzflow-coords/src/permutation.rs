@@ -232,6 +232,9 @@ impl PermutationReduction {
 
     /// Whether a configuration `[dim]` lies in the reduced domain D.
     pub fn is_reduced(&self, row: &[f64]) -> bool {
+        if self.nearest_sites_are_own(row) {
+            return true;
+        }
         let a = self.assignment(row);
         a.iter().enumerate().all(|(j, &p)| j == p)
     }
@@ -291,8 +294,13 @@ impl PermutationReduction {
     /// [`Error::Shape`] if `x` is narrower than [`PermutationReduction::min_dim`].
     pub fn reduced_mask(&self, x: ArrayView2<'_, f64>) -> Result<Vec<bool>> {
         self.check_width(x.ncols(), "configurations")?;
-        let rows: Vec<Vec<f64>> = x.axis_iter(Axis(0)).map(|r| r.to_vec()).collect();
-        Ok(rows.par_iter().map(|r| self.is_reduced(r)).collect())
+        let dim = x.ncols();
+        let x = x.as_standard_layout();
+        let rows = x.as_slice().expect("a standard-layout array is one slice");
+        Ok(rows
+            .par_chunks(dim.max(1))
+            .map(|r| self.is_reduced(r))
+            .collect())
     }
 }
 
