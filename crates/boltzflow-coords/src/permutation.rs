@@ -204,10 +204,15 @@ impl PermutationReduction {
     /// # Panics
     /// If `row` is shorter than [`PermutationReduction::min_dim`] (callers check widths).
     pub fn assignment(&self, row: &[f64]) -> Vec<usize> {
-        let n = self.count();
         if self.nearest_sites_are_own(row) {
-            return (0..n).collect();
+            return (0..self.count()).collect();
         }
+        self.solve(row)
+    }
+
+    /// The Kuhn–Munkres assignment of one row (the identity on ties with it).
+    fn solve(&self, row: &[f64]) -> Vec<usize> {
+        let n = self.count();
         let costs = Matrix::from_fn(n, n, |(site, particle)| self.cost(row, particle, site));
         let (best, a) = kuhn_munkres_min(&costs);
         // Ties: keep the labels when they are already optimal, so that D is well defined.
@@ -232,11 +237,7 @@ impl PermutationReduction {
 
     /// Whether a configuration `[dim]` lies in the reduced domain D.
     pub fn is_reduced(&self, row: &[f64]) -> bool {
-        if self.nearest_sites_are_own(row) {
-            return true;
-        }
-        let a = self.assignment(row);
-        a.iter().enumerate().all(|(j, &p)| j == p)
+        self.nearest_sites_are_own(row) || self.solve(row).iter().enumerate().all(|(j, &p)| j == p)
     }
 
     /// Relabels one configuration into D; returns whether any label changed.
