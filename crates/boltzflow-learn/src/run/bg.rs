@@ -133,10 +133,12 @@ impl BgRun {
                     ),
                 )
             })?;
-            // A trained run's own sites; without data the system's; else `train` refines the
-            // system's on the data.
+            // Checked now, so that training does not fail after the data are simulated.
+            let from_system = PermutationReduction::new(ip.first, ip.sites.view())?;
+            // A trained run's own sites; without data the system's; with data `train` refines
+            // the system's and sets them.
             let saved = dir.join(PERMUTATION_SITES_FILE);
-            let sites = if saved.exists() {
+            if saved.exists() {
                 let s = boltzflow_io::read_npy_2d(&saved)?;
                 if s.dim() != ip.sites.dim() {
                     return Err(Error::BadFile {
@@ -149,16 +151,9 @@ impl BgRun {
                         ),
                     });
                 }
-                Some(s)
+                let _ = permutations.set(PermutationReduction::new(ip.first, s.view())?);
             } else if cfg.data.is_none() {
-                Some(ip.sites.clone())
-            } else {
-                None
-            };
-            // Checked now, so that training does not fail after the data are simulated.
-            PermutationReduction::new(ip.first, ip.sites.view())?;
-            if let Some(sites) = sites {
-                let _ = permutations.set(PermutationReduction::new(ip.first, sites.view())?);
+                let _ = permutations.set(from_system);
             }
         }
         Ok(Self {

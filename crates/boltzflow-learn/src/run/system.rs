@@ -178,9 +178,8 @@ fn replica_exchange_data(
     // Validates steps > burn_in, stride ≥ 1 and a frame at all, as plain chains would.
     Protocol::new(sim.steps, sim.burn_in, sim.stride)?;
     let every = re.exchange_every;
-    let key = "data.simulate.replica_exchange";
-    let temperatures = geometric_ladder(1.0, re.max_temperature, re.replicas)
-        .map_err(|e| Error::invalid(format!("{key}.replicas"), e.to_string()))?;
+    // (`check` has named a bad ladder already.)
+    let temperatures = geometric_ladder(1.0, re.max_temperature, re.replicas)?;
     let x0 = initial_positions(system, &sim.init, sim.chains, streams)?;
     let mut ladder = Ladder::from_start(&x0, system, &temperatures, streams)?;
     let mut moves: Vec<Box<dyn Move>> = temperatures
