@@ -399,6 +399,13 @@ pub struct EvaluateConfig {
     /// AIS: schedule exponent, β_t = (t/T)^p (1: linear; above 1 spends more levels near the
     /// generator, where a poor generator's weights change fastest).
     pub ais_exponent: f64,
+    /// AIS towards the target flattened along `coordinate` (kT; absent: the target itself):
+    /// the biased target e^{−u + b(s)}, b = the generator's reweighted profile above its
+    /// minimum, capped at this many kT, spreads the AIS samples over every bin below the cap;
+    /// the weights remove b again ([`crate::profile_bias`]). Needs `coordinate` and
+    /// `profile_range`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ais_flatten: Option<f64>,
 }
 
 /// `[evaluate] ais_kernel`.
@@ -434,6 +441,7 @@ impl Default for EvaluateConfig {
             ais_kernel: AisKernelName::Hmc,
             ais_leapfrog: 5,
             ais_exponent: 1.0,
+            ais_flatten: None,
         }
     }
 }
@@ -689,6 +697,26 @@ impl BgConfig {
                 return Err(Error::invalid(
                     "evaluate.ais_step",
                     format!("must be positive, got {}", ev.ais_step),
+                ));
+            }
+        }
+        if let Some(cap) = ev.ais_flatten {
+            if !(cap > 0.0 && cap.is_finite()) {
+                return Err(Error::invalid(
+                    "evaluate.ais_flatten",
+                    format!("must be a positive number of kT, got {cap}"),
+                ));
+            }
+            if ev.ais_samples == 0 || ev.coordinate.is_none() || ev.profile_range.is_none() {
+                return Err(Error::invalid(
+                    "evaluate.ais_flatten",
+                    "flattens AIS along the profile: set ais_samples, coordinate and profile_range too (or remove ais_flatten)",
+                ));
+            }
+            if self.flow.coordinates == crate::FlowCoordinates::Internal {
+                return Err(Error::invalid(
+                    "evaluate.ais_flatten",
+                    "works in Cartesian flows only: this flow runs in internal coordinates, where the bias would need the coordinate layer's Jacobian",
                 ));
             }
         }

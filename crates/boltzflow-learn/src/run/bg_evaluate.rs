@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use super::BgRun;
 use crate::config::{AisKernelName, EvaluateConfig};
 use crate::flow_mc;
-use crate::{ais, generator::BoltzmannGenerator};
+use crate::{ais, generator::BoltzmannGenerator, profile_bias::ProfileBias};
 
 /// Contiguous blocks for the standard errors of the MD data's populations.
 const DATA_BLOCKS: usize = 20;
@@ -277,7 +277,8 @@ impl BgRun {
         let x = super::bg_coordinates::to_configurations(self.layer()?, x)?;
         // AIS (any system): its ESS and ln Z here, its ΔF and profile with the coordinate below.
         let ais = if ev.ais_samples > 0 {
-            Some(self.ais(&mut bg, &energy, &streams, &mut out)?)
+            let bias = self.flattening_bias(&x, &log_w)?;
+            Some(self.ais(&mut bg, &energy, bias.as_ref(), &streams, &mut out)?)
         } else {
             None
         };
@@ -344,13 +345,39 @@ impl BgRun {
         })
     }
 
-    /// AIS samples (`[evaluate] ais_*`): their log-weights and configurations (Cartesian for
-    /// molecules); reports `ais_ess_fraction`, `ais_ln_z`, `ais_acceptance`,
-    /// `ais_energy_evaluations`, `ais_seconds`.
+    /// `[evaluate] ais_flatten`: the bias that flattens the generator's reweighted profile
+    /// (`x` configurations with their log-weights `log_w`) up to the cap; `None` without it.
+    fn flattening_bias(&self, x: &Array2<f64>, log_w: &[f64]) -> Result<Option<ProfileBias>> {
+        let ev = &self.cfg.evaluate;
+        let (Some(cap), Some(text), Some([lo, hi])) =
+            (ev.ais_flatten, &ev.coordinate, ev.profile_range)
+        else {
+            return Ok(None);
+        };
+        if self.layer()?.is_some() {
+            return Err(Error::invalid(
+                "evaluate.ais_flatten",
+                "works in Cartesian flows only (this run's flow is in internal coordinates)",
+            ));
+        }
+        let coord = Coordinate::parse(text, "evaluate.coordinate", self.system.dim(), 2)?;
+        let edges = reweight::uniform_edges(lo, hi, ev.profile_bins);
+        let centres: Vec<f64> = edges.windows(2).map(|e| 0.5 * (e[0] + e[1])).collect();
+        let no_bootstrap = &mut RandomStreams::new(self.cfg.seed).stream("evaluate.ais_flatten");
+        let plain = reweight::profile(&coord.values(x), log_w, &edges, 0, no_bootstrap)?;
+        ProfileBias::flattening(coord, &centres, &plain.free_energy, cap).map(Some)
+    }
+
+    /// AIS samples (`[evaluate] ais_*`): their log-weights for the target and configurations
+    /// (Cartesian for molecules); with a flattening `bias` the samples anneal towards
+    /// e^{−u + b(s)} and their weights carry e^{−b(s)}. Reports `ais_ess_fraction`,
+    /// `ais_ln_z`, `ais_acceptance`, `ais_energy_evaluations`, `ais_seconds` (and with a bias
+    /// `ais_flatten`, `ais_ess_fraction_flattened`: the ESS towards the biased target).
     fn ais(
         &self,
         bg: &mut BoltzmannGenerator,
         energy: &dyn Energy,
+        bias: Option<&ProfileBias>,
         streams: &RandomStreams,
         out: &mut Map<String, Value>,
     ) -> Result<(Vec<f64>, Array2<f64>)> {
@@ -368,13 +395,29 @@ impl BgRun {
                 AisKernelName::Metropolis => ais::AisKernel::Metropolis,
             },
         };
-        let a = ais::latent_ais(
+        let flattened = bias.map(|b| b.biased(energy));
+        let target: &dyn Energy = match &flattened {
+            Some(f) => f,
+            None => energy,
+        };
+        let mut a = ais::latent_ais(
             bg,
-            energy,
+            target,
             ev.ais_samples,
             schedule,
             &mut streams.stream("evaluate.ais"),
         )?;
+        if let Some(b) = bias {
+            out.insert("ais_flatten".into(), json!(ev.ais_flatten));
+            out.insert(
+                "ais_ess_fraction_flattened".into(),
+                json!(reweight::ess_fraction(&a.log_w)?),
+            );
+            // From the biased target back to e^{−u}: flow coordinates are configurations here.
+            for (lw, row) in a.log_w.iter_mut().zip(a.x.rows()) {
+                *lw -= b.value(row);
+            }
+        }
         out.insert("ais_samples".into(), json!(ev.ais_samples));
         out.insert("ais_levels".into(), json!(ev.ais_levels));
         out.insert(
