@@ -58,6 +58,8 @@ fn double_well_generator_reweights_to_the_exact_free_energy_difference() {
         "ΔF reweighted {df:.4} ± {se:.4}, exact {exact:.4}, raw {:.4}, ESS {ess:.3}",
         get("delta_f_unweighted")
     );
+    // Thousands of effective samples in both wells: no warning about the error bar.
+    assert!(!m.contains_key("delta_f_warning"), "{m:?}");
     // Issue 4: within 0.1 kT of the exact value.
     assert!((df - exact).abs() < 0.1, "ΔF {df} vs exact {exact}");
     assert!(ess > 0.3, "ESS fraction {ess}");
@@ -358,6 +360,14 @@ fn bad_configurations_name_the_field() {
         (
             "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_samples = 100\nais_flatten = 5.0\n",
             "evaluate.ais_flatten",
+        ),
+        (
+            "[system]\nspec = \"double-well\"\n[data.simulate]\nchains = 2\nsteps = 100\nburn_in = 0\nstride = 10\nstep_size = 0.1\n[train]\nrc_coordinate = \"projection:1,0\"\nrc_bounds = [-2.0, 2.0]\n[[stage]]\nname = \"a\"\nepochs = 1\nw_ml = 1.0\nml_balance = 0.5\n",
+            "ml_balance",
+        ),
+        (
+            "[system]\nspec = \"double-well\"\n[data.simulate]\nchains = 2\nsteps = 100\nburn_in = 0\nstride = 10\nstep_size = 0.1\n[[stage]]\nname = \"a\"\nepochs = 1\nw_ml = 1.0\nml_balance = 5.0\n",
+            "rc_coordinate",
         ),
         (
             "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_samples = 100\ncoordinate = \"projection:1,0\"\nprofile_range = [-2.0, 2.0]\nais_flatten = -1.0\n",

@@ -319,6 +319,14 @@ pub struct StageConfig {
     /// The batch normalisation makes it noisy near γ = 1; in between it interpolates.
     #[serde(default, skip_serializing_if = "is_zero_f64")]
     pub ml_tilt: f64,
+    /// Balances J_ML along the reaction coordinate (`[train] rc_coordinate`, binned on the J_RC
+    /// grid): data rows are drawn with probability ∝ min(h_max/h(bin), r), h the data's
+    /// histogram along the coordinate and r this value (≥ 1; 0 = uniform draws). Rare states
+    /// and the wells' edges get up to r times their share of the batches, so the generator
+    /// spends more of its capacity there; reweighting corrects for the changed density as for
+    /// any other generator.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub ml_balance: f64,
 }
 
 fn is_zero_f64(v: &f64) -> bool {
@@ -586,6 +594,20 @@ impl BgConfig {
                     f("ml_tilt"),
                     "tilts J_ML on [data]: needs w_ml > 0 and no self_samples",
                 ));
+            }
+            if s.ml_balance != 0.0 {
+                if !(s.ml_balance >= 1.0 && s.ml_balance.is_finite()) {
+                    return Err(Error::invalid(
+                        f("ml_balance"),
+                        format!("must be at least 1 (or 0 for none), got {}", s.ml_balance),
+                    ));
+                }
+                if s.w_ml == 0.0 || s.self_samples > 0 || self.train.rc_bounds.is_none() {
+                    return Err(Error::invalid(
+                        f("ml_balance"),
+                        "balances the [data] rows of J_ML along [train] rc_coordinate: needs w_ml > 0, no self_samples, and rc_coordinate with rc_bounds",
+                    ));
+                }
             }
             if s.self_mcmc_steps > 0 && s.self_samples == 0 {
                 return Err(Error::invalid(

@@ -51,6 +51,31 @@ impl RcEntropy {
         })
     }
 
+    /// Draw weights of `rows` (`[n, dim]` row-major, f32 as training data are kept) that
+    /// balance them along the coordinate: each row falls into the bin of its nearest grid point,
+    /// h is the rows' histogram over the bins, and a row weighs min(h_max/h, `max_ratio`), so
+    /// bins within a factor `max_ratio` of the fullest one are drawn equally often.
+    pub fn balance_weights(&self, rows: &[f32], dim: usize, max_ratio: f64) -> Vec<f64> {
+        let (lo, m) = (self.grid[0], self.grid.len());
+        let spacing = self.grid[1] - lo;
+        let x = ndarray::ArrayView2::from_shape((rows.len() / dim, dim), rows)
+            .expect("rows of dim values");
+        let bins: Vec<usize> = x
+            .rows()
+            .into_iter()
+            .map(|r| {
+                let s = self.coordinate.value(r.mapv(f64::from).view());
+                ((s - lo) / spacing).round().clamp(0.0, (m - 1) as f64) as usize
+            })
+            .collect();
+        let mut h = vec![0usize; m];
+        bins.iter().for_each(|&b| h[b] += 1);
+        let h_max = h.iter().copied().max().unwrap_or(0) as f64;
+        bins.iter()
+            .map(|&b| (h_max / h[b] as f64).min(max_ratio))
+            .collect()
+    }
+
     /// J_RC of the batch `x` `[n, dim]`; adds w·∂J_RC/∂x to `grad` `[n, dim]`.
     pub fn loss_and_gradient(&self, x: &Array2<f64>, w: f64, grad: &mut Array2<f64>) -> f64 {
         let n = x.nrows();
@@ -105,5 +130,29 @@ impl RcEntropy {
             }
         }
         loss
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balance_weights_equalise_the_bins_up_to_the_ratio() {
+        // s = x₀ on a grid 0, 1, 2: eight rows near 0, two near 2, one far beyond 2 (its bin is
+        // the last one), none near 1.
+        let rc = RcEntropy::new(Coordinate::Projection(vec![1.0, 0.0]), 0.0, 2.0, 3, None).unwrap();
+        let mut rows: Vec<f32> = Vec::new();
+        for s in [0.1, -0.2, 0.3, 0.0, 0.4, -0.4, 0.2, 0.1, 1.9, 2.2, 7.0] {
+            rows.extend([s, 5.0]);
+        }
+        let w = rc.balance_weights(&rows, 2, 10.0);
+        assert_eq!(&w[..8], &[1.0; 8]);
+        // 3 rows in the last bin: 8/3 each, so both bins are drawn equally often.
+        for v in &w[8..] {
+            assert!((v - 8.0 / 3.0).abs() < 1e-12);
+        }
+        let w = rc.balance_weights(&rows, 2, 2.0);
+        assert_eq!(&w[8..], &[2.0; 3]);
     }
 }

@@ -18,6 +18,23 @@ pub fn ess_fraction(log_w: &[f64]) -> Result<f64> {
     Ok(1.0 / (s2 * log_w.len() as f64))
 }
 
+/// Kish's effective number of samples (Σw)²/Σw² among the samples where `keep` holds (0 if
+/// none has a positive weight). Non-finite log-weights other than −∞ count as weight 0.
+pub fn effective_count(log_w: &[f64], keep: impl Fn(usize) -> bool) -> f64 {
+    let m = (0..log_w.len())
+        .filter(|&i| keep(i) && log_w[i].is_finite())
+        .map(|i| log_w[i])
+        .fold(f64::NEG_INFINITY, f64::max);
+    if m == f64::NEG_INFINITY {
+        return 0.0;
+    }
+    let (s1, s2) = (0..log_w.len())
+        .filter(|&i| keep(i) && log_w[i].is_finite())
+        .map(|i| (log_w[i] - m).exp())
+        .fold((0.0, 0.0), |(a, b), w| (a + w, b + w * w));
+    s1 * s1 / s2
+}
+
 /// Weights w_i / Σ w, computed stably from log-weights.
 ///
 /// # Errors
@@ -714,6 +731,18 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_effective_count_is_kish_within_the_kept_samples() {
+        // Equal weights: every kept sample counts; 2 and 1 (weights e^{ln 2}, e^0): 9/5.
+        let lw = [0.0, 0.0, 0.0, 2f64.ln(), 0.0, f64::NEG_INFINITY];
+        assert!((effective_count(&lw, |i| i < 3) - 3.0).abs() < 1e-12);
+        assert!((effective_count(&lw, |i| i == 3 || i == 4) - 1.8).abs() < 1e-12);
+        assert_eq!(effective_count(&lw, |i| i == 5), 0.0);
+        // One weight e^{50} above the rest: one effective sample.
+        let lw = [50.0, 0.0, 0.0, 0.0];
+        assert!((effective_count(&lw, |_| true) - 1.0).abs() < 1e-12);
+    }
 
     #[test]
     fn wasserstein2_of_shifted_samples_is_the_shift_and_kl_of_equal_histograms_is_zero() {

@@ -11,6 +11,7 @@ use boltzflow_core::{ChainRng, Energy, Error, RandomStreams, Result};
 use boltzflow_nn::{Adam, AdamConfig, clip_grad_norm};
 use ndarray::{Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use rand::RngExt;
+use rand::distr::{Distribution, weighted::WeightedIndex};
 
 use crate::config::BgConfig;
 use crate::generator::{BoltzmannGenerator, LinLogCut, Objective};
@@ -322,6 +323,9 @@ pub struct Problem<'a> {
     pub data: Option<&'a TrainData>,
     /// J_RC, when a stage weights it.
     pub rc: Option<&'a RcEntropy>,
+    /// The energy of the per-epoch ESS monitor when it differs from `energy` (a reduced
+    /// domain of identical particles, where samples outside it weigh 0 as in `evaluate`).
+    pub monitor: Option<&'a dyn Energy>,
 }
 
 /// Told about every finished epoch (writes checkpoints and metrics in the CLI).
@@ -351,7 +355,12 @@ pub fn train(
     epochs: std::ops::Range<usize>,
     observer: &mut dyn EpochObserver,
 ) -> Result<()> {
-    let Problem { energy, data, rc } = *problem;
+    let Problem {
+        energy,
+        data,
+        rc,
+        monitor,
+    } = *problem;
     let start_epoch = epochs.start;
     let streams = RandomStreams::new(cfg.seed);
     let t = &cfg.train;
@@ -383,6 +392,8 @@ pub fn train(
     let mut data_energies: Option<Vec<f64>> = None;
     let mut ml_weights: Vec<f64> = Vec::with_capacity(t.batch_size);
     let mut rows: Vec<usize> = Vec::with_capacity(t.batch_size);
+    // `ml_balance`: the draw distribution over the training rows and its ratio.
+    let mut balanced: Option<(f64, WeightedIndex<f64>)> = None;
     for e in epochs.start..epochs.end.min(cfg.total_epochs()) {
         let (k, j) = cfg.stage_of(e).expect("epoch within the stages");
         let stage = &cfg.stages[k];
@@ -416,6 +427,21 @@ pub fn train(
                 Array2::from_shape_fn((d.n_train(), dim), |(i, j)| f64::from(d.train[i * dim + j]));
             data_energies = Some(energy.energy(x.view())?.to_vec());
         }
+        let balance = stage.ml_balance;
+        if balance > 0.0
+            && balanced.as_ref().is_none_or(|(r, _)| *r != balance)
+            && let (Some(d), Some(rc)) = (data, rc)
+        {
+            let w = rc.balance_weights(&d.train, dim, balance);
+            let index = WeightedIndex::new(&w).map_err(|e| {
+                Error::invalid(format!("stage.{}.ml_balance", stage.name), e.to_string())
+            })?;
+            balanced = Some((balance, index));
+        }
+        let draw = balanced
+            .as_ref()
+            .filter(|_| balance > 0.0)
+            .map(|(_, index)| index);
         for s in 0..t.steps_per_epoch {
             let step = (e * t.steps_per_epoch + s) as u64;
             batch.clear();
@@ -425,7 +451,10 @@ pub fn train(
             {
                 let n = d.n_train();
                 for _ in 0..t.batch_size {
-                    let i = rng.random_range(0..n);
+                    let i = match draw {
+                        Some(index) => index.sample(&mut rng),
+                        None => rng.random_range(0..n),
+                    };
                     rows.push(i);
                     batch.extend_from_slice(&d.train[i * dim..(i + 1) * dim]);
                 }
@@ -492,7 +521,11 @@ pub fn train(
         let ess = if t.ess_samples > 0 {
             let mut r = streams.stream(&format!("train.ess.{e}"));
             let (x, neg_log_q) = bg.sample(t.ess_samples, 1.0, 4096, &mut r);
-            let u = target.energy(x.view())?;
+            let u = Reduced {
+                inner: monitor.unwrap_or(energy),
+                beta: target.beta,
+            }
+            .energy(x.view())?;
             let log_w: Vec<f64> = u.iter().zip(&neg_log_q).map(|(u, q)| -u + q).collect();
             ess_fraction(&log_w).unwrap_or(f64::NAN)
         } else {

@@ -53,6 +53,20 @@ fn a_generator_of_one_labelling_reweights_the_whole_system() {
     run.train(TrainOptions::default(), &mut NoProgress).unwrap();
     let reduction = run.permutations().unwrap();
     assert_eq!(reduction.count(), 4);
+    // The per-epoch ESS monitor weighs with the reduced domain's energy, as `evaluate` does
+    // (samples outside it weigh 0): a fraction, finite every epoch.
+    let csv = std::fs::read_to_string(tmp.path().join("run/metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    let col = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|h| h == "ess_fraction")
+        .unwrap();
+    for l in lines {
+        let ess: f64 = l.split(',').nth(col).unwrap().parse().unwrap();
+        assert!(ess > 0.0 && ess <= 1.0, "{l}");
+    }
     // Every training row is in the reduced domain.
     let data = boltzflow_io::read_npy_2d(&tmp.path().join("run/data.npy")).unwrap();
     assert!(

@@ -578,10 +578,14 @@ impl BgRun {
             progress,
         };
         let t0 = Instant::now();
+        let weighting = self.weighting_energy()?;
         let problem = Problem {
             energy: &energy,
             data: data.as_ref(),
             rc: rc.as_ref(),
+            monitor: self
+                .permutations()
+                .map(|_| &weighting as &dyn boltzflow_core::Energy),
         };
         train(
             &self.cfg,
