@@ -18,6 +18,7 @@
 //! force is bounded and vanishes outside the profile range.
 
 use boltzflow_core::{Coordinate, Energy, Error, Result};
+use boltzflow_mcmc::bias::{self, RowBias};
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 /// b(s) tabulated at bin centres and interpolated linearly.
@@ -124,39 +125,35 @@ pub struct FlattenedEnergy<'a> {
     bias: &'a ProfileBias,
 }
 
+impl RowBias for FlattenedEnergy<'_> {
+    fn row_bias(&self, x: ArrayView1<f64>, forces: Option<&mut [f64]>) -> f64 {
+        let (b, db) = self.bias.at(self.bias.coordinate.value(x));
+        if let Some(f) = forces
+            && db != 0.0
+        {
+            // The bias term is −b: its force is +(db/ds) ∇s.
+            self.bias.coordinate.add_gradient(x, db, f);
+        }
+        -b
+    }
+}
+
 impl Energy for FlattenedEnergy<'_> {
     fn dim(&self) -> usize {
         self.inner.dim()
     }
 
-    fn energy_into(&self, x: ArrayView2<f64>, mut out: ArrayViewMut1<f64>) -> Result<()> {
-        self.inner.energy_into(x, out.view_mut())?;
-        for (e, row) in out.iter_mut().zip(x.rows()) {
-            *e -= self.bias.value(row);
-        }
-        Ok(())
+    fn energy_into(&self, x: ArrayView2<f64>, out: ArrayViewMut1<f64>) -> Result<()> {
+        bias::energy_into(self.inner, self, x, out)
     }
 
     fn energy_and_forces_into(
         &self,
         x: ArrayView2<f64>,
-        mut energy: ArrayViewMut1<f64>,
-        mut forces: ArrayViewMut2<f64>,
+        energy: ArrayViewMut1<f64>,
+        forces: ArrayViewMut2<f64>,
     ) -> Result<()> {
-        self.inner
-            .energy_and_forces_into(x, energy.view_mut(), forces.view_mut())?;
-        for ((e, row), mut f) in energy.iter_mut().zip(x.rows()).zip(forces.rows_mut()) {
-            let (b, db) = self.bias.at(self.bias.coordinate.value(row));
-            *e -= b;
-            if db != 0.0 {
-                // −∇(u − b) = f + (db/ds) ∇s.
-                let f = f
-                    .as_slice_mut()
-                    .ok_or_else(|| Error::shape("forces", "contiguous rows", "a strided view"))?;
-                self.bias.coordinate.add_gradient(row, db, f);
-            }
-        }
-        Ok(())
+        bias::energy_and_forces_into(self.inner, self, x, energy, forces)
     }
 }
 

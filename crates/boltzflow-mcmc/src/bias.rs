@@ -1,18 +1,19 @@
 //! Energies plus a bias that depends on each configuration alone (umbrella restraints,
-//! metadynamics): the shared row loop of their [`Energy`] implementations.
+//! metadynamics, the flattening bias of AIS in `boltzflow_learn::profile_bias`): the shared row
+//! loop of their [`Energy`] implementations.
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 use boltzflow_core::{Energy, Result};
 
 /// A bias b(x) evaluated one configuration at a time.
-pub(crate) trait RowBias {
+pub trait RowBias {
     /// b(x); with `forces`, also adds −∂b/∂x to them.
     fn row_bias(&self, x: ArrayView1<f64>, forces: Option<&mut [f64]>) -> f64;
 }
 
 /// Energies of `inner` plus the bias, into `out` `[n]`.
-pub(crate) fn energy_into(
+pub fn energy_into(
     inner: &dyn Energy,
     bias: &impl RowBias,
     x: ArrayView2<f64>,
@@ -26,7 +27,7 @@ pub(crate) fn energy_into(
 }
 
 /// Energies `[n]` and forces `[n, dim]` of `inner` plus the bias.
-pub(crate) fn energy_and_forces_into(
+pub fn energy_and_forces_into(
     inner: &dyn Energy,
     bias: &impl RowBias,
     x: ArrayView2<f64>,

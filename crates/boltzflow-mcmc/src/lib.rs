@@ -11,7 +11,7 @@
 //! result is the same for any number of threads.
 
 pub mod autocorrelation;
-mod bias;
+pub mod bias;
 mod blocks;
 pub mod constraints;
 pub mod langevin;
