@@ -18,8 +18,8 @@
 //! force is bounded and vanishes outside the profile range.
 
 use boltzflow_core::{Coordinate, Energy, Error, Result};
-use boltzflow_mcmc::bias::{self, RowBias};
-use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+use boltzflow_mcmc::bias::RowBias;
+use ndarray::ArrayView1;
 
 /// b(s) tabulated at bin centres and interpolated linearly.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,24 +138,7 @@ impl RowBias for FlattenedEnergy<'_> {
     }
 }
 
-impl Energy for FlattenedEnergy<'_> {
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-
-    fn energy_into(&self, x: ArrayView2<f64>, out: ArrayViewMut1<f64>) -> Result<()> {
-        bias::energy_into(self.inner, self, x, out)
-    }
-
-    fn energy_and_forces_into(
-        &self,
-        x: ArrayView2<f64>,
-        energy: ArrayViewMut1<f64>,
-        forces: ArrayViewMut2<f64>,
-    ) -> Result<()> {
-        bias::energy_and_forces_into(self.inner, self, x, energy, forces)
-    }
-}
+boltzflow_mcmc::impl_energy_with_row_bias!(FlattenedEnergy<'_>);
 
 #[cfg(test)]
 mod tests {

@@ -43,3 +43,41 @@ pub fn energy_and_forces_into(
     }
     Ok(())
 }
+
+/// Implements [`Energy`] for a type with a field `inner: &dyn Energy` that implements
+/// [`RowBias`]: the inner energy plus the bias, forces included (through [`energy_into`] and
+/// [`energy_and_forces_into`]).
+#[macro_export]
+macro_rules! impl_energy_with_row_bias {
+    ($t:ty) => {
+        impl $crate::bias::reexport::Energy for $t {
+            fn dim(&self) -> usize {
+                self.inner.dim()
+            }
+
+            fn energy_into(
+                &self,
+                x: $crate::bias::reexport::ArrayView2<f64>,
+                out: $crate::bias::reexport::ArrayViewMut1<f64>,
+            ) -> $crate::bias::reexport::Result<()> {
+                $crate::bias::energy_into(self.inner, self, x, out)
+            }
+
+            fn energy_and_forces_into(
+                &self,
+                x: $crate::bias::reexport::ArrayView2<f64>,
+                energy: $crate::bias::reexport::ArrayViewMut1<f64>,
+                forces: $crate::bias::reexport::ArrayViewMut2<f64>,
+            ) -> $crate::bias::reexport::Result<()> {
+                $crate::bias::energy_and_forces_into(self.inner, self, x, energy, forces)
+            }
+        }
+    };
+}
+
+/// What [`impl_energy_with_row_bias`] names, for crates that do not depend on them directly.
+#[doc(hidden)]
+pub mod reexport {
+    pub use boltzflow_core::{Energy, Result};
+    pub use ndarray::{ArrayView2, ArrayViewMut1, ArrayViewMut2};
+}

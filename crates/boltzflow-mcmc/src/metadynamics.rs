@@ -18,13 +18,13 @@
 //! The bias is frozen while the walkers move (`pace` steps of any [`Move`]), then the walkers
 //! deposit in chain order: the run is deterministic and independent of the thread count.
 
-use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+use ndarray::{Array2, ArrayView1};
 
 use boltzflow_core::{
     Coordinate, Energy, Error, Move, Result, SamplerState, ThermodynamicState, geometry,
 };
 
-use crate::bias::{self, RowBias};
+use crate::bias::RowBias;
 
 /// A collective variable defined outside this crate, such as a learned one (the encoder mean
 /// of a VAE), with its exact gradient.
@@ -531,24 +531,7 @@ impl RowBias for Biased<'_> {
     }
 }
 
-impl Energy for Biased<'_> {
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-
-    fn energy_into(&self, x: ArrayView2<f64>, out: ArrayViewMut1<f64>) -> Result<()> {
-        bias::energy_into(self.inner, self, x, out)
-    }
-
-    fn energy_and_forces_into(
-        &self,
-        x: ArrayView2<f64>,
-        energy: ArrayViewMut1<f64>,
-        forces: ArrayViewMut2<f64>,
-    ) -> Result<()> {
-        bias::energy_and_forces_into(self.inner, self, x, energy, forces)
-    }
-}
+crate::impl_energy_with_row_bias!(Biased<'_>);
 
 /// What [`run`] recorded: per deposition round and walker, the CV values and the bias the frame
 /// was sampled under, and the round's c(t).

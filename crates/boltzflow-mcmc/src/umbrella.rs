@@ -4,12 +4,12 @@
 //! Written by hand: MBAR for biases that depend on one coordinate is a short self-consistent
 //! iteration, and no Rust crate provides it (pymbar is Python).
 
-use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+use ndarray::ArrayView1;
 use rayon::prelude::*;
 
 use boltzflow_core::{Coordinate, Energy, Error, Result};
 
-use crate::bias::{self, RowBias};
+use crate::bias::RowBias;
 
 /// E(x) + ½k(s(x) − s₀)² for a coordinate s; forces include the restraint.
 pub struct Restrained<'a> {
@@ -41,24 +41,7 @@ impl RowBias for Restrained<'_> {
     }
 }
 
-impl Energy for Restrained<'_> {
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-
-    fn energy_into(&self, x: ArrayView2<f64>, out: ArrayViewMut1<f64>) -> Result<()> {
-        bias::energy_into(self.inner, self, x, out)
-    }
-
-    fn energy_and_forces_into(
-        &self,
-        x: ArrayView2<f64>,
-        energy: ArrayViewMut1<f64>,
-        forces: ArrayViewMut2<f64>,
-    ) -> Result<()> {
-        bias::energy_and_forces_into(self.inner, self, x, energy, forces)
-    }
-}
+crate::impl_energy_with_row_bias!(Restrained<'_>);
 
 /// The result of [`mbar`].
 #[derive(Debug, Clone, PartialEq)]
