@@ -473,17 +473,23 @@ impl BgRun {
     }
 
     /// J_RC of `[train]`, when it names a coordinate and bounds.
-    fn rc_entropy(&self) -> Result<Option<RcEntropy>> {
-        let t = &self.cfg.train;
-        let (Some(text), Some([lo, hi])) = (&t.rc_coordinate, t.rc_bounds) else {
-            return Ok(None);
-        };
+    /// A coordinate of this run's configurations from its text in the field `field` (particles
+    /// of 3 coordinates for molecules, 2 for the particle systems).
+    pub(super) fn coordinate(&self, text: &str, field: &str) -> Result<Coordinate> {
         let pdim = if self.system.atom_masses().is_some() {
             3
         } else {
             2
         };
-        let coord = Coordinate::parse(text, "train.rc_coordinate", self.system.dim(), pdim)?;
+        Coordinate::parse(text, field, self.system.dim(), pdim)
+    }
+
+    fn rc_entropy(&self) -> Result<Option<RcEntropy>> {
+        let t = &self.cfg.train;
+        let (Some(text), Some([lo, hi])) = (&t.rc_coordinate, t.rc_bounds) else {
+            return Ok(None);
+        };
+        let coord = self.coordinate(text, "train.rc_coordinate")?;
         Ok(Some(RcEntropy::new(coord, lo, hi, t.rc_grid, t.rc_width)?))
     }
 

@@ -295,12 +295,7 @@ impl BgRun {
         }
         let mut profile = None;
         if let Some(text) = &ev.coordinate {
-            let pdim = if self.system.atom_masses().is_some() {
-                3
-            } else {
-                2
-            };
-            let coord = Coordinate::parse(text, "evaluate.coordinate", self.system.dim(), pdim)?;
+            let coord = self.coordinate(text, "evaluate.coordinate")?;
             let s = coord.values(&x);
             let quad = self.quadrature()?;
             let reference = ev
@@ -360,7 +355,7 @@ impl BgRun {
                 "works in Cartesian flows only (this run's flow is in internal coordinates)",
             ));
         }
-        let coord = Coordinate::parse(text, "evaluate.coordinate", self.system.dim(), 2)?;
+        let coord = self.coordinate(text, "evaluate.coordinate")?;
         let edges = reweight::uniform_edges(lo, hi, ev.profile_bins);
         let centres: Vec<f64> = edges.windows(2).map(|e| 0.5 * (e[0] + e[1])).collect();
         let no_bootstrap = &mut RandomStreams::new(self.cfg.seed).stream("evaluate.ais_flatten");
