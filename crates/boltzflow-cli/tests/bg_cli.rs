@@ -636,3 +636,41 @@ fn double_well_generator_trained_without_data_by_annealing_reaches_the_exact_fre
     assert!((df - exact).abs() < 0.1, "ΔF {df} vs exact {exact}");
     assert!(get("ess_fraction") > 0.3);
 }
+
+/// A KL batch mostly above the linlogcut's `high_energy` is a trap (J_KL is then nearly flat in
+/// the energy, and the minimiser spreads out): metrics.csv reports the cut fraction every epoch
+/// and the log warns once per stage; with the cut far above the batch there is no warning.
+#[test]
+fn a_saturated_linlogcut_is_reported_and_warned_about() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = |high: f64| {
+        format!(
+            "[system]\nspec = \"double-well\"\n[flow]\ncouplings = 2\nhidden = [8]\n\
+             [train]\nbatch_size = 64\nsteps_per_epoch = 5\nhigh_energy = {high:?}\n\
+             max_energy = 1e9\n[[stage]]\nname = \"kl\"\nepochs = 2\nw_kl = 1.0\n"
+        )
+    };
+    for (name, high, saturated) in [("low", -1e3, true), ("high", 1e6, false)] {
+        std::fs::write(d.path().join(format!("{name}.toml")), cfg(high)).unwrap();
+        let o = boltzflow(
+            &["train", &format!("{name}.toml"), "--out", name, "--quiet"],
+            d.path(),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let csv = std::fs::read_to_string(d.path().join(name).join("metrics.csv")).unwrap();
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let col = header.iter().position(|&h| h == "kl_cut_fraction").unwrap();
+        let fractions: Vec<f64> = lines
+            .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(fractions.len(), 2);
+        let expected = if saturated { 1.0 } else { 0.0 };
+        assert!(fractions.iter().all(|&f| f == expected), "{fractions:?}");
+        let log = std::fs::read_to_string(d.path().join(name).join("log.txt")).unwrap();
+        let warnings = log
+            .matches("of the KL batch lies above [train] high_energy")
+            .count();
+        assert_eq!(warnings, usize::from(saturated), "{log}");
+    }
+}

@@ -230,15 +230,19 @@ impl MetricsCsv {
 
     /// Adds a row (not yet written; see [`MetricsCsv::write`]).
     ///
+    /// A resumed file written by an older version, whose columns are all among this row's,
+    /// gets the new columns as `NaN` in its earlier rows (a version that adds a metric can
+    /// resume the runs of the one before).
+    ///
     /// # Errors
-    /// [`Error::BadFile`] if the row's columns differ from the table's (a resumed file written
-    /// by another version).
+    /// [`Error::BadFile`] if the row's columns differ from the table's otherwise (a resumed
+    /// file written by another version).
     pub fn push(&mut self, row: &impl MetricsRow) -> Result<()> {
         let fields = row.fields();
         let names: Vec<String> = fields.iter().map(|(n, _)| (*n).to_string()).collect();
         if self.columns.is_empty() {
             self.columns = names;
-        } else if self.columns != names {
+        } else if self.columns != names && !self.widen(&names) {
             return Err(Error::BadFile {
                 path: self.path.clone(),
                 reason: format!(
@@ -250,6 +254,38 @@ impl MetricsCsv {
         let values: Vec<String> = fields.into_iter().map(|(_, v)| v).collect();
         self.rows.push(values.join(","));
         Ok(())
+    }
+
+    /// Rewrites the rows so far for the columns `names` if every present column is among them
+    /// (added columns get `NaN`); false, changing nothing, if not.
+    fn widen(&mut self, names: &[String]) -> bool {
+        let old_at: Option<Vec<Option<usize>>> = {
+            let kept = self.columns.iter().all(|c| names.contains(c));
+            kept.then(|| {
+                names
+                    .iter()
+                    .map(|n| self.columns.iter().position(|c| c == n))
+                    .collect()
+            })
+        };
+        let Some(old_at) = old_at else {
+            return false;
+        };
+        let mut rows = Vec::with_capacity(self.rows.len());
+        for r in &self.rows {
+            let values: Vec<&str> = r.split(',').collect();
+            if values.len() != self.columns.len() {
+                return false;
+            }
+            let widened: Vec<&str> = old_at
+                .iter()
+                .map(|i| i.map_or("NaN", |i| values[i]))
+                .collect();
+            rows.push(widened.join(","));
+        }
+        self.rows = rows;
+        self.columns = names.to_vec();
+        true
     }
 
     /// Writes the whole table atomically (nothing if it has no columns yet).
@@ -280,6 +316,16 @@ mod tests {
             vec![("step", self.0.to_string()), ("loss", self.1.to_string())]
         }
     }
+    struct Wider(usize);
+    impl MetricsRow for Wider {
+        fn fields(&self) -> Vec<(&'static str, String)> {
+            vec![
+                ("step", self.0.to_string()),
+                ("extra", "3".into()),
+                ("loss", "2".into()),
+            ]
+        }
+    }
     struct Other;
     impl MetricsRow for Other {
         fn fields(&self) -> Vec<(&'static str, String)> {
@@ -307,8 +353,17 @@ mod tests {
         assert_eq!(text, "step,loss\n0,0\n1,0.5\n7,1.5\n");
         let e = again.push(&Other).unwrap_err().to_string();
         assert!(e.contains("metrics.csv") && e.contains("--force"), "{e}");
+        // A version with an added column resumes the file: earlier rows get NaN there.
+        let mut wider = MetricsCsv::resume(dir.path(), 3).unwrap();
+        wider.push(&Wider(8)).unwrap();
+        wider.write().unwrap();
+        let text = std::fs::read_to_string(dir.path().join(METRICS_FILE)).unwrap();
+        assert_eq!(
+            text,
+            "step,extra,loss\n0,NaN,0\n1,NaN,0.5\n7,NaN,1.5\n8,3,2\n"
+        );
         let e = MetricsCsv::resume(dir.path(), 9).unwrap_err().to_string();
-        assert!(e.contains("3 rows, but the checkpoint covers 9"), "{e}");
+        assert!(e.contains("4 rows, but the checkpoint covers 9"), "{e}");
     }
 
     #[test]

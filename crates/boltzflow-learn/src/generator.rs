@@ -52,6 +52,11 @@ pub struct StepStats {
     pub kl: f64,
     /// Mean reduced energy of the generated batch (before regularisation).
     pub energy: f64,
+    /// Fraction of the generated batch at or above the linlogcut's `high` (NaN without a KL
+    /// term or without the cut). Where most samples are above it, J_KL is nearly flat in their
+    /// energies and its minimiser can lower the loss by spreading out (entropy) rather than by
+    /// lowering the energy.
+    pub cut_fraction: f64,
     /// J_RC of the generated batch (NaN when not used).
     pub rc: f64,
     /// The weighted total that was minimised.
@@ -281,6 +286,7 @@ impl<T: Real> BoltzmannGenerator<T> {
             nll: f64::NAN,
             kl: f64::NAN,
             energy: f64::NAN,
+            cut_fraction: f64::NAN,
             rc: f64::NAN,
             ..StepStats::default()
         };
@@ -323,6 +329,7 @@ impl<T: Real> BoltzmannGenerator<T> {
             let scale = w_kl / n_gen as f64;
             let mut sum_kl = 0.0;
             let mut sum_u = 0.0;
+            let mut n_cut = 0usize;
             for r in 0..n_gen {
                 let tau = taus[r * taus.len() / n_gen];
                 let e = self.energies[r];
@@ -335,6 +342,7 @@ impl<T: Real> BoltzmannGenerator<T> {
                 }
                 let u = e / tau;
                 let (u_reg, g) = reg.map_or((u, 1.0), |c| c.apply(u));
+                n_cut += usize::from(reg.is_some_and(|c| u >= c.high));
                 let c = r / chunk_rows;
                 let ld = self.chunks[c].kl.log_det()[r - c * chunk_rows].as_f64();
                 sum_kl += u_reg - ld;
@@ -351,6 +359,9 @@ impl<T: Real> BoltzmannGenerator<T> {
             }
             stats.kl = sum_kl / n_gen as f64;
             stats.energy = sum_u / n_gen as f64;
+            if w_kl != 0.0 && reg.is_some() {
+                stats.cut_fraction = n_cut as f64 / n_gen as f64;
+            }
             if w_kl != 0.0 {
                 loss += w_kl * stats.kl;
             }

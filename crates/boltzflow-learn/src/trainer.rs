@@ -244,6 +244,9 @@ pub struct EpochRecord {
     pub loss: f64,
     /// Mean gradient norm before clipping.
     pub grad_norm: f64,
+    /// Mean fraction of the KL batch above `[train] high_energy` (NaN without KL or cut; see
+    /// [`crate::StepStats::cut_fraction`]).
+    pub kl_cut_fraction: f64,
     /// Mean J_RC (NaN if not trained).
     pub rc: f64,
     /// NLL of the held-out data (NaN without).
@@ -272,6 +275,7 @@ impl boltzflow_io::run_dir::MetricsRow for EpochRecord {
             ("energy", self.energy.to_string()),
             ("loss", self.loss.to_string()),
             ("grad_norm", self.grad_norm.to_string()),
+            ("kl_cut_fraction", self.kl_cut_fraction.to_string()),
             ("val_nll", self.val_nll.to_string()),
             ("ess_fraction", self.ess_fraction.to_string()),
             ("rc", self.rc.to_string()),
@@ -417,7 +421,7 @@ pub fn train(
         };
         let mut rng: ChainRng = streams.stream(&format!("train.epoch.{e}"));
         let t0 = Instant::now();
-        let mut sums = [0.0f64; 6];
+        let mut sums = [0.0f64; 7];
         let tilt = stage.ml_tilt;
         if tilt > 0.0
             && data_energies.is_none()
@@ -503,10 +507,15 @@ pub fn train(
             let grads = std::mem::take(&mut bg.grads);
             adam.step(&adam_cfg, lr, &mut bg.params, &grads);
             bg.grads = grads;
-            for (acc, v) in sums
-                .iter_mut()
-                .zip([st.nll, st.kl, st.energy, st.loss, norm, st.rc])
-            {
+            for (acc, v) in sums.iter_mut().zip([
+                st.nll,
+                st.kl,
+                st.energy,
+                st.loss,
+                norm,
+                st.rc,
+                st.cut_fraction,
+            ]) {
                 *acc += v;
             }
         }
@@ -541,6 +550,7 @@ pub fn train(
             loss: sums[3] / m,
             grad_norm: sums[4] / m,
             rc: sums[5] / m,
+            kl_cut_fraction: sums[6] / m,
             val_nll,
             ess_fraction: ess,
             self_ess_fraction: self_ess,

@@ -582,6 +582,7 @@ impl BgRun {
             run: self,
             metrics,
             progress,
+            cut_warned: None,
         };
         let t0 = Instant::now();
         let weighting = self.weighting_energy()?;
@@ -622,7 +623,12 @@ struct Recorder<'a> {
     run: &'a BgRun,
     metrics: MetricsCsv,
     progress: &'a mut dyn Progress,
+    /// The stage whose saturated linlogcut was reported (once per stage).
+    cut_warned: Option<String>,
 }
+
+/// A KL batch with more than this fraction above `high_energy` gets a warning.
+const SATURATED_CUT_FRACTION: f64 = 0.5;
 
 impl EpochObserver for Recorder<'_> {
     fn epoch_end(
@@ -669,6 +675,14 @@ impl EpochObserver for Recorder<'_> {
         );
         self.run.log(&line)?;
         self.progress.detail(&line);
+        if rec.kl_cut_fraction > SATURATED_CUT_FRACTION
+            && self.cut_warned.as_deref() != Some(rec.stage.as_str())
+        {
+            self.cut_warned = Some(rec.stage.clone());
+            let warning = saturated_cut_warning(rec, self.run.cfg.train.high_energy);
+            self.run.log(&warning)?;
+            self.progress.status(&warning);
+        }
         if self.progress.interrupted() {
             return Err(Error::Interrupted {
                 after: format!("after epoch {}", rec.epoch),
@@ -677,6 +691,22 @@ impl EpochObserver for Recorder<'_> {
         }
         Ok(())
     }
+}
+
+/// The log's warning for a KL epoch whose batch lies mostly above the linlogcut's `high`.
+fn saturated_cut_warning(rec: &EpochRecord, high: Option<f64>) -> String {
+    let high = high.map_or_else(|| "(unset)".to_string(), |h| format!("{h}"));
+    format!(
+        "warning: epoch {} [{}]: {:.0} % of the KL batch lies above [train] high_energy = {high} \
+         kT, where linlogcut lets J_KL grow only logarithmically with the energy; its minimiser \
+         can then lower the loss by spreading out instead of lowering the energy (the dimer bath \
+         with high_energy = 100 against generated energies of ~150 kT sent its solvent out of \
+         the box). Raise high_energy above the bulk of the generated energies, or train longer \
+         by ML first",
+        rec.epoch,
+        rec.stage,
+        100.0 * rec.kl_cut_fraction
+    )
 }
 
 /// Training and validation rows: simulated data are held out by whole chains (frames of one
