@@ -60,6 +60,11 @@ fn double_well_generator_reweights_to_the_exact_free_energy_difference() {
     );
     // Thousands of effective samples in both wells: no warning about the error bar.
     assert!(!m.contains_key("delta_f_warning"), "{m:?}");
+    // The Pareto k̂ of the plain and AIS weights is reported (its values: reweight's tests).
+    assert!(
+        get("pareto_k").is_finite() && get("ais_pareto_k").is_finite(),
+        "{m:?}"
+    );
     // Issue 4: within 0.1 kT of the exact value.
     assert!((df - exact).abs() < 0.1, "ΔF {df} vs exact {exact}");
     assert!(ess > 0.3, "ESS fraction {ess}");

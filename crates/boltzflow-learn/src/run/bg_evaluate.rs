@@ -221,6 +221,7 @@ impl BgRun {
             "ess_fraction".into(),
             json!(reweight::ess_fraction(&log_w)?),
         );
+        insert_pareto_k(&mut out, "", &log_w);
         let finite: Vec<f64> = u
             .iter()
             .zip(&neg_log_q)
@@ -419,6 +420,7 @@ impl BgRun {
             "ais_ess_fraction".into(),
             json!(reweight::ess_fraction(&a.log_w)?),
         );
+        insert_pareto_k(out, "ais_", &a.log_w);
         let m = a.log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mean = a.log_w.iter().map(|l| (l - m).exp()).sum::<f64>() / a.log_w.len() as f64;
         out.insert("ais_ln_z".into(), finite_or_null(m + mean.ln()));
@@ -716,6 +718,17 @@ impl BgRun {
             1.0,
         )?))
     }
+}
+
+/// `{prefix}pareto_k`: the Pareto k̂ of the log-weights ([`reweight::pareto_k`]; ≥ 0.7 says
+/// their tail is too heavy for the estimates to be trusted). Reported, not warned about: on
+/// the double well with a Kish ESS of 0.95 it reads 0.5 on 10⁵ samples and 1.2 on 2·10⁴ of
+/// them, a few weights 4–7 times the median being enough.
+fn insert_pareto_k(out: &mut Map<String, Value>, prefix: &str, log_w: &[f64]) {
+    out.insert(
+        format!("{prefix}pareto_k"),
+        finite_or_null(reweight::pareto_k(log_w)),
+    );
 }
 
 /// Fewer effective samples (Kish) than this in either state get ΔF a warning.
