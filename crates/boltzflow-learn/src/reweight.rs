@@ -61,7 +61,7 @@ pub fn pareto_k(log_w: &[f64]) -> f64 {
         .iter()
         .map(|l| (l - top).exp() - cutoff)
         .collect();
-    if !(x[m - 1] > 0.0) || x[0] == x[m - 1] {
+    if x[m - 1] <= 0.0 || x[0] == x[m - 1] {
         return f64::NAN;
     }
     gpd_shape(&x)
