@@ -79,10 +79,11 @@ fn gpd_shape(x: &[f64]) -> f64 {
         .map(|j| 1.0 / x_max + (1.0 - (grid as f64 / (j as f64 - 0.5)).sqrt()) / (3.0 * quartile))
         .collect();
     // Profile log-likelihood of each θ: k(θ) = −mean ln(1 − θx), ℓ = n(ln(θ/k) + k − 1).
+    let k_of = |t: f64| -x.iter().map(|&v| (-t * v).ln_1p()).sum::<f64>() / n;
     let profile: Vec<f64> = thetas
         .iter()
         .map(|&t| {
-            let k = -x.iter().map(|&v| (-t * v).ln_1p()).sum::<f64>() / n;
+            let k = k_of(t);
             n * ((t / k).ln() + k - 1.0)
         })
         .collect();
@@ -97,9 +98,8 @@ fn gpd_shape(x: &[f64]) -> f64 {
         .collect();
     let total: f64 = weights.iter().sum();
     let theta: f64 = thetas.iter().zip(&weights).map(|(t, w)| t * w).sum::<f64>() / total;
-    let k = -x.iter().map(|&v| (-theta * v).ln_1p()).sum::<f64>() / n;
     // Zhang–Stephens's k has the opposite sign of the usual shape.
-    let shape = -k;
+    let shape = -k_of(theta);
     (n * shape + 10.0 * 0.5) / (n + 10.0)
 }
 

@@ -679,7 +679,9 @@ impl EpochObserver for Recorder<'_> {
             && self.cut_warned.as_deref() != Some(rec.stage.as_str())
         {
             self.cut_warned = Some(rec.stage.clone());
-            let warning = saturated_cut_warning(rec, self.run.cfg.train.high_energy);
+            // A cut fraction exists only with a cut, so high_energy is set here.
+            let high = self.run.cfg.train.high_energy.unwrap_or(f64::NAN);
+            let warning = saturated_cut_warning(rec, high);
             self.run.log(&warning)?;
             self.progress.status(&warning);
         }
@@ -694,8 +696,7 @@ impl EpochObserver for Recorder<'_> {
 }
 
 /// The log's warning for a KL epoch whose batch lies mostly above the linlogcut's `high`.
-fn saturated_cut_warning(rec: &EpochRecord, high: Option<f64>) -> String {
-    let high = high.map_or_else(|| "(unset)".to_string(), |h| format!("{h}"));
+fn saturated_cut_warning(rec: &EpochRecord, high: f64) -> String {
     format!(
         "warning: epoch {} [{}]: {:.0} % of the KL batch lies above [train] high_energy = {high} \
          kT, where linlogcut lets J_KL grow only logarithmically with the energy; its minimiser \
