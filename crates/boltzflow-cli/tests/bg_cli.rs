@@ -670,6 +670,8 @@ fn a_saturated_linlogcut_is_reported_and_warned_about() {
             .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
             .collect();
         assert_eq!(fractions.len(), 2);
+        // The log prints the batch's median energy, which metrics.csv keeps next to the mean.
+        assert!(header.contains(&"energy_median") && header.contains(&"energy"));
         let expected = if saturated { 1.0 } else { 0.0 };
         assert!(fractions.iter().all(|&f| f == expected), "{fractions:?}");
         let log = std::fs::read_to_string(d.path().join(name).join("log.txt")).unwrap();

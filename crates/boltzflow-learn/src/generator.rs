@@ -42,6 +42,22 @@ impl LinLogCut {
     }
 }
 
+/// Median of the reduced energies `e[r]/τ_r` of a generated batch split evenly over `taus`.
+fn median_energy(e: &[f64], taus: &[f64]) -> f64 {
+    let n = e.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let mut u: Vec<f64> = e
+        .iter()
+        .enumerate()
+        .map(|(r, &v)| v / taus[r * taus.len() / n])
+        .collect();
+    let mid = n / 2;
+    let (_, m, _) = u.select_nth_unstable_by(mid, f64::total_cmp);
+    *m
+}
+
 /// What one training step measured (means over the batch, reduced units).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StepStats {
@@ -52,6 +68,9 @@ pub struct StepStats {
     pub kl: f64,
     /// Mean reduced energy of the generated batch (before regularisation).
     pub energy: f64,
+    /// Median reduced energy of the generated batch: the bulk, which a clash tail (energies of
+    /// 10¹⁰ kT and more) hides from the mean.
+    pub energy_median: f64,
     /// Fraction of the generated batch at or above the linlogcut's `high` (NaN without a KL
     /// term or without the cut). Where most samples are above it, J_KL is nearly flat in their
     /// energies and its minimiser can lower the loss by spreading out (entropy) rather than by
@@ -286,6 +305,7 @@ impl<T: Real> BoltzmannGenerator<T> {
             nll: f64::NAN,
             kl: f64::NAN,
             energy: f64::NAN,
+            energy_median: f64::NAN,
             cut_fraction: f64::NAN,
             rc: f64::NAN,
             ..StepStats::default()
@@ -359,6 +379,7 @@ impl<T: Real> BoltzmannGenerator<T> {
             }
             stats.kl = sum_kl / n_gen as f64;
             stats.energy = sum_u / n_gen as f64;
+            stats.energy_median = median_energy(self.energies.as_slice().unwrap_or(&[]), taus);
             if w_kl != 0.0 && reg.is_some() {
                 stats.cut_fraction = n_cut as f64 / n_gen as f64;
             }
@@ -667,5 +688,20 @@ fn visit_rows<T: Real>(
         for (k, (row, &ld)) in w.output().chunks_exact(d).zip(w.log_det()).enumerate() {
             f(c * chunk_rows + k, row, ld);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_energy;
+
+    /// The median is of the reduced energies e/τ, each row with the τ of its block, and a
+    /// clash tail does not move it.
+    #[test]
+    fn the_batch_median_divides_by_each_rows_temperature() {
+        // Rows 0–1 at τ = 1, rows 2–3 at τ = 2: u = [1, 2, 1.5, 5e11].
+        assert_eq!(median_energy(&[1.0, 2.0, 3.0, 1e12], &[1.0, 2.0]), 2.0);
+        assert_eq!(median_energy(&[4.0, 1.0, 1e30], &[1.0]), 4.0);
+        assert!(median_energy(&[], &[1.0]).is_nan());
     }
 }

@@ -240,6 +240,8 @@ pub struct EpochRecord {
     pub kl: f64,
     /// Mean reduced energy of generated samples (NaN if not trained).
     pub energy: f64,
+    /// Mean over the steps of the batch's median reduced energy (NaN if not trained).
+    pub energy_median: f64,
     /// Mean total loss.
     pub loss: f64,
     /// Mean gradient norm before clipping.
@@ -273,6 +275,7 @@ impl boltzflow_io::run_dir::MetricsRow for EpochRecord {
             ("nll", self.nll.to_string()),
             ("kl", self.kl.to_string()),
             ("energy", self.energy.to_string()),
+            ("energy_median", self.energy_median.to_string()),
             ("loss", self.loss.to_string()),
             ("grad_norm", self.grad_norm.to_string()),
             ("kl_cut_fraction", self.kl_cut_fraction.to_string()),
@@ -421,7 +424,7 @@ pub fn train(
         };
         let mut rng: ChainRng = streams.stream(&format!("train.epoch.{e}"));
         let t0 = Instant::now();
-        let mut sums = [0.0f64; 7];
+        let mut sums = [0.0f64; 8];
         let tilt = stage.ml_tilt;
         if tilt > 0.0
             && data_energies.is_none()
@@ -515,6 +518,7 @@ pub fn train(
                 norm,
                 st.rc,
                 st.cut_fraction,
+                st.energy_median,
             ]) {
                 *acc += v;
             }
@@ -551,6 +555,7 @@ pub fn train(
             grad_norm: sums[4] / m,
             rc: sums[5] / m,
             kl_cut_fraction: sums[6] / m,
+            energy_median: sums[7] / m,
             val_nll,
             ess_fraction: ess,
             self_ess_fraction: self_ess,

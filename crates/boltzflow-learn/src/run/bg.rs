@@ -661,13 +661,13 @@ impl EpochObserver for Recorder<'_> {
             format!("  own-sample ess {:.3}", rec.self_ess_fraction)
         };
         let line = format!(
-            "epoch {:>4} [{}] lr {:.1e}  nll {:>9.4}  kl {:>9.4}  energy {:>9.4}  val_nll {:>9.4}  ess {:>6.3}{own}  energy evaluations {:.3e}  ({:.1} s)",
+            "epoch {:>4} [{}] lr {:.1e}  nll {:>9.4}  kl {:>9.4}  energy (median) {:>9.4}  val_nll {:>9.4}  ess {:>6.3}{own}  energy evaluations {:.3e}  ({:.1} s)",
             rec.epoch,
             rec.stage,
             rec.lr,
             rec.nll,
             rec.kl,
-            rec.energy,
+            rec.energy_median,
             rec.val_nll,
             rec.ess_fraction,
             rec.energy_evaluations as f64,
