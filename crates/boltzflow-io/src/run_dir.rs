@@ -259,18 +259,14 @@ impl MetricsCsv {
     /// Rewrites the rows so far for the columns `names` if every present column is among them
     /// (added columns get `NaN`); false, changing nothing, if not.
     fn widen(&mut self, names: &[String]) -> bool {
-        let old_at: Option<Vec<Option<usize>>> = {
-            let kept = self.columns.iter().all(|c| names.contains(c));
-            kept.then(|| {
-                names
-                    .iter()
-                    .map(|n| self.columns.iter().position(|c| c == n))
-                    .collect()
-            })
-        };
-        let Some(old_at) = old_at else {
+        if !self.columns.iter().all(|c| names.contains(c)) {
             return false;
-        };
+        }
+        // Where each new column was in the old rows (None: added).
+        let old_at: Vec<Option<usize>> = names
+            .iter()
+            .map(|n| self.columns.iter().position(|c| c == n))
+            .collect();
         let mut rows = Vec::with_capacity(self.rows.len());
         for r in &self.rows {
             let values: Vec<&str> = r.split(',').collect();
