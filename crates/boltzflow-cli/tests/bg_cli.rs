@@ -85,6 +85,18 @@ fn double_well_generator_reweights_to_the_exact_free_energy_difference() {
     assert!((get("ais_delta_f") - exact).abs() < 3.0 * ais_se, "{m:?}");
     assert!(get("ais_ess_fraction") > 0.9 * ess, "{m:?}");
     assert_eq!(get("ais_energy_evaluations"), 16000.0 * (1.0 + 20.0 * 5.0));
+    // ais_levels.csv: the run level by level, ending at β = 1 with the reported ESS.
+    let levels = std::fs::read_to_string(d.path().join("run/ais_levels.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = levels
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 20, "{levels}");
+    let last = rows.last().unwrap();
+    assert_eq!((last[0], last[1]), (20.0, 1.0));
+    assert!((last[2] - get("ais_ess_fraction")).abs() < 1e-9, "{levels}");
+    assert!(rows.iter().all(|r| r[4] > 0.0 && r[4] <= 1.0), "{levels}");
     assert!(get("ais_profile_rmse") < 0.3, "{m:?}");
     // Flow-proposed Metropolis (independence sampler) is exact as well.
     assert!((get("delta_f_flow_mc") - exact).abs() < 0.15, "{m:?}");
@@ -163,6 +175,7 @@ fn double_well_generator_reweights_to_the_exact_free_energy_difference() {
         "samples.png",
         "log_weights.png",
         "energies.png",
+        "ais_levels.png",
     ] {
         assert!(d.path().join("run/report").join(f).exists(), "{f}");
     }

@@ -69,6 +69,42 @@ pub struct AisSamples {
     /// Target energy evaluations: n·(1 + levels·steps_per_level·(leapfrog steps, 1 for
     /// Metropolis)).
     pub energy_evaluations: u64,
+    /// One entry per level, after its weight increment and its moves: where along the
+    /// schedule the weights degenerate, and how the moves fared.
+    pub trace: Vec<AisLevel>,
+}
+
+/// The state of an AIS run after one level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AisLevel {
+    /// β_t of the level.
+    pub beta: f64,
+    /// Kish ESS fraction of the log-weights so far (for level t's distribution).
+    pub ess_fraction: f64,
+    /// The 10–90 % range of the log-weights so far (nats; −∞ for samples lost to infinite
+    /// energies counts as the lowest): the spread a handful of clashing samples would hide
+    /// in a standard deviation.
+    pub log_w_range: f64,
+    /// Acceptance of this level's moves (NaN without moves).
+    pub acceptance: f64,
+    /// The step the level's moves used (before adaptation).
+    pub step: f64,
+}
+
+impl AisLevel {
+    fn new(beta: f64, log_w: &[f64], acceptance: f64, step: f64) -> Self {
+        let mut sorted = log_w.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| sorted[((q * (sorted.len() - 1) as f64).round()) as usize];
+        Self {
+            beta,
+            // NaN weights are an error before this point; all −∞ reads as 0.
+            ess_fraction: crate::reweight::ess_fraction(log_w).unwrap_or(0.0),
+            log_w_range: at(0.9) - at(0.1),
+            acceptance,
+            step,
+        }
+    }
 }
 
 /// The samples' latent points with their energies (and gradients for HMC).
@@ -209,7 +245,9 @@ pub fn latent_ais(
     let (mut accepted, mut proposed) = (0u64, 0u64);
     let mut evaluations = n as u64;
     let beta = |t: usize| (t as f64 / levels as f64).powf(exponent);
+    let mut trace = Vec::with_capacity(levels);
     for t in 1..=levels {
+        let level_step = step;
         let (b_prev, b) = (beta(t - 1), beta(t));
         for (lw, (up, ez)) in log_w.iter_mut().zip(p.u_p.iter().zip(&p.e_z)) {
             // −∞ · 0 would be NaN: a sample at infinite energy keeps weight 0.
@@ -247,14 +285,16 @@ pub fn latent_ais(
             };
             level_accepted += accept.iter().filter(|a| **a).count() as u64;
         }
+        let mut rate = f64::NAN;
         if steps_per_level > 0 {
             let level_proposed = (n * steps_per_level) as u64;
-            let rate = level_accepted as f64 / level_proposed as f64;
+            rate = level_accepted as f64 / level_proposed as f64;
             let target = if with_grad { 0.65 } else { 0.3 };
             step *= (2.0 * (rate - target)).exp().clamp(0.5, 2.0);
             accepted += level_accepted;
             proposed += level_proposed;
         }
+        trace.push(AisLevel::new(b, &log_w, rate, level_step));
     }
     Ok(AisSamples {
         x: p.x,
@@ -265,6 +305,7 @@ pub fn latent_ais(
             accepted as f64 / proposed as f64
         },
         energy_evaluations: evaluations,
+        trace,
     })
 }
 
@@ -437,6 +478,23 @@ mod tests {
         }
         assert_eq!(annealed.energy_evaluations, (n * (1 + 300)) as u64);
         assert!(annealed.acceptance > 0.1 && annealed.acceptance < 0.6);
+        // The trace: one entry per level, β rising to 1, the last ESS the final weights'; the
+        // single plain level without moves has no acceptance and the plain spread.
+        let trace = &annealed.trace;
+        assert_eq!(trace.len(), 100);
+        assert!(trace.windows(2).all(|w| w[1].beta > w[0].beta));
+        assert_eq!(trace[99].beta, 1.0);
+        assert!((trace[99].ess_fraction - ess_ais).abs() < 1e-12);
+        let mean_acceptance = trace.iter().map(|l| l.acceptance).sum::<f64>() / 100.0;
+        assert!((mean_acceptance - annealed.acceptance).abs() < 1e-12);
+        let p = plain.trace[0];
+        assert!(p.acceptance.is_nan() && (p.ess_fraction - ess_plain).abs() < 1e-12);
+        let mut sorted = plain.log_w.clone();
+        sorted.sort_by(f64::total_cmp);
+        let range = sorted[(0.9f64 * (n - 1) as f64).round() as usize]
+            - sorted[(0.1f64 * (n - 1) as f64).round() as usize];
+        assert_eq!(p.log_w_range, range);
+        assert!(trace[99].log_w_range < 0.5 * range, "{trace:?}");
     }
 
     #[test]

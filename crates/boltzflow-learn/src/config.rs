@@ -391,7 +391,9 @@ pub struct EvaluateConfig {
     /// log-weights use the tempered density, so reweighting stays exact.
     pub prior_temperature: f64,
     /// Annealed importance sampling from the generator to the target in latent space
-    /// ([`crate::ais`]): samples (0 to skip). Reported as `ais_*` next to the plain estimates.
+    /// ([`crate::ais`]): samples (0 to skip). Reported as `ais_*` next to the plain estimates;
+    /// `ais_levels.csv` in the run has β, the ESS fraction and the log-weights' 10–90 % range (towards
+    /// the flattened target with `ais_flatten`), the acceptance and the step after every level.
     pub ais_samples: usize,
     /// AIS: intermediate distributions.
     pub ais_levels: usize,

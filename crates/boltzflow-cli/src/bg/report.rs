@@ -99,6 +99,33 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
         "Kish effective sample size fraction of generated samples after each epoch.".into(),
     ));
 
+    // AIS level by level, where evaluate ran it.
+    let levels_file = run.dir.join(boltzflow_learn::run::AIS_LEVELS_FILE);
+    if levels_file.exists() {
+        let rows = read_metrics_csv(&levels_file)?;
+        let col = |k: usize| -> Vec<(f64, f64)> {
+            rows.iter()
+                .filter_map(|r| Some((r[1].parse().ok()?, r.get(k)?.parse().ok()?)))
+                .collect()
+        };
+        line_chart(
+            &dir.join("ais_levels.png"),
+            "Annealed importance sampling",
+            "β (0: generator, 1: target)",
+            "ESS / N, acceptance",
+            &[
+                Series::line("ESS fraction", col(2)),
+                Series::line("acceptance", col(4)),
+            ],
+            true,
+            false,
+        )?;
+        figures.push((
+            "ais_levels.png".into(),
+            "AIS level by level: the Kish ESS fraction of the weights so far (towards the flattened target with ais_flatten) and the acceptance of the level's moves (ais_levels.csv has the log-weights' 10–90 % range and the step too).".into(),
+        ));
+    }
+
     // Samples, weights, energies.
     let x = boltzflow_io::read_npy_2d(&run.dir.join("samples.npy"))?;
     let log_w = boltzflow_io::read_npy_1d(&run.dir.join("log_weights.npy"))?.to_vec();

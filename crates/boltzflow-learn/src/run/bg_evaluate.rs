@@ -126,6 +126,8 @@ pub struct BgEvaluation {
     pub log_weights: Vec<f64>,
     /// log w of the held-out configurations (−u − log q), when there were any.
     pub held_out_log_weights: Option<Vec<f64>>,
+    /// AIS, level by level (empty without AIS); saved as `ais_levels.csv`.
+    pub ais_trace: Vec<ais::AisLevel>,
 }
 
 impl BgEvaluation {
@@ -159,17 +161,53 @@ impl BgEvaluation {
         let held_out = dir.join("held_out_log_weights.npy");
         match &self.held_out_log_weights {
             Some(lw) => boltzflow_io::write_npy_1d(&held_out, ArrayView1::from(lw))?,
-            None if held_out.exists() => {
-                std::fs::remove_file(&held_out).map_err(|source| Error::Io {
-                    action: "cannot remove the stale",
-                    path: held_out.clone(),
-                    source,
-                })?;
-            }
-            None => {}
+            None => remove_stale(&held_out)?,
+        }
+        let levels = dir.join(AIS_LEVELS_FILE);
+        if self.ais_trace.is_empty() {
+            remove_stale(&levels)?;
+        } else {
+            boltzflow_io::write_atomic(&levels, |w| {
+                writeln!(w, "level,beta,ess_fraction,log_w_range,acceptance,step")?;
+                for (t, l) in self.ais_trace.iter().enumerate() {
+                    writeln!(
+                        w,
+                        "{},{},{},{},{},{}",
+                        t + 1,
+                        l.beta,
+                        l.ess_fraction,
+                        l.log_w_range,
+                        l.acceptance,
+                        l.step
+                    )?;
+                }
+                Ok(())
+            })?;
         }
         Ok(())
     }
+}
+
+/// AIS level by level, written by `evaluate` when it runs AIS.
+pub const AIS_LEVELS_FILE: &str = "ais_levels.csv";
+
+/// Removes a result file an earlier evaluation wrote and this one does not.
+fn remove_stale(path: &Path) -> Result<()> {
+    if path.exists() {
+        std::fs::remove_file(path).map_err(|source| Error::Io {
+            action: "cannot remove the stale",
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// AIS samples as configurations, their log-weights for e^{−u} and the run level by level.
+struct AisResult {
+    log_w: Vec<f64>,
+    x: Array2<f64>,
+    trace: Vec<ais::AisLevel>,
 }
 
 /// Held-out configurations with their log-weights −u − log q.
@@ -284,7 +322,12 @@ impl BgRun {
             None
         };
         self.ramachandran(&x, &log_w, &streams, opts, true, &mut out)?;
-        if let Some((ais_log_w, ais_x)) = &ais {
+        if let Some(AisResult {
+            log_w: ais_log_w,
+            x: ais_x,
+            ..
+        }) = &ais
+        {
             // The reweighted basin populations from the AIS samples, as `ais_population_*`.
             let mut part = Map::new();
             self.ramachandran(ais_x, ais_log_w, &streams, opts, false, &mut part)?;
@@ -321,7 +364,12 @@ impl BgRun {
             if let Some([lo, hi]) = ev.profile_range {
                 profile = Some(ctx.profile(text, lo, hi, &mut out)?);
             }
-            if let Some((ais_log_w, ais_x)) = &ais {
+            if let Some(AisResult {
+                log_w: ais_log_w,
+                x: ais_x,
+                ..
+            }) = &ais
+            {
                 let ais_s = coord.values(ais_x);
                 let ctx = StateContext {
                     s: &ais_s,
@@ -338,6 +386,7 @@ impl BgRun {
             x,
             log_weights: log_w,
             held_out_log_weights: held_out.map(|h| h.log_w),
+            ais_trace: ais.map(|a| a.trace).unwrap_or_default(),
         })
     }
 
@@ -376,7 +425,7 @@ impl BgRun {
         bias: Option<&ProfileBias>,
         streams: &RandomStreams,
         out: &mut Map<String, Value>,
-    ) -> Result<(Vec<f64>, Array2<f64>)> {
+    ) -> Result<AisResult> {
         let ev = &self.cfg.evaluate;
         let started = std::time::Instant::now();
         let schedule = ais::AisSchedule {
@@ -428,7 +477,11 @@ impl BgRun {
         out.insert("ais_energy_evaluations".into(), json!(a.energy_evaluations));
         out.insert("ais_seconds".into(), json!(started.elapsed().as_secs_f64()));
         let x = super::bg_coordinates::to_configurations(self.layer()?, a.x)?;
-        Ok((a.log_w, x))
+        Ok(AisResult {
+            log_w: a.log_w,
+            x,
+            trace: a.trace,
+        })
     }
 
     /// Held-out equilibrium data (`--data`, else the validation rows of data.npy) with their

@@ -30,7 +30,9 @@ pub use boltzflow_io::run_dir::StartMode;
 
 pub use bg::{BgRun, BgSamples, split_data};
 pub use bg_coordinates::{INTERNAL_COORDINATES_FILE, RunEnergy};
-pub use bg_evaluate::{BAR_MIN_OVERLAP, BgEvaluateOptions, BgEvaluation, ProfileFile};
+pub use bg_evaluate::{
+    AIS_LEVELS_FILE, BAR_MIN_OVERLAP, BgEvaluateOptions, BgEvaluation, ProfileFile,
+};
 pub use metadynamics::{
     MetadynamicsResult, MetadynamicsSpec, MetadynamicsSummary, simulate_metadynamics,
 };
