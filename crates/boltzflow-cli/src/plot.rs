@@ -230,12 +230,12 @@ pub fn line_chart(
         series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
         false,
     )
-    .context("nothing to plot")?;
+    .with_context(|| format!("{}: nothing to plot", path.display()))?;
     let (y0, y1) = finite_range(
         series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
         log_y,
     )
-    .context("nothing finite to plot")?;
+    .with_context(|| format!("{}: nothing finite to plot", path.display()))?;
     let png = PendingPng::new(path);
     let tmp = png.tmp().to_path_buf();
     let root = BitMapBackend::new(&tmp, (800, 560)).into_drawing_area();
@@ -303,8 +303,10 @@ pub fn density_chart(
     let ((x0, x1), (y0, y1)) = match range {
         Some((xr, yr)) => ((xr[0], xr[1]), (yr[0], yr[1])),
         None => (
-            finite_range(x.iter().copied(), false).context("nothing to plot")?,
-            finite_range(y.iter().copied(), false).context("nothing to plot")?,
+            finite_range(x.iter().copied(), false)
+                .with_context(|| format!("{}: nothing to plot", path.display()))?,
+            finite_range(y.iter().copied(), false)
+                .with_context(|| format!("{}: nothing to plot", path.display()))?,
         ),
     };
     let mut h = vec![0.0f64; bins * bins];
@@ -366,7 +368,8 @@ pub fn panel_grid(
     let root = BitMapBackend::new(&tmp, (size, size + 30)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 16))?;
-    let (x0, x1) = finite_range(x.iter().copied(), false).context("nothing to plot")?;
+    let (x0, x1) = finite_range(x.iter().copied(), false)
+        .with_context(|| format!("{}: nothing to plot", path.display()))?;
     for (idx, area) in root.split_evenly((m, m)).iter().enumerate() {
         let (a, b) = (idx / m, idx % m);
         let mut chart = ChartBuilder::on(area)

@@ -34,14 +34,53 @@ fn quantile_range(v: &[f64], pad: f64) -> [f64; 2] {
     [lo - pad * w, hi + pad * w]
 }
 
-fn read_metrics_csv(path: &Path) -> Result<Vec<Vec<String>>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(text
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect())
+/// A comma-separated table with a header row (metrics.csv, ais_levels.csv), read by column
+/// name: columns get added over versions, so positions are not stable.
+struct CsvTable {
+    path: PathBuf,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl CsvTable {
+    fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut lines = text.lines();
+        let header = lines
+            .next()
+            .map(|h| h.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
+        Ok(Self {
+            path: path.to_path_buf(),
+            header,
+            rows: lines
+                .map(|l| l.split(',').map(str::to_string).collect())
+                .collect(),
+        })
+    }
+
+    /// (x, y) of every row where both parse as numbers.
+    fn points(&self, x: &str, y: &str) -> Result<Vec<(f64, f64)>> {
+        let index = |name: &str| {
+            self.header.iter().position(|h| h == name).ok_or_else(|| {
+                Error::invalid(
+                    "report",
+                    format!(
+                        "{} has no column `{name}` (columns: {}); rerun the command that wrote it",
+                        self.path.display(),
+                        self.header.join(", ")
+                    ),
+                )
+            })
+        };
+        let (i, j) = (index(x)?, index(y)?);
+        Ok(self
+            .rows
+            .iter()
+            .filter_map(|r| Some((r.get(i)?.parse().ok()?, r.get(j)?.parse().ok()?)))
+            .collect())
+    }
 }
 
 /// Runs `boltzflow report`; returns the path of index.html.
@@ -64,16 +103,11 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
     let mut figures: Vec<(String, String)> = Vec::new();
 
     // Loss curves and ESS per epoch.
-    let rows = read_metrics_csv(&run.dir.join("metrics.csv"))?;
-    let col = |k: usize| -> Vec<(f64, f64)> {
-        rows.iter()
-            .filter_map(|r| Some((r[0].parse().ok()?, r.get(k)?.parse().ok()?)))
-            .collect()
-    };
+    let table = CsvTable::read(&run.dir.join("metrics.csv"))?;
     let series = vec![
-        Series::line("J_ML (train)", col(3)),
-        Series::line("J_KL", col(4)),
-        Series::line("NLL (validation)", col(8)),
+        Series::line("J_ML (train)", table.points("epoch", "nll")?),
+        Series::line("J_KL", table.points("epoch", "kl")?),
+        Series::line("NLL (validation)", table.points("epoch", "val_nll")?),
     ];
     line_chart(
         &dir.join("loss.png"),
@@ -90,7 +124,10 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
         "Effective sample size",
         "epoch",
         "ESS / N",
-        &[Series::line("ESS fraction", col(9))],
+        &[Series::line(
+            "ESS fraction",
+            table.points("epoch", "ess_fraction")?,
+        )],
         false,
         false,
     )?;
@@ -102,20 +139,15 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
     // AIS level by level, where evaluate ran it.
     let levels_file = run.dir.join(boltzflow_learn::run::AIS_LEVELS_FILE);
     if levels_file.exists() {
-        let rows = read_metrics_csv(&levels_file)?;
-        let col = |k: usize| -> Vec<(f64, f64)> {
-            rows.iter()
-                .filter_map(|r| Some((r[1].parse().ok()?, r.get(k)?.parse().ok()?)))
-                .collect()
-        };
+        let levels = CsvTable::read(&levels_file)?;
         line_chart(
             &dir.join("ais_levels.png"),
             "Annealed importance sampling",
             "β (0: generator, 1: target)",
             "ESS / N, acceptance",
             &[
-                Series::line("ESS fraction", col(2)),
-                Series::line("acceptance", col(4)),
+                Series::line("ESS fraction", levels.points("beta", "ess_fraction")?),
+                Series::line("acceptance", levels.points("beta", "acceptance")?),
             ],
             true,
             false,
@@ -387,4 +419,35 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
     }
     html.push_str("</table>");
     crate::run_common::write_index(&dir, html, &figures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_columns_are_found_by_name_whatever_their_position() {
+        // A column added before val_nll (as kl_cut_fraction once was) must not shift the
+        // series the report draws.
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("metrics.csv");
+        std::fs::write(
+            &path,
+            "epoch,stage,nll,kl_cut_fraction,val_nll,ess_fraction\n1,ml,-3.5,NaN,-3.0,0.25\n2,kl,-3.7,0.1,-3.2,0.5\n",
+        )
+        .unwrap();
+        let t = CsvTable::read(&path).unwrap();
+        assert_eq!(
+            t.points("epoch", "val_nll").unwrap(),
+            vec![(1.0, -3.0), (2.0, -3.2)]
+        );
+        assert_eq!(
+            t.points("epoch", "ess_fraction").unwrap(),
+            vec![(1.0, 0.25), (2.0, 0.5)]
+        );
+        // NaN parses as a number and is left to the chart to skip.
+        assert!(t.points("epoch", "kl_cut_fraction").unwrap()[0].1.is_nan());
+        let e = t.points("epoch", "rc").unwrap_err().to_string();
+        assert!(e.contains("metrics.csv") && e.contains("`rc`"), "{e}");
+    }
 }
