@@ -95,7 +95,10 @@ impl AisLevel {
     fn new(beta: f64, log_w: &[f64], acceptance: f64, step: f64) -> Self {
         let mut sorted = log_w.to_vec();
         sorted.sort_by(f64::total_cmp);
-        let at = |q: f64| sorted[((q * (sorted.len() - 1) as f64).round()) as usize];
+        let at = |q: f64| match sorted.len() {
+            0 => f64::NAN,
+            n => sorted[(q * (n - 1) as f64).round() as usize],
+        };
         Self {
             beta,
             // NaN weights are an error before this point; all −∞ reads as 0.
