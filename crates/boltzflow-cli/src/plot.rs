@@ -1,10 +1,11 @@
 //! PNG figures with plotters and an embedded DejaVu Sans (no system fonts needed): line charts
 //! with optional log axes, 2D densities, and grids of small panels.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use anyhow::{Context, Result};
+use boltzflow_core::Error;
 use plotters::prelude::*;
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -728,4 +729,104 @@ pub fn chart_grid(
         .with_context(|| format!("cannot write the figure `{}`", path.display()))?;
     // The backend has written its file and holds no handle; it only borrows `tmp`.
     png.commit()
+}
+
+/// A comma-separated table with a header row (metrics.csv, ais_levels.csv), read by column
+/// name: columns get added over versions, so positions are not stable.
+pub struct CsvTable {
+    path: PathBuf,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl CsvTable {
+    /// Reads `path`.
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut lines = text.lines();
+        let header = lines
+            .next()
+            .map(|h| h.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
+        Ok(Self {
+            path: path.to_path_buf(),
+            header,
+            rows: lines
+                .map(|l| l.split(',').map(str::to_string).collect())
+                .collect(),
+        })
+    }
+
+    /// The column `name` as text, one entry per row (empty where a row is short).
+    ///
+    /// # Errors
+    /// A missing column, naming the file and the columns it has.
+    pub fn column(&self, name: &str) -> Result<Vec<&str>> {
+        let i = self.index(name)?;
+        Ok(self
+            .rows
+            .iter()
+            .map(|r| r.get(i).map_or("", String::as_str))
+            .collect())
+    }
+
+    fn index(&self, name: &str) -> Result<usize> {
+        Ok(self.header.iter().position(|h| h == name).ok_or_else(|| {
+            Error::invalid(
+                "report",
+                format!(
+                    "{} has no column `{name}` (columns: {}); rerun the command that wrote it",
+                    self.path.display(),
+                    self.header.join(", ")
+                ),
+            )
+        })?)
+    }
+
+    /// (x, y) of every row where both parse as numbers.
+    ///
+    /// # Errors
+    /// A missing column, naming the file and the columns it has.
+    pub fn points(&self, x: &str, y: &str) -> Result<Vec<(f64, f64)>> {
+        let (i, j) = (self.index(x)?, self.index(y)?);
+        Ok(self
+            .rows
+            .iter()
+            .filter_map(|r| Some((r.get(i)?.parse().ok()?, r.get(j)?.parse().ok()?)))
+            .collect())
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_columns_are_found_by_name_whatever_their_position() {
+        // A column added before val_nll (as kl_cut_fraction once was) must not shift the
+        // series the report draws.
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("metrics.csv");
+        std::fs::write(
+            &path,
+            "epoch,stage,nll,kl_cut_fraction,val_nll,ess_fraction\n1,ml,-3.5,NaN,-3.0,0.25\n2,kl,-3.7,0.1,-3.2,0.5\n",
+        )
+        .unwrap();
+        let t = CsvTable::read(&path).unwrap();
+        assert_eq!(
+            t.points("epoch", "val_nll").unwrap(),
+            vec![(1.0, -3.0), (2.0, -3.2)]
+        );
+        assert_eq!(
+            t.points("epoch", "ess_fraction").unwrap(),
+            vec![(1.0, 0.25), (2.0, 0.5)]
+        );
+        // NaN parses as a number and is left to the chart to skip.
+        assert!(t.points("epoch", "kl_cut_fraction").unwrap()[0].1.is_nan());
+        let e = t.points("epoch", "rc").unwrap_err().to_string();
+        assert!(e.contains("metrics.csv") && e.contains("`rc`"), "{e}");
+    }
 }

@@ -2,7 +2,7 @@
 //! samples (`report/index.html` + PNGs).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use boltzflow_core::{Energy, Error};
@@ -10,7 +10,9 @@ use boltzflow_learn::trainer::Reduced;
 use ndarray::Array2;
 
 use super::evaluate::EvaluateArgs;
-use crate::plot::{Series, density_chart, histogram_points, line_chart, samples_on_energy};
+use crate::plot::{
+    CsvTable, Series, density_chart, histogram_points, line_chart, samples_on_energy,
+};
 use boltzflow_coords::features::{dihedrals, first_phi_psi};
 use boltzflow_learn::run::BgRun as Run;
 use boltzflow_learn::run::ProfileFile;
@@ -32,55 +34,6 @@ fn quantile_range(v: &[f64], pad: f64) -> [f64; 2] {
     let hi = s[s.len() - 1 - s.len() / 200];
     let w = (hi - lo).max(1e-6);
     [lo - pad * w, hi + pad * w]
-}
-
-/// A comma-separated table with a header row (metrics.csv, ais_levels.csv), read by column
-/// name: columns get added over versions, so positions are not stable.
-struct CsvTable {
-    path: PathBuf,
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl CsvTable {
-    fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let mut lines = text.lines();
-        let header = lines
-            .next()
-            .map(|h| h.split(',').map(str::to_string).collect())
-            .unwrap_or_default();
-        Ok(Self {
-            path: path.to_path_buf(),
-            header,
-            rows: lines
-                .map(|l| l.split(',').map(str::to_string).collect())
-                .collect(),
-        })
-    }
-
-    /// (x, y) of every row where both parse as numbers.
-    fn points(&self, x: &str, y: &str) -> Result<Vec<(f64, f64)>> {
-        let index = |name: &str| {
-            self.header.iter().position(|h| h == name).ok_or_else(|| {
-                Error::invalid(
-                    "report",
-                    format!(
-                        "{} has no column `{name}` (columns: {}); rerun the command that wrote it",
-                        self.path.display(),
-                        self.header.join(", ")
-                    ),
-                )
-            })
-        };
-        let (i, j) = (index(x)?, index(y)?);
-        Ok(self
-            .rows
-            .iter()
-            .filter_map(|r| Some((r.get(i)?.parse().ok()?, r.get(j)?.parse().ok()?)))
-            .collect())
-    }
 }
 
 /// Runs `boltzflow report`; returns the path of index.html.
@@ -419,35 +372,4 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
     }
     html.push_str("</table>");
     crate::run_common::write_index(&dir, html, &figures)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metrics_columns_are_found_by_name_whatever_their_position() {
-        // A column added before val_nll (as kl_cut_fraction once was) must not shift the
-        // series the report draws.
-        let d = tempfile::tempdir().unwrap();
-        let path = d.path().join("metrics.csv");
-        std::fs::write(
-            &path,
-            "epoch,stage,nll,kl_cut_fraction,val_nll,ess_fraction\n1,ml,-3.5,NaN,-3.0,0.25\n2,kl,-3.7,0.1,-3.2,0.5\n",
-        )
-        .unwrap();
-        let t = CsvTable::read(&path).unwrap();
-        assert_eq!(
-            t.points("epoch", "val_nll").unwrap(),
-            vec![(1.0, -3.0), (2.0, -3.2)]
-        );
-        assert_eq!(
-            t.points("epoch", "ess_fraction").unwrap(),
-            vec![(1.0, 0.25), (2.0, 0.5)]
-        );
-        // NaN parses as a number and is left to the chart to skip.
-        assert!(t.points("epoch", "kl_cut_fraction").unwrap()[0].1.is_nan());
-        let e = t.points("epoch", "rc").unwrap_err().to_string();
-        assert!(e.contains("metrics.csv") && e.contains("`rc`"), "{e}");
-    }
 }

@@ -12,7 +12,7 @@ use boltzflow_learn::vae::evaluate::subset;
 use super::evaluate::VaeRunMetrics;
 use super::figures::{RunPlane, latent_by_torsion, model_panels};
 use crate::bg::report::ReportArgs;
-use crate::plot::{Panel, Series, chart_grid};
+use crate::plot::{CsvTable, Panel, Series, chart_grid};
 use boltzflow_learn::run::VaeRun;
 
 /// Runs `boltzflow report` on a VAE run directory (evaluating first if metrics.json is missing).
@@ -29,19 +29,15 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
     let mut figures: Vec<(String, String)> = Vec::new();
 
     // Training curves from metrics.csv: loss per epoch, one line per stage.
-    if let Ok(text) = std::fs::read_to_string(run.dir.join("metrics.csv")) {
+    if let Ok(table) = CsvTable::read(&run.dir.join("metrics.csv")) {
         let mut per_stage: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
         let mut epoch = 0.0;
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split(',').collect();
-            if f.len() < 6 {
-                continue;
-            }
-            let loss: f64 = f[5].parse().unwrap_or(f64::NAN);
+        for (label, loss) in table.column("label")?.iter().zip(table.column("loss")?) {
+            let loss: f64 = loss.parse().unwrap_or(f64::NAN);
             epoch += 1.0;
             match per_stage.last_mut() {
-                Some((label, pts)) if label == f[1] => pts.push((epoch, loss)),
-                _ => per_stage.push((f[1].to_string(), vec![(epoch, loss)])),
+                Some((l, pts)) if l == label => pts.push((epoch, loss)),
+                _ => per_stage.push((label.to_string(), vec![(epoch, loss)])),
             }
         }
         let series: Vec<Series> = per_stage

@@ -9,7 +9,7 @@ use boltzflow_core::RandomStreams;
 
 use super::evaluate::VanMetrics;
 use crate::bg::report::ReportArgs;
-use crate::plot::{Series, line_chart, spin_snapshots};
+use crate::plot::{CsvTable, Series, line_chart, spin_snapshots};
 use boltzflow_learn::run::VanRun;
 
 /// Runs `boltzflow report` on a VAN run directory (evaluating first if metrics.json is missing).
@@ -73,17 +73,18 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
     }
 
     // Training curves from metrics.csv.
-    if let Ok(text) = std::fs::read_to_string(run.dir.join("metrics.csv")) {
+    if let Ok(table) = CsvTable::read(&run.dir.join("metrics.csv")) {
         let mut per_beta: Vec<(f64, Vec<(f64, f64)>)> = Vec::new();
-        for line in text.lines().skip(1) {
-            let f: Vec<f64> = line
-                .split(',')
+        let number = |name: &str| -> Result<Vec<f64>> {
+            Ok(table
+                .column(name)?
+                .iter()
                 .map(|v| v.parse().unwrap_or(f64::NAN))
-                .collect();
-            if f.len() < 13 {
-                continue;
-            }
-            let (beta, step, rel, fq) = (f[1], f[2], f[12], f[4]);
+                .collect())
+        };
+        let (betas, steps) = (number("beta")?, number("step")?);
+        let (rels, fqs) = (number("rel_error")?, number("f_per_spin")?);
+        for (((&beta, &step), &rel), &fq) in betas.iter().zip(&steps).zip(&rels).zip(&fqs) {
             if per_beta.last().is_none_or(|(b, _)| *b != beta) {
                 per_beta.push((beta, Vec::new()));
             }
