@@ -148,6 +148,42 @@ fn double_well_generator_reweights_to_the_exact_free_energy_difference() {
     // (0.028 against 0.046 when this was written).
     assert!(flat_se < 0.8 * ais_se, "{flat_se} vs {ais_se}");
     assert!(get("ais_profile_rmse") < 0.3, "{m:?}");
+    // With resampling after every level (`ais_resample = 1`, sequential Monte Carlo) in 16
+    // populations: still exact, with error bars over whole populations.
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap();
+    std::fs::write(
+        &cfg_path,
+        cfg.replace("[evaluate]\n", "[evaluate]\nais_resample = 1.0\n")
+            .replace("ais_populations = 10\n", "ais_populations = 16\n"),
+    )
+    .unwrap();
+    let o = boltzflow(&["evaluate", "run"], d.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let m = metrics(&d.path().join("run"));
+    let get = |k: &str| m[k].as_f64().unwrap();
+    let smc_se = get("ais_delta_f_std_error");
+    println!(
+        "resampling AIS: ΔF {:.4} ± {smc_se:.4}, {} resamplings, {} distinct ancestors, profile RMSE {:.3}",
+        get("ais_delta_f"),
+        get("ais_resamplings"),
+        get("ais_distinct_ancestors"),
+        get("ais_profile_rmse")
+    );
+    assert!(smc_se > 0.0, "{m:?}");
+    assert!(
+        (get("ais_delta_f") - exact).abs() < 3.0 * smc_se.max(0.03),
+        "{m:?}"
+    );
+    assert!(get("ais_profile_rmse") < 0.3, "{m:?}");
+    assert_eq!(get("ais_populations"), 16.0);
+    assert_eq!(get("ais_resamplings"), 16.0 * 20.0, "{m:?}");
+    assert!(get("ais_distinct_ancestors") < 16000.0, "{m:?}");
+    let levels = std::fs::read_to_string(d.path().join("run/ais_levels.csv")).unwrap();
+    assert!(levels.starts_with("level,beta,ess_fraction,log_w_range,acceptance,step,resampled\n"));
+    assert!(
+        levels.lines().skip(1).all(|l| l.ends_with(",16")),
+        "{levels}"
+    );
     // sample and report work on the run.
     let o = boltzflow(
         &[
@@ -390,6 +426,14 @@ fn bad_configurations_name_the_field() {
         (
             "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_samples = 100\ncoordinate = \"projection:1,0\"\nprofile_range = [-2.0, 2.0]\nais_flatten = -1.0\n",
             "evaluate.ais_flatten",
+        ),
+        (
+            "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_samples = 100\nais_resample = 1.5\n",
+            "evaluate.ais_resample",
+        ),
+        (
+            "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_samples = 100\nais_resample = 0.5\nais_populations = 1\n",
+            "evaluate.ais_populations",
         ),
     ];
     for (cfg, needle) in cases {

@@ -19,6 +19,16 @@
 //! Metropolis in z needs no gradients of the flow (the generator need not be differentiable in
 //! its input); its width adapts between levels towards an acceptance of 0.3 (from the previous
 //! level's acceptance over all samples, as adaptive SMC samplers do).
+//!
+//! With [`Resampling`] AIS becomes a sequential Monte Carlo sampler (Del Moral, Doucet &
+//! Jasra, J. R. Stat. Soc. B 68, 411 (2006)): whenever the Kish ESS of a population's weights
+//! falls below a threshold after a weight increment, the population is resampled
+//! (systematically) in proportion to its weights, every member's log-weight becomes the
+//! population's running ln Ẑ, and the moves that follow spread the copies apart again. Samples
+//! whose weights have collapsed stop costing moves, and the final weights stay unbiased for Z.
+//! Copies share ancestors, so error bars must resample whole populations
+//! ([`crate::reweight::Bootstrap`] by blocks), which is why the samples form several
+//! independent populations.
 
 use boltzflow_core::{ChainRng, Energy, Error, Result};
 use boltzflow_nn::distributions::LatentPrior;
@@ -55,6 +65,20 @@ pub struct AisSchedule {
     pub exponent: f64,
     /// The move.
     pub kernel: AisKernel,
+    /// Resampling between levels (sequential Monte Carlo), or `None` for plain AIS.
+    pub resampling: Option<Resampling>,
+}
+
+/// Adaptive resampling of AIS populations (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resampling {
+    /// A population is resampled when the Kish ESS fraction of its weights falls below this,
+    /// in (0, 1] (1: after every level).
+    pub threshold: f64,
+    /// Independent populations: the samples are cut into this many contiguous groups of
+    /// near-equal size (group g holds samples g·n/P .. (g+1)·n/P), each resampled within
+    /// itself only.
+    pub populations: usize,
 }
 
 /// Samples with their AIS log-weights.
@@ -72,6 +96,21 @@ pub struct AisSamples {
     /// One entry per level, after its weight increment and its moves: where along the
     /// schedule the weights degenerate, and how the moves fared.
     pub trace: Vec<AisLevel>,
+    /// For every sample, the initial sample it descends from (itself without resampling).
+    pub ancestors: Vec<usize>,
+    /// Independent populations the samples form (1 without resampling): the blocks of a
+    /// bootstrap.
+    pub populations: usize,
+}
+
+impl AisSamples {
+    /// Number of distinct initial samples with descendants among the final ones.
+    pub fn distinct_ancestors(&self) -> usize {
+        let mut a = self.ancestors.clone();
+        a.sort_unstable();
+        a.dedup();
+        a.len()
+    }
 }
 
 /// The state of an AIS run after one level.
@@ -79,7 +118,9 @@ pub struct AisSamples {
 pub struct AisLevel {
     /// β_t of the level.
     pub beta: f64,
-    /// Kish ESS fraction of the log-weights so far (for level t's distribution).
+    /// Kish ESS fraction of the log-weights so far (for level t's distribution; with
+    /// resampling, of the weights since each population's last resampling, before this
+    /// level's).
     pub ess_fraction: f64,
     /// The 10–90 % range of the log-weights so far (nats; −∞ for samples lost to infinite
     /// energies counts as the lowest): the spread a handful of clashing samples would hide
@@ -89,6 +130,8 @@ pub struct AisLevel {
     pub acceptance: f64,
     /// The step the level's moves used (before adaptation).
     pub step: f64,
+    /// Populations resampled at this level (0 without resampling).
+    pub resampled: usize,
 }
 
 impl AisLevel {
@@ -106,6 +149,7 @@ impl AisLevel {
             log_w_range: at(0.9) - at(0.1),
             acceptance,
             step,
+            resampled: 0,
         }
     }
 }
@@ -208,12 +252,78 @@ fn metropolis_accept(delta: impl Iterator<Item = f64>, rng: &mut ChainRng) -> Ve
         .collect()
 }
 
+/// The contiguous sample range of population `g` of `populations` over `n` samples.
+fn population(g: usize, populations: usize, n: usize) -> std::ops::Range<usize> {
+    g * n / populations..(g + 1) * n / populations
+}
+
+/// Resamples every population whose Kish ESS fraction is below `r.threshold`: systematic
+/// resampling (one uniform per population) of its members in proportion to their weights,
+/// after which each member's log-weight is the population's ln Ẑ (the log-mean of its weights).
+/// A population whose weights are all zero is left alone. Returns the populations resampled.
+fn resample(
+    p: &mut Particles,
+    log_w: &mut [f64],
+    ancestors: &mut Vec<usize>,
+    r: Resampling,
+    rng: &mut ChainRng,
+) -> usize {
+    let n = log_w.len();
+    let d = p.z.len() / n.max(1);
+    let mut source: Vec<usize> = (0..n).collect();
+    let mut resampled = 0;
+    for g in 0..r.populations {
+        let range = population(g, r.populations, n);
+        let lw = &mut log_w[range.clone()];
+        let m = lw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if lw.is_empty() || !m.is_finite() {
+            continue;
+        }
+        let w: Vec<f64> = lw.iter().map(|l| (l - m).exp()).collect();
+        let (s1, s2) = w.iter().fold((0.0, 0.0), |(a, b), v| (a + v, b + v * v));
+        if s1 * s1 / (s2 * w.len() as f64) >= r.threshold {
+            continue;
+        }
+        let k = w.len();
+        let ln_z = m + (s1 / k as f64).ln();
+        // Systematic resampling: k evenly spaced points, one random offset.
+        let u0: f64 = rng.random::<f64>() / k as f64;
+        let (mut cum, mut j) = (w[0] / s1, 0);
+        for (i, src) in source[range.clone()].iter_mut().enumerate() {
+            let u = u0 + i as f64 / k as f64;
+            while u > cum && j + 1 < k {
+                j += 1;
+                cum += w[j] / s1;
+            }
+            *src = range.start + j;
+        }
+        lw.fill(ln_z);
+        resampled += 1;
+    }
+    if resampled > 0 {
+        let old_z = p.z.clone();
+        let old_grad = p.grad.clone();
+        for (i, &s) in source.iter().enumerate() {
+            p.z[i * d..(i + 1) * d].copy_from_slice(&old_z[s * d..(s + 1) * d]);
+            if !old_grad.is_empty() {
+                p.grad[i * d..(i + 1) * d].copy_from_slice(&old_grad[s * d..(s + 1) * d]);
+            }
+        }
+        p.x = p.x.select(ndarray::Axis(0), &source);
+        p.e_z = source.iter().map(|&s| p.e_z[s]).collect();
+        p.u_p = source.iter().map(|&s| p.u_p[s]).collect();
+        *ancestors = source.iter().map(|&s| ancestors[s]).collect();
+    }
+    resampled
+}
+
 /// Runs AIS for `n` samples from the generator's prior (τ = 1) to exp(−u) pulled back into
 /// latent space, following `schedule`.
 ///
 /// # Errors
 /// [`Error::InvalidParameter`] for a schedule without levels, a non-positive step or exponent,
-/// or HMC without leapfrog steps; [`Error::NonFinite`] for a NaN energy (naming the level).
+/// HMC without leapfrog steps, or resampling with a threshold outside (0, 1] or without
+/// populations (or more than samples); [`Error::NonFinite`] for a NaN energy (naming the level).
 pub fn latent_ais(
     bg: &mut BoltzmannGenerator,
     energy: &dyn Energy,
@@ -227,7 +337,19 @@ pub fn latent_ais(
         mut step,
         exponent,
         kernel,
+        resampling,
     } = schedule;
+    if let Some(r) = resampling
+        && (!(r.threshold > 0.0 && r.threshold <= 1.0) || r.populations == 0 || r.populations > n)
+    {
+        return Err(Error::invalid(
+            "ais",
+            format!(
+                "resampling needs a threshold in (0, 1] and between 1 and {n} populations; got {} and {}",
+                r.threshold, r.populations
+            ),
+        ));
+    }
     let bad_hmc = matches!(kernel, AisKernel::Hmc { leapfrog: 0 });
     let bad_exponent = !(exponent.is_finite() && exponent > 0.0);
     if levels == 0 || !(step > 0.0 && step.is_finite()) || bad_exponent || bad_hmc {
@@ -249,6 +371,7 @@ pub fn latent_ais(
     let mut evaluations = n as u64;
     let beta = |t: usize| (t as f64 / levels as f64).powf(exponent);
     let mut trace = Vec::with_capacity(levels);
+    let mut ancestors: Vec<usize> = (0..n).collect();
     for t in 1..=levels {
         let level_step = step;
         let (b_prev, b) = (beta(t - 1), beta(t));
@@ -256,6 +379,11 @@ pub fn latent_ais(
             // −∞ · 0 would be NaN: a sample at infinite energy keeps weight 0.
             let inc = (b - b_prev) * (up - ez);
             *lw += if inc.is_nan() { f64::NEG_INFINITY } else { inc };
+        }
+        // The level's weights before any resampling (the moves do not change them).
+        let mut level = AisLevel::new(b, &log_w, f64::NAN, level_step);
+        if let Some(r) = resampling {
+            level.resampled = resample(&mut p, &mut log_w, &mut ancestors, r, rng);
         }
         let level_energy = |u_p: f64, e_z: f64| (1.0 - b) * u_p + b * e_z;
         let mut level_accepted = 0u64;
@@ -297,7 +425,8 @@ pub fn latent_ais(
             accepted += level_accepted;
             proposed += level_proposed;
         }
-        trace.push(AisLevel::new(b, &log_w, rate, level_step));
+        level.acceptance = rate;
+        trace.push(level);
     }
     Ok(AisSamples {
         x: p.x,
@@ -309,6 +438,8 @@ pub fn latent_ais(
         },
         energy_evaluations: evaluations,
         trace,
+        ancestors,
+        populations: resampling.map_or(1, |r| r.populations),
     })
 }
 
@@ -407,6 +538,7 @@ mod tests {
             step: 0.1,
             exponent: 1.0,
             kernel: AisKernel::Metropolis,
+            resampling: None,
         };
         let s = latent_ais(
             &mut bg,
@@ -447,6 +579,7 @@ mod tests {
                 step: 0.5,
                 exponent: 1.0,
                 kernel: AisKernel::Metropolis,
+                resampling: None,
             },
             &mut RandomStreams::new(2).stream("plain"),
         )
@@ -461,6 +594,7 @@ mod tests {
                 step: 0.5,
                 exponent: 1.0,
                 kernel: AisKernel::Metropolis,
+                resampling: None,
             },
             &mut RandomStreams::new(2).stream("ais"),
         )
@@ -553,6 +687,7 @@ mod tests {
                 step: 0.3,
                 exponent: 1.0,
                 kernel: AisKernel::Hmc { leapfrog: 5 },
+                resampling: None,
             },
             &mut RandomStreams::new(3).stream("hmc"),
         )
@@ -587,8 +722,126 @@ mod tests {
                 step,
                 exponent,
                 kernel,
+                resampling: None,
             };
             assert!(latent_ais(&mut bg, system.as_ref(), 4, s, &mut rng).is_err());
+        }
+    }
+
+    #[test]
+    fn systematic_resampling_copies_in_proportion_to_the_weights() {
+        // Two populations of four; the first degenerate (weights 2:1:1:0), the second even.
+        let d = 2;
+        let z: Vec<f32> = (0..16).map(|v| v as f32).collect();
+        let mut p = Particles {
+            x: Array2::from_shape_fn((8, d), |(i, k)| (i * d + k) as f64),
+            z,
+            e_z: (0..8).map(|i| i as f64).collect(),
+            u_p: (0..8).map(|i| -(i as f64)).collect(),
+            grad: (0..16).map(|v| 0.5 * v as f64).collect(),
+        };
+        let l2 = 2f64.ln();
+        let mut log_w = vec![l2, 0.0, 0.0, f64::NEG_INFINITY, 1.0, 1.0, 1.0, 1.0];
+        let mut ancestors: Vec<usize> = (0..8).collect();
+        let r = Resampling {
+            threshold: 0.9,
+            populations: 2,
+        };
+        let mut rng = RandomStreams::new(5).stream("resample");
+        assert_eq!(resample(&mut p, &mut log_w, &mut ancestors, r, &mut rng), 1);
+        // Systematic resampling gives every sample ⌊4w⌋ or ⌈4w⌉ copies: here exactly 2, 1, 1, 0.
+        let mut first = ancestors[..4].to_vec();
+        first.sort_unstable();
+        assert_eq!(first, vec![0, 0, 1, 2]);
+        assert_eq!(&ancestors[4..], &[4, 5, 6, 7]);
+        // Each population's ln Ẑ: ln((2 + 1 + 1 + 0)/4) = 0 for the first, 1 for the second.
+        assert!(log_w[..4].iter().all(|l| l.abs() < 1e-12), "{log_w:?}");
+        assert_eq!(&log_w[4..], &[1.0; 4]);
+        // Every field of a copy comes from its ancestor.
+        for (i, &a) in ancestors.iter().enumerate() {
+            assert_eq!(p.e_z[i], a as f64);
+            assert_eq!(p.u_p[i], -(a as f64));
+            assert_eq!(p.x[[i, 1]], (a * d + 1) as f64);
+            assert_eq!(p.z[i * d + 1], (a * d + 1) as f32);
+            assert_eq!(p.grad[i * d], 0.5 * (a * d) as f64);
+        }
+        // Even weights (ESS 1) are left alone at any threshold below 1.
+        assert_eq!(resample(&mut p, &mut log_w, &mut ancestors, r, &mut rng), 0);
+    }
+
+    #[test]
+    fn resampling_ais_recovers_ln_z_and_the_mean_with_few_levels() {
+        // As the plain test above, with a fifth of the levels: resampling after every level
+        // whose ESS falls below ½, in 8 independent populations.
+        let system = build("gaussian2d").unwrap();
+        let mut bg = generator(2);
+        let n = 4000;
+        let schedule = |resampling| AisSchedule {
+            levels: 20,
+            steps_per_level: 3,
+            step: 0.5,
+            exponent: 1.0,
+            kernel: AisKernel::Metropolis,
+            resampling,
+        };
+        let r = Resampling {
+            threshold: 0.5,
+            populations: 8,
+        };
+        let smc = latent_ais(
+            &mut bg,
+            system.as_ref(),
+            n,
+            schedule(Some(r)),
+            &mut RandomStreams::new(2).stream("smc"),
+        )
+        .unwrap();
+        let lz = ln_z(&smc.log_w);
+        assert!(lz.abs() < 0.05, "ln Z = {lz}");
+        let w = crate::reweight::normalised_weights(&smc.log_w).unwrap();
+        for c in 0..2 {
+            let mean: f64 = w.iter().zip(smc.x.column(c)).map(|(w, x)| w * x).sum();
+            assert!((mean + 3.0).abs() < 0.05, "coordinate {c}: mean {mean}");
+        }
+        // Populations were resampled, copies share ancestors, and ancestors stay inside their
+        // population.
+        let resampled: usize = smc.trace.iter().map(|l| l.resampled).sum();
+        assert!(resampled >= 8, "{resampled} resamplings");
+        assert!(smc.distinct_ancestors() < n, "{}", smc.distinct_ancestors());
+        assert_eq!(smc.populations, 8);
+        for g in 0..8 {
+            let range = population(g, 8, n);
+            assert!(
+                smc.ancestors[range.clone()]
+                    .iter()
+                    .all(|a| range.contains(a))
+            );
+        }
+        // The same schedule without resampling keeps every ancestor.
+        let ais = latent_ais(
+            &mut bg,
+            system.as_ref(),
+            n,
+            schedule(None),
+            &mut RandomStreams::new(2).stream("smc"),
+        )
+        .unwrap();
+        assert_eq!(ais.distinct_ancestors(), n);
+        assert!(ais.trace.iter().all(|l| l.resampled == 0));
+        // A threshold outside (0, 1] or more populations than samples is refused.
+        for bad in [(0.0, 2), (1.5, 2), (0.5, 0), (0.5, n + 1)] {
+            let r = Resampling {
+                threshold: bad.0,
+                populations: bad.1,
+            };
+            let e = latent_ais(
+                &mut bg,
+                system.as_ref(),
+                n,
+                schedule(Some(r)),
+                &mut RandomStreams::new(2).stream("smc"),
+            );
+            assert!(e.is_err(), "{bad:?}");
         }
     }
 }

@@ -416,6 +416,15 @@ pub struct EvaluateConfig {
     /// `profile_range`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ais_flatten: Option<f64>,
+    /// AIS with resampling (sequential Monte Carlo, [`crate::ais::Resampling`]): a population
+    /// is resampled when the Kish ESS fraction of its weights falls below this (0 < t ≤ 1;
+    /// absent: plain AIS). Error bars then bootstrap whole populations, and the per-state
+    /// effective counts of the warnings count lineages (copies of one initial sample once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ais_resample: Option<f64>,
+    /// AIS with resampling: independent populations the samples are split into (each
+    /// resampled within itself; at least 2, for the error bars).
+    pub ais_populations: usize,
 }
 
 /// `[evaluate] ais_kernel`.
@@ -452,6 +461,8 @@ impl Default for EvaluateConfig {
             ais_leapfrog: 5,
             ais_exponent: 1.0,
             ais_flatten: None,
+            ais_resample: None,
+            ais_populations: 10,
         }
     }
 }
@@ -721,6 +732,23 @@ impl BgConfig {
                 return Err(Error::invalid(
                     "evaluate.ais_step",
                     format!("must be positive, got {}", ev.ais_step),
+                ));
+            }
+        }
+        if let Some(t) = ev.ais_resample {
+            if !(t > 0.0 && t <= 1.0) {
+                return Err(Error::invalid(
+                    "evaluate.ais_resample",
+                    format!("is an ESS fraction in (0, 1], got {t}"),
+                ));
+            }
+            if ev.ais_populations < 2 || ev.ais_populations > ev.ais_samples {
+                return Err(Error::invalid(
+                    "evaluate.ais_populations",
+                    format!(
+                        "resampling AIS needs between 2 and ais_samples = {} independent populations (the error bars resample whole populations), got {}",
+                        ev.ais_samples, ev.ais_populations
+                    ),
                 ));
             }
         }

@@ -35,6 +35,26 @@ pub fn effective_count(log_w: &[f64], keep: impl Fn(usize) -> bool) -> f64 {
     s1 * s1 / s2
 }
 
+/// Kish's effective number of *lineages* among the samples where `keep` holds: the weights of
+/// samples descended from the same initial sample (`ancestors[i]`, e.g. copies made by
+/// resampling in [`crate::ais`]) are summed before (Σw)²/Σw², since copies are not
+/// independent. Equals [`effective_count`] when every ancestor is distinct.
+pub fn effective_lineages(log_w: &[f64], ancestors: &[usize], keep: impl Fn(usize) -> bool) -> f64 {
+    let kept = || (0..log_w.len()).filter(|&i| keep(i) && log_w[i].is_finite());
+    let m = kept().map(|i| log_w[i]).fold(f64::NEG_INFINITY, f64::max);
+    if m == f64::NEG_INFINITY {
+        return 0.0;
+    }
+    let mut by_ancestor = std::collections::BTreeMap::<usize, f64>::new();
+    for i in kept() {
+        *by_ancestor.entry(ancestors[i]).or_default() += (log_w[i] - m).exp();
+    }
+    let (s1, s2) = by_ancestor
+        .values()
+        .fold((0.0, 0.0), |(a, b), w| (a + w, b + w * w));
+    s1 * s1 / s2
+}
+
 /// The Pareto-smoothed importance sampling diagnostic k̂ (Vehtari, Simpson, Gelman, Yao,
 /// Gabry, JMLR 25, 72 (2024)): the shape of a generalised Pareto distribution fitted to the
 /// largest M = ⌈min(N/5, 3√N)⌉ weights. The weights' distribution has finite moments of order
@@ -138,21 +158,61 @@ pub struct Estimate {
     pub std_error: f64,
 }
 
-fn bootstrap(
-    n_samples: usize,
-    n_boot: usize,
-    rng: &mut ChainRng,
-    mut f: impl FnMut(&[usize]) -> f64,
-) -> f64 {
-    let mut idx = vec![0; n_samples];
-    let vals: Vec<f64> = (0..n_boot)
-        .map(|_| {
-            idx.iter_mut()
-                .for_each(|i| *i = rng.random_range(0..n_samples));
-            f(&idx)
-        })
-        .collect();
-    finite_std(&vals)
+/// How a bootstrap resamples: `replicates` resamples, drawn sample by sample (`blocks` =
+/// `None`: independent samples) or as whole contiguous blocks (`Some(b)`: the samples are cut
+/// into b blocks of near-equal length, e.g. the independent populations of an AIS run with
+/// resampling, whose members share ancestors and are not independent; a resample draws b
+/// blocks with replacement, Künsch, Ann. Stat. 17, 1217 (1989)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bootstrap {
+    /// Number of bootstrap resamples (0: no error bars).
+    pub replicates: usize,
+    /// Contiguous blocks drawn as units, or `None` for single samples.
+    pub blocks: Option<usize>,
+}
+
+impl From<usize> for Bootstrap {
+    /// `replicates` resamples of independent samples.
+    fn from(replicates: usize) -> Self {
+        Self {
+            replicates,
+            blocks: None,
+        }
+    }
+}
+
+impl Bootstrap {
+    /// Fills `idx` with one resample of the indices 0..n.
+    fn resample(&self, n: usize, rng: &mut ChainRng, idx: &mut Vec<usize>) {
+        idx.clear();
+        match self.blocks {
+            Some(b) if b >= 1 && n > 0 => {
+                let b = b.min(n);
+                for _ in 0..b {
+                    let g = rng.random_range(0..b);
+                    idx.extend(g * n / b..(g + 1) * n / b);
+                }
+            }
+            // Sample by sample; the same draws as before blocks existed.
+            _ => idx.extend((0..n).map(|_| rng.random_range(0..n))),
+        }
+    }
+
+    /// One value of `f` per resample.
+    fn replicate<T>(
+        &self,
+        n: usize,
+        rng: &mut ChainRng,
+        mut f: impl FnMut(&[usize]) -> T,
+    ) -> Vec<T> {
+        let mut idx = Vec::with_capacity(n);
+        (0..self.replicates)
+            .map(|_| {
+                self.resample(n, rng, &mut idx);
+                f(&idx)
+            })
+            .collect()
+    }
 }
 
 /// Sample standard deviation of the finite values (NaN with fewer than 2).
@@ -166,14 +226,15 @@ fn finite_std(values: &[f64]) -> f64 {
 }
 
 /// ΔF = F_B − F_A = −ln(P_B / P_A) in kT from weighted samples; `state[i]` is `Some(false)`
-/// for A, `Some(true)` for B, `None` for neither. Error bar from `n_boot` bootstrap resamples.
+/// for A, `Some(true)` for B, `None` for neither. Error bar from bootstrap resamples (`boot`:
+/// a number of resamples of independent samples, or a [`Bootstrap`] by blocks).
 ///
 /// # Errors
 /// As [`normalised_weights`]; [`Error::Numerical`] if a state holds no weight.
 pub fn delta_f(
     log_w: &[f64],
     state: &[Option<bool>],
-    n_boot: usize,
+    boot: impl Into<Bootstrap>,
     rng: &mut ChainRng,
 ) -> Result<Estimate> {
     let w = normalised_weights(log_w)?;
@@ -197,13 +258,17 @@ pub fn delta_f(
                     .into(),
         });
     }
-    let std_error = bootstrap(w.len(), n_boot, rng, |idx| df(&mut idx.iter().copied()));
+    let reps = boot
+        .into()
+        .replicate(w.len(), rng, |idx| df(&mut idx.iter().copied()));
+    let std_error = finite_std(&reps);
     Ok(Estimate { value, std_error })
 }
 
 /// Weighted populations of discrete states: `state[i]` is sample i's state (< `n_states`) or
 /// `None`; each population is the state's share of the total weight (samples in no state
-/// count in the total), with a bootstrap standard error from `n_boot` resamples.
+/// count in the total), with a bootstrap standard error (`boot`: a number of resamples, or a
+/// [`Bootstrap`] by blocks).
 ///
 /// # Errors
 /// As [`normalised_weights`].
@@ -211,7 +276,7 @@ pub fn state_populations(
     log_w: &[f64],
     state: &[Option<usize>],
     n_states: usize,
-    n_boot: usize,
+    boot: impl Into<Bootstrap>,
     rng: &mut ChainRng,
 ) -> Result<Vec<Estimate>> {
     let w = normalised_weights(log_w)?;
@@ -228,14 +293,9 @@ pub fn state_populations(
         p
     };
     let value = pops(&mut (0..w.len()));
-    let mut idx = vec![0; w.len()];
-    let boots: Vec<Vec<f64>> = (0..n_boot)
-        .map(|_| {
-            idx.iter_mut()
-                .for_each(|i| *i = rng.random_range(0..w.len()));
-            pops(&mut idx.iter().copied())
-        })
-        .collect();
+    let boots = boot
+        .into()
+        .replicate(w.len(), rng, |idx| pops(&mut idx.iter().copied()));
     Ok((0..n_states)
         .map(|s| Estimate {
             value: value[s],
@@ -434,7 +494,8 @@ pub fn shift_to_minimum(f: &[f64]) -> Vec<f64> {
     f.iter().map(|v| v - m).collect()
 }
 
-/// Profile of `values` (one per sample) with log-weights `log_w` over uniform `edges`.
+/// Profile of `values` (one per sample) with log-weights `log_w` over uniform `edges`, with
+/// bootstrap errors (`boot`: a number of resamples, or a [`Bootstrap`] by blocks).
 ///
 /// # Errors
 /// As [`normalised_weights`].
@@ -442,7 +503,7 @@ pub fn profile(
     values: &[f64],
     log_w: &[f64],
     edges: &[f64],
-    n_boot: usize,
+    boot: impl Into<Bootstrap>,
     rng: &mut ChainRng,
 ) -> Result<WeightedProfile> {
     let w = normalised_weights(log_w)?;
@@ -456,18 +517,9 @@ pub fn profile(
     };
     let probabilities = histogram(values, &w, edges, &mut (0..w.len()));
     let free_energy = to_f(&probabilities);
-    let mut reps: Vec<Vec<f64>> = Vec::with_capacity(n_boot);
-    let mut idx = vec![0; w.len()];
-    for _ in 0..n_boot {
-        idx.iter_mut()
-            .for_each(|i| *i = rng.random_range(0..w.len()));
-        reps.push(to_f(&histogram(
-            values,
-            &w,
-            edges,
-            &mut idx.iter().copied(),
-        )));
-    }
+    let reps = boot.into().replicate(w.len(), rng, |idx| {
+        to_f(&histogram(values, &w, edges, &mut idx.iter().copied()))
+    });
     let std_error = (0..n)
         .map(|b| finite_std(&reps.iter().map(|r| r[b]).collect::<Vec<_>>()))
         .collect();
@@ -1029,5 +1081,62 @@ mod tests {
             "IS f_B {}",
             g.values[1]
         );
+    }
+
+    /// Ten populations of 100 copies each (as resampling leaves them): 4 in state B, 6 in A.
+    /// Resampling single samples treats the 1000 as independent and gives the binomial error
+    /// of 1000 draws, √(1/(1000·0.24)) = 0.065 in ΔF; resampling whole populations gives that of
+    /// 10, ten times larger (the delta method: 0.65).
+    #[test]
+    fn a_block_bootstrap_resamples_whole_populations() {
+        let state: Vec<Option<bool>> = (0..1000).map(|i| Some(i / 100 < 4)).collect();
+        let log_w = vec![0.0; 1000];
+        let mut rng = boltzflow_core::RandomStreams::new(6).stream("blocks");
+        let by_sample = delta_f(&log_w, &state, 2000, &mut rng).unwrap();
+        let blocks = Bootstrap {
+            replicates: 2000,
+            blocks: Some(10),
+        };
+        let by_block = delta_f(&log_w, &state, blocks, &mut rng).unwrap();
+        assert!((by_sample.value - (1.5f64).ln()).abs() < 1e-12);
+        assert_eq!(by_block.value, by_sample.value);
+        assert!(
+            (by_sample.std_error - 0.065).abs() < 0.01,
+            "{}",
+            by_sample.std_error
+        );
+        assert!(
+            by_block.std_error > 0.5 && by_block.std_error < 0.9,
+            "{}",
+            by_block.std_error
+        );
+        // A resample of blocks covers whole blocks: 10 draws of 100 contiguous indices.
+        let mut idx = Vec::new();
+        blocks.resample(1000, &mut rng, &mut idx);
+        assert_eq!(idx.len(), 1000);
+        assert!(
+            idx.chunks(100)
+                .all(|c| c[0] % 100 == 0 && c.windows(2).all(|w| w[1] == w[0] + 1))
+        );
+        // Unequal blocks (1003 samples in 10) still cover every index once per draw of each.
+        blocks.resample(1003, &mut rng, &mut idx);
+        assert!(idx.iter().all(|&i| i < 1003));
+    }
+
+    #[test]
+    fn effective_lineages_count_copies_once() {
+        // Equal weights, ancestors 0, 0, 1, 2: lineage weights 2, 1, 1 → 16 / 6.
+        let log_w = [0.0; 4];
+        let n = effective_lineages(&log_w, &[0, 0, 1, 2], |_| true);
+        assert!((n - 16.0 / 6.0).abs() < 1e-12, "{n}");
+        assert_eq!(effective_count(&log_w, |_| true), 4.0);
+        // Distinct ancestors: Kish's count itself; zero weights and `keep` as there.
+        let lw = [0.3, -1.0, f64::NEG_INFINITY, 2.0];
+        for keep in [|_: usize| true, |i: usize| i != 3] {
+            let a = effective_lineages(&lw, &[3, 1, 0, 2], keep);
+            let b = effective_count(&lw, keep);
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+        assert_eq!(effective_lineages(&lw, &[0, 1, 2, 3], |i| i == 2), 0.0);
     }
 }

@@ -168,17 +168,21 @@ impl BgEvaluation {
             remove_stale(&levels)?;
         } else {
             boltzflow_io::write_atomic(&levels, |w| {
-                writeln!(w, "level,beta,ess_fraction,log_w_range,acceptance,step")?;
+                writeln!(
+                    w,
+                    "level,beta,ess_fraction,log_w_range,acceptance,step,resampled"
+                )?;
                 for (t, l) in self.ais_trace.iter().enumerate() {
                     writeln!(
                         w,
-                        "{},{},{},{},{},{}",
+                        "{},{},{},{},{},{},{}",
                         t + 1,
                         l.beta,
                         l.ess_fraction,
                         l.log_w_range,
                         l.acceptance,
-                        l.step
+                        l.step,
+                        l.resampled
                     )?;
                 }
                 Ok(())
@@ -208,6 +212,20 @@ struct AisResult {
     log_w: Vec<f64>,
     x: Array2<f64>,
     trace: Vec<ais::AisLevel>,
+    /// Each sample's initial sample (copies share one after resampling).
+    ancestors: Vec<usize>,
+    /// Independent populations (1 without resampling): the bootstrap's blocks.
+    populations: usize,
+}
+
+impl AisResult {
+    /// `replicates` bootstrap resamples: of samples, or of whole populations after resampling.
+    fn bootstrap(&self, replicates: usize) -> reweight::Bootstrap {
+        reweight::Bootstrap {
+            replicates,
+            blocks: (self.populations > 1).then_some(self.populations),
+        }
+    }
 }
 
 /// Held-out configurations with their log-weights −u − log q.
@@ -321,16 +339,12 @@ impl BgRun {
         } else {
             None
         };
-        self.ramachandran(&x, &log_w, &streams, opts, true, &mut out)?;
-        if let Some(AisResult {
-            log_w: ais_log_w,
-            x: ais_x,
-            ..
-        }) = &ais
-        {
+        self.ramachandran(&x, &log_w, &streams, opts, None, &mut out)?;
+        if let Some(a) = &ais {
             // The reweighted basin populations from the AIS samples, as `ais_population_*`.
             let mut part = Map::new();
-            self.ramachandran(ais_x, ais_log_w, &streams, opts, false, &mut part)?;
+            let boot = Some(a.bootstrap(ev.bootstrap));
+            self.ramachandran(&a.x, &a.log_w, &streams, opts, boot, &mut part)?;
             for (k, v) in part {
                 if k.starts_with("population_") && !k.contains("unweighted") {
                     out.insert(format!("ais_{k}"), v);
@@ -356,6 +370,8 @@ impl BgRun {
                 quad: quad.as_ref(),
                 reference: reference.as_ref(),
                 streams: &streams,
+                boot: ev.bootstrap.into(),
+                ancestors: None,
             };
             if let Some(thr) = ev.threshold {
                 let visited: Vec<Option<bool>> = chain.iter().map(|&i| Some(s[i] >= thr)).collect();
@@ -364,17 +380,14 @@ impl BgRun {
             if let Some([lo, hi]) = ev.profile_range {
                 profile = Some(ctx.profile(text, lo, hi, &mut out)?);
             }
-            if let Some(AisResult {
-                log_w: ais_log_w,
-                x: ais_x,
-                ..
-            }) = &ais
-            {
-                let ais_s = coord.values(ais_x);
+            if let Some(a) = &ais {
+                let ais_s = coord.values(&a.x);
                 let ctx = StateContext {
                     s: &ais_s,
-                    log_w: ais_log_w,
+                    log_w: &a.log_w,
                     held_out: None,
+                    boot: a.bootstrap(ev.bootstrap),
+                    ancestors: (a.populations > 1).then_some(&a.ancestors[..]),
                     ..ctx
                 };
                 ctx.ais_estimates(text, profile.as_mut(), &mut out)?;
@@ -439,6 +452,10 @@ impl BgRun {
                 },
                 AisKernelName::Metropolis => ais::AisKernel::Metropolis,
             },
+            resampling: ev.ais_resample.map(|threshold| ais::Resampling {
+                threshold,
+                populations: ev.ais_populations,
+            }),
         };
         let flattened = bias.map(|b| b.biased(energy));
         let target: &dyn Energy = match &flattened {
@@ -465,6 +482,19 @@ impl BgRun {
         }
         out.insert("ais_samples".into(), json!(ev.ais_samples));
         out.insert("ais_levels".into(), json!(ev.ais_levels));
+        if let Some(t) = ev.ais_resample {
+            // Sequential Monte Carlo: how often populations were resampled, and how many
+            // initial samples still have descendants (the ESS fraction below is of the
+            // weights since each population's last resampling).
+            out.insert("ais_resample".into(), json!(t));
+            out.insert("ais_populations".into(), json!(a.populations));
+            let resamplings: usize = a.trace.iter().map(|l| l.resampled).sum();
+            out.insert("ais_resamplings".into(), json!(resamplings));
+            out.insert(
+                "ais_distinct_ancestors".into(),
+                json!(a.distinct_ancestors()),
+            );
+        }
         out.insert(
             "ais_ess_fraction".into(),
             json!(reweight::ess_fraction(&a.log_w)?),
@@ -481,6 +511,8 @@ impl BgRun {
             log_w: a.log_w,
             x,
             trace: a.trace,
+            ancestors: a.ancestors,
+            populations: a.populations,
         })
     }
 
@@ -554,13 +586,16 @@ impl BgRun {
     /// mirrored — a D-C7eq lands in αL. As in FAB (Midgley et al. 2023), configurations whose
     /// chiral centres differ from the PDB structure's are reported (`d_fraction`, raw and
     /// weighted) and left out of the populations.
+    ///
+    /// `ais`: `None` for the generator's own samples (compared with the MD as well), or the
+    /// bootstrap of AIS samples (not compared; by populations after resampling).
     fn ramachandran(
         &self,
         x: &Array2<f64>,
         log_w: &[f64],
         streams: &RandomStreams,
         opts: &BgEvaluateOptions,
-        compare_data: bool,
+        ais: Option<reweight::Bootstrap>,
         out: &mut Map<String, Value>,
     ) -> Result<()> {
         let Some(top) = self.system.as_openmm().and_then(|o| o.topology()) else {
@@ -612,15 +647,15 @@ impl BgRun {
             &in_l,
             &state,
             4,
-            self.cfg.evaluate.bootstrap,
+            ais.unwrap_or(self.cfg.evaluate.bootstrap.into()),
             &mut streams.stream("evaluate.ramachandran"),
         )?;
         let raw = reweight::state_fractions(&state, 4);
         // The MD the run learned from (or, for a run trained without data, the `--data`
         // frames): its populations, its φ/ψ histogram and its energies.
         let data_path = self.dir.join("data.npy");
-        // (Skipped with `compare_data = false`: the MD is read and compared once per evaluation.)
-        let data = if !compare_data {
+        // (Skipped for AIS samples: the MD is read and compared once per evaluation.)
+        let data = if ais.is_some() {
             None
         } else if data_path.exists() {
             Some(boltzflow_io::read_npy_2d(&data_path)?)
@@ -798,6 +833,10 @@ struct StateContext<'a> {
     quad: Option<&'a GridQuadrature>,
     reference: Option<&'a ReferenceFile>,
     streams: &'a RandomStreams,
+    /// The bootstrap of the error bars (by populations for resampled AIS samples).
+    boot: reweight::Bootstrap,
+    /// Each sample's initial sample, where resampling made copies (`None`: all independent).
+    ancestors: Option<&'a [usize]>,
 }
 
 impl StateContext<'_> {
@@ -816,14 +855,19 @@ impl StateContext<'_> {
         let df = reweight::delta_f(
             self.log_w,
             &state,
-            ev.bootstrap,
+            self.boot,
             &mut streams.stream("evaluate.delta_f"),
         )?;
         insert_estimate(out, "delta_f", df);
         // A bootstrap over a handful of effective samples understates the error (the dimer's
         // AIS: −2.8 of its own standard errors from the reference on 15 effective samples).
-        let counts = [false, true]
-            .map(|open| reweight::effective_count(self.log_w, |i| (self.s[i] >= thr) == open));
+        let counts = [false, true].map(|open| {
+            let keep = |i: usize| (self.s[i] >= thr) == open;
+            match self.ancestors {
+                Some(a) => reweight::effective_lineages(self.log_w, a, keep),
+                None => reweight::effective_count(self.log_w, keep),
+            }
+        });
         let fewest = counts[0].min(counts[1]);
         if fewest < FEW_EFFECTIVE_SAMPLES {
             out.insert(
@@ -951,7 +995,7 @@ impl StateContext<'_> {
             self.s,
             self.log_w,
             &edges,
-            ev.bootstrap,
+            self.boot,
             &mut streams.stream("evaluate.profile"),
         )?;
         let zero = vec![0.0; self.s.len()];
