@@ -107,7 +107,7 @@ pub fn run(a: &ReportArgs) -> Result<PathBuf> {
         )?;
         figures.push((
             "ais_levels.png".into(),
-            "AIS level by level: the Kish ESS fraction of the weights so far (towards the flattened target with ais_flatten) and the acceptance of the level's moves (ais_levels.csv has the log-weights' 10–90 % range and the step too).".into(),
+            "AIS level by level: the Kish ESS fraction of the weights so far (towards the flattened target with ais_flatten; with ais_resample, of the weights since each population's last resampling) and the acceptance of the level's moves (ais_levels.csv has the log-weights' 10–90 % range, the step and the populations resampled too).".into(),
         ));
     }
 
