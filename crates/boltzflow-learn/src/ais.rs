@@ -280,11 +280,11 @@ fn resample(
             continue;
         }
         let w: Vec<f64> = lw.iter().map(|l| (l - m).exp()).collect();
-        let (s1, s2) = w.iter().fold((0.0, 0.0), |(a, b), v| (a + v, b + v * v));
-        if s1 * s1 / (s2 * w.len() as f64) >= r.threshold {
+        let k = w.len();
+        if crate::reweight::kish(w.iter().copied()) / k as f64 >= r.threshold {
             continue;
         }
-        let k = w.len();
+        let s1: f64 = w.iter().sum();
         let ln_z = m + (s1 / k as f64).ln();
         // Systematic resampling: k evenly spaced points, one random offset.
         let u0: f64 = rng.random::<f64>() / k as f64;

@@ -21,18 +21,9 @@ pub fn ess_fraction(log_w: &[f64]) -> Result<f64> {
 /// Kish's effective number of samples (Σw)²/Σw² among the samples where `keep` holds (0 if
 /// none has a positive weight). Non-finite log-weights other than −∞ count as weight 0.
 pub fn effective_count(log_w: &[f64], keep: impl Fn(usize) -> bool) -> f64 {
-    let m = (0..log_w.len())
-        .filter(|&i| keep(i) && log_w[i].is_finite())
-        .map(|i| log_w[i])
-        .fold(f64::NEG_INFINITY, f64::max);
-    if m == f64::NEG_INFINITY {
-        return 0.0;
-    }
-    let (s1, s2) = (0..log_w.len())
-        .filter(|&i| keep(i) && log_w[i].is_finite())
-        .map(|i| (log_w[i] - m).exp())
-        .fold((0.0, 0.0), |(a, b), w| (a + w, b + w * w));
-    s1 * s1 / s2
+    let kept = || (0..log_w.len()).filter(|&i| keep(i) && log_w[i].is_finite());
+    let m = kept().map(|i| log_w[i]).fold(f64::NEG_INFINITY, f64::max);
+    kish(kept().map(|i| (log_w[i] - m).exp()))
 }
 
 /// Kish's effective number of *lineages* among the samples where `keep` holds: the weights of
@@ -42,17 +33,17 @@ pub fn effective_count(log_w: &[f64], keep: impl Fn(usize) -> bool) -> f64 {
 pub fn effective_lineages(log_w: &[f64], ancestors: &[usize], keep: impl Fn(usize) -> bool) -> f64 {
     let kept = || (0..log_w.len()).filter(|&i| keep(i) && log_w[i].is_finite());
     let m = kept().map(|i| log_w[i]).fold(f64::NEG_INFINITY, f64::max);
-    if m == f64::NEG_INFINITY {
-        return 0.0;
-    }
     let mut by_ancestor = std::collections::BTreeMap::<usize, f64>::new();
     for i in kept() {
         *by_ancestor.entry(ancestors[i]).or_default() += (log_w[i] - m).exp();
     }
-    let (s1, s2) = by_ancestor
-        .values()
-        .fold((0.0, 0.0), |(a, b), w| (a + w, b + w * w));
-    s1 * s1 / s2
+    kish(by_ancestor.into_values())
+}
+
+/// (Σw)²/Σw² of non-negative weights in any units (0 when none is positive).
+pub(crate) fn kish(weights: impl Iterator<Item = f64>) -> f64 {
+    let (s1, s2) = weights.fold((0.0, 0.0), |(a, b), w| (a + w, b + w * w));
+    if s2 > 0.0 { s1 * s1 / s2 } else { 0.0 }
 }
 
 /// The Pareto-smoothed importance sampling diagnostic k̂ (Vehtari, Simpson, Gelman, Yao,
