@@ -5,6 +5,7 @@ use boltzflow_nn::flows::{
     ActNorm, AutoregressiveSpline, Coupling, SplineParams, Transformer, Whiten,
 };
 use boltzflow_nn::{Activation, ParamLayout, Real, SequentialFlow};
+use ndarray::Array2;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,13 @@ pub enum Split {
     /// for particle systems (the dimer bath) use this. The partitions are fixed by the
     /// coupling index alone, so a checkpoint always rebuilds the same flow.
     Random,
+    /// Particle systems: each pair of couplings splits the *particles* (a particle's
+    /// coordinates stay together) so that neighbours in the system's reference arrangement
+    /// lie on opposite sides, a transformed particle seeing its neighbours held fixed, and
+    /// pairs of neighbours that one split leaves together are separated by the next ones
+    /// ([`crate::particle_split`]). Needs the particles' positions
+    /// ([`FlowSpec::with_particles`]; a run takes them from its system).
+    Neighbours,
 }
 
 /// The coordinates the flow generates.
@@ -109,6 +117,19 @@ pub struct FlowSpec {
     /// (`boltzflow_coords::PermutationReduction`). Cartesian coordinates only.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub reduce_permutations: bool,
+    /// `split = "neighbours"` only: hidden widths of a local conditioner in every coupling
+    /// (empty: none). Each transformed particle then also gets transformer parameters from one
+    /// network shared by all particles that sees its `local_neighbours` nearest conditioning
+    /// particles ([`boltzflow_nn::flows::LocalConditioner`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub local_hidden: Vec<usize>,
+    /// Neighbours the local conditioner sees (default 8).
+    pub local_neighbours: usize,
+    /// `split = "neighbours"`: where the particles sit, `[n_particles, spatial_dim]` (the
+    /// system's reference arrangement, coordinates of a particle consecutive); not part of the
+    /// TOML, set by [`FlowSpec::with_particles`].
+    #[serde(skip)]
+    pub particles: Option<Array2<f64>>,
 }
 
 impl Default for FlowSpec {
@@ -127,11 +148,22 @@ impl Default for FlowSpec {
             coordinates: FlowCoordinates::Cartesian,
             torsion_layer: TorsionLayer::Coupling,
             reduce_permutations: false,
+            local_hidden: Vec::new(),
+            local_neighbours: 8,
+            particles: None,
         }
     }
 }
 
 impl FlowSpec {
+    /// The spec with the particles' reference positions `[n_particles, spatial_dim]`, which
+    /// `split = "neighbours"` needs.
+    #[must_use]
+    pub fn with_particles(mut self, positions: Array2<f64>) -> Self {
+        self.particles = Some(positions);
+        self
+    }
+
     /// Checks the values a user can get wrong.
     ///
     /// # Errors
@@ -145,6 +177,45 @@ impl FlowSpec {
         }
         if self.couplings == 0 {
             return Err(Error::invalid("flow.couplings", "must be at least 1"));
+        }
+        if !self.local_hidden.is_empty() && self.split != Split::Neighbours {
+            return Err(Error::invalid(
+                "flow.local_hidden",
+                "a local conditioner needs whole particles on each side of a coupling: set split = \"neighbours\"",
+            ));
+        }
+        if self.local_hidden.contains(&0) {
+            return Err(Error::invalid(
+                "flow.local_hidden",
+                "widths must be positive",
+            ));
+        }
+        if !self.local_hidden.is_empty() && self.local_neighbours == 0 {
+            return Err(Error::invalid(
+                "flow.local_neighbours",
+                "must be at least 1",
+            ));
+        }
+        if self.split == Split::Neighbours {
+            match &self.particles {
+                None => {
+                    return Err(Error::invalid(
+                        "flow.split",
+                        "\"neighbours\" needs a particle system (one whose particles the energy tells by position, e.g. dimer-bath); use \"random\"",
+                    ));
+                }
+                Some(p) if p.nrows() < 2 || p.nrows() * p.ncols() != dim => {
+                    return Err(Error::invalid(
+                        "flow.split",
+                        format!(
+                            "\"neighbours\": {} particles in {} dimensions do not make the flow's {dim} coordinates; use \"random\"",
+                            p.nrows(),
+                            p.ncols()
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
         }
         if self.hidden.contains(&0) {
             return Err(Error::invalid("flow.hidden", "widths must be positive"));
@@ -211,23 +282,38 @@ impl FlowSpec {
             ));
         }
         let transformer = self.transformer();
+        let splits = self.coordinate_splits(dim, self.couplings.div_ceil(2));
         let mut layout = ParamLayout::new();
         let mut flow = SequentialFlow::new(dim);
         for i in 0..self.couplings {
             if self.actnorm {
                 flow.push(ActNorm::new(&mut layout, &format!("flow.{i}.actnorm"), dim));
             }
-            let (first, second) = self.halves(dim, i / 2);
-            let trans = if i % 2 == 0 { &second } else { &first };
-            flow.push(Coupling::new(
+            let (first, second) = &splits[i / 2];
+            let trans = if i % 2 == 0 { second } else { first };
+            let prefix = format!("flow.{i}.coupling");
+            let mut coupling = Coupling::new(
                 &mut layout,
-                &format!("flow.{i}.coupling"),
+                &prefix,
                 dim,
                 trans,
                 &self.hidden,
                 self.activation,
                 transformer,
-            ));
+            );
+            if let (false, Some(p)) = (self.local_hidden.is_empty(), &self.particles) {
+                let sites: Vec<f64> = p.iter().copied().collect();
+                coupling = coupling.with_local(
+                    &mut layout,
+                    &prefix,
+                    &sites,
+                    p.ncols(),
+                    self.local_neighbours,
+                    &self.local_hidden,
+                    self.activation,
+                );
+            }
+            flow.push(coupling);
         }
         if self.whiten {
             flow.push(Whiten::new(&mut layout, "flow.whiten", dim));
@@ -241,6 +327,12 @@ impl FlowSpec {
         dim: usize,
         periodic: &[bool],
     ) -> Result<(SequentialFlow<T>, ParamLayout)> {
+        if self.split == Split::Neighbours {
+            return Err(Error::invalid(
+                "flow.split",
+                "\"neighbours\" splits particles in Cartesian coordinates; a flow with torsions takes \"halves\" or \"random\"",
+            ));
+        }
         if self.actnorm || self.whiten {
             return Err(Error::invalid(
                 if self.actnorm {
@@ -333,6 +425,26 @@ impl FlowSpec {
         }
     }
 
+    /// The coordinate halves of the first `pairs` coupling pairs (validated spec).
+    fn coordinate_splits(&self, dim: usize, pairs: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
+        match (&self.split, &self.particles) {
+            (Split::Neighbours, Some(p)) => {
+                let width = p.ncols();
+                let coordinates = |particles: &[usize]| -> Vec<usize> {
+                    particles
+                        .iter()
+                        .flat_map(|&k| k * width..(k + 1) * width)
+                        .collect()
+                };
+                crate::particle_split::neighbour_halves(p.view(), pairs)
+                    .into_iter()
+                    .map(|(a, b)| (coordinates(&a), coordinates(&b)))
+                    .collect()
+            }
+            _ => (0..pairs).map(|pair| self.halves(dim, pair)).collect(),
+        }
+    }
+
     /// The two halves (sorted indices, the first of size d/2) of coupling pair `pair`.
     fn halves(&self, dim: usize, pair: usize) -> (Vec<usize>, Vec<usize>) {
         let mut order: Vec<usize> = (0..dim).collect();
@@ -379,6 +491,62 @@ mod tests {
         // The default keeps the contiguous halves.
         let (a, b) = FlowSpec::default().halves(5, 3);
         assert_eq!((a, b), (vec![0, 1], vec![2, 3, 4]));
+    }
+
+    /// `split = "neighbours"` keeps each particle's coordinates in one half, transforms every
+    /// coordinate once per pair, refuses a spec without (matching) particles or with
+    /// torsions, and with a local conditioner gives an invertible flow with consistent
+    /// densities (a local conditioner without it is refused).
+    #[test]
+    fn neighbour_splits_keep_particles_whole_and_need_their_positions() {
+        let positions = ndarray::Array2::from_shape_fn((9, 2), |(k, c)| {
+            if c == 0 {
+                (k % 3) as f64
+            } else {
+                (k / 3) as f64
+            }
+        });
+        let spec = FlowSpec {
+            split: Split::Neighbours,
+            couplings: 4,
+            local_hidden: vec![6],
+            local_neighbours: 3,
+            ..FlowSpec::default()
+        };
+        assert!(spec.build::<f64>(18).is_err());
+        let no_particles = FlowSpec {
+            split: Split::Random,
+            ..spec.clone()
+        };
+        let e = no_particles.build::<f64>(18).unwrap_err().to_string();
+        assert!(e.contains("flow.local_hidden"), "{e}");
+        let spec = spec.with_particles(positions);
+        assert!(spec.build::<f64>(20).is_err());
+        assert!(spec.build_periodic::<f64>(18, &[true; 18]).is_err());
+        let splits = spec.coordinate_splits(18, 2);
+        for (a, b) in &splits {
+            assert_eq!(a.len() + b.len(), 18);
+            for half in [a, b] {
+                for pair in half.chunks(2) {
+                    assert_eq!((pair[0] % 2, pair[1]), (0, pair[0] + 1));
+                }
+            }
+        }
+        // The centre particle (4) is opposite its four nearest neighbours in the first split.
+        let side = |k: usize| splits[0].1.contains(&(2 * k));
+        assert!([1, 3, 5, 7].iter().all(|&k| side(k) != side(4)));
+        let mut rng = RandomStreams::new(1).stream("init");
+        let mut bg = BoltzmannGenerator::<f64>::new(18, &spec, 1.0, &mut rng).unwrap();
+        let mut r = RandomStreams::new(2).stream("noise");
+        for p in &mut bg.params {
+            let e: f64 = StandardNormal.sample(&mut r);
+            *p = 0.3 * e;
+        }
+        let (x, neg_log_q) = bg.sample(20, 1.0, 16, &mut r);
+        let log_q = bg.log_density(&x, 16);
+        for (a, b) in log_q.iter().zip(&neg_log_q) {
+            assert!((a + b).abs() < 1e-9, "{a} vs {}", -b);
+        }
     }
 
     /// A randomly split flow is invertible with consistent densities: ln q of a generated

@@ -8,6 +8,7 @@ pub mod config;
 pub mod flow_mc;
 pub mod flow_spec;
 pub mod generator;
+pub mod particle_split;
 pub mod profile_bias;
 pub mod rc;
 pub mod reweight;

@@ -112,6 +112,51 @@ fn assert_flow_ok(name: &str, flow: &SequentialFlow<f64>, params: &[f64], input_
     );
 }
 
+/// Couplings over six particles in 2D whose transformed particles also get parameters from a
+/// shared local conditioner ([`Coupling::with_local`]), for every transformer: the generic
+/// flow test, with the gradients through the neighbours' coordinates.
+#[test]
+fn couplings_with_a_local_conditioner_pass_the_generic_flow_test() {
+    let sites = [0.0, 0.0, 1.0, 0.0, 2.0, 0.1, 0.0, 1.0, 1.1, 1.0, 2.0, 1.0];
+    let dim = sites.len();
+    let halves = [
+        (vec![0, 1, 4, 5, 8, 9], vec![2, 3, 6, 7, 10, 11]),
+        (vec![0, 1, 2, 3, 10, 11], vec![4, 5, 6, 7, 8, 9]),
+    ];
+    let kinds = [
+        ("nice", Transformer::Additive),
+        ("realnvp", Transformer::Affine { scale_bound: 2.0 }),
+        ("spline", Transformer::Spline(SplineParams::new(6, 2.5))),
+    ];
+    for (name, kind) in kinds {
+        let mut layout = ParamLayout::new();
+        let mut flow = SequentialFlow::new(dim);
+        for i in 0..4 {
+            let (a, b) = &halves[i / 2];
+            let prefix = format!("{i}.coupling");
+            let c = Coupling::new(
+                &mut layout,
+                &prefix,
+                dim,
+                if i % 2 == 0 { b } else { a },
+                &[6],
+                Activation::Tanh,
+                kind,
+            )
+            .with_local(&mut layout, &prefix, &sites, 2, 2, &[5], Activation::Tanh);
+            flow.push(c);
+        }
+        let scale = if name == "spline" { 0.3 } else { 0.5 };
+        let params = noise(layout.len(), scale, 13);
+        assert_flow_ok(
+            &format!("{name} with a local conditioner"),
+            &flow,
+            &params,
+            1.0,
+        );
+    }
+}
+
 #[test]
 fn every_flow_type_passes_the_generic_flow_test() {
     let kinds = [

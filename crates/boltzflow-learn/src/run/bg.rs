@@ -267,12 +267,33 @@ impl BgRun {
         let mut bg = BoltzmannGenerator::with_periodic(
             dim,
             &periodic,
-            &self.cfg.flow,
+            &self.flow_spec(),
             self.cfg.prior.sigma,
             &mut rng,
         )?;
         bg.set_chunk_rows(self.cfg.train.chunk_rows);
         Ok(bg)
+    }
+
+    /// `[flow]`, with the particles' reference positions for `split = "neighbours"`: the
+    /// system's initial configuration, `[n_particles, spatial_dim]` with the spatial dimension
+    /// of its identical particles (the system's, not the run's refined sites, so that the
+    /// architecture does not depend on the data).
+    fn flow_spec(&self) -> crate::FlowSpec {
+        let spec = self.cfg.flow.clone();
+        if spec.split != crate::flow_spec::Split::Neighbours {
+            return spec;
+        }
+        let Some(ip) = self.system.identical_particles() else {
+            return spec; // validation names flow.split
+        };
+        let width = ip.sites.ncols().max(1);
+        let x = self.system.initial_configuration();
+        if !x.len().is_multiple_of(width) {
+            return spec;
+        }
+        let positions = Array2::from_shape_fn((x.len() / width, width), |(i, k)| x[i * width + k]);
+        spec.with_particles(positions)
     }
 
     /// The trained generator and the epoch its checkpoint was written after.

@@ -7,7 +7,7 @@
 use boltzflow_core::ChainRng;
 
 use super::spline::{SharedSpline, SplineParams, SplineRecords, spline_batch};
-use super::{Direction, FlowLayer, LayerCache};
+use super::{Direction, FlowLayer, LayerCache, LocalConditioner};
 use crate::Real;
 use crate::linear::Activation;
 use crate::mlp::Mlp;
@@ -49,6 +49,8 @@ pub struct Coupling {
     trans: Vec<usize>,
     mlp: Mlp,
     kind: Transformer,
+    /// A per-particle conditioner added to the MLP's output ([`Coupling::with_local`]).
+    local: Option<LocalConditioner>,
 }
 
 impl Coupling {
@@ -162,7 +164,46 @@ impl Coupling {
             trans,
             mlp,
             kind,
+            local: None,
         }
+    }
+
+    /// Adds a [`LocalConditioner`] (registered as `{prefix}.local.*`): each transformed
+    /// particle also gets transformer parameters from a network shared by all particles that
+    /// sees its `neighbours` nearest conditioning particles. `sites` `[n_particles · width]`
+    /// are the particles' reference positions.
+    ///
+    /// # Panics
+    /// If the coupling has periodic coordinates or splits a particle between its halves.
+    #[allow(clippy::too_many_arguments)]
+    #[must_use]
+    pub fn with_local(
+        mut self,
+        layout: &mut ParamLayout,
+        prefix: &str,
+        sites: &[f64],
+        width: usize,
+        neighbours: usize,
+        hidden: &[usize],
+        activation: Activation,
+    ) -> Self {
+        assert!(
+            !self.cond_periodic.iter().any(|p| *p),
+            "a local conditioner acts on Cartesian particles, not torsions"
+        );
+        self.local = Some(LocalConditioner::new(
+            layout,
+            prefix,
+            sites,
+            width,
+            &self.trans,
+            &self.cond,
+            neighbours,
+            hidden,
+            activation,
+            self.kind.n_params(),
+        ));
+        self
     }
 
     /// Conditioner input features per row: one per conditioning coordinate, two (sin, cos) per
@@ -174,6 +215,10 @@ impl Coupling {
     /// Multiply–adds per row of the conditioner.
     pub fn macs_per_row(&self) -> usize {
         self.mlp.macs_per_row()
+            + self
+                .local
+                .as_ref()
+                .map_or(0, LocalConditioner::macs_per_row)
     }
 
     fn gather_cond<T: Real>(&self, input: &[T], rows: usize, cond: &mut Vec<T>) {
@@ -207,6 +252,9 @@ impl<T: Real> FlowLayer<T> for Coupling {
 
     fn init(&self, params: &mut [T], rng: &mut ChainRng) {
         self.mlp.init(params, true, rng);
+        if let Some(l) = &self.local {
+            l.init(params, rng);
+        }
     }
 
     fn transform(
@@ -220,7 +268,14 @@ impl<T: Real> FlowLayer<T> for Coupling {
         cache: &mut LayerCache<T>,
     ) {
         self.gather_cond(input, rows, &mut cache.cond);
-        let h = self.mlp.forward(params, &cache.cond, rows, &mut cache.mlp);
+        let global = self.mlp.forward(params, &cache.cond, rows, &mut cache.mlp);
+        let h: &[T] = match &self.local {
+            Some(l) => {
+                l.forward(params, input, rows, self.dim, global, &mut cache.local);
+                &cache.local.h
+            }
+            None => global,
+        };
         output.copy_from_slice(input);
         let nt = self.trans.len();
         let fwd = dir == Direction::Forward;
@@ -323,7 +378,11 @@ impl<T: Real> FlowLayer<T> for Coupling {
         let fwd = dir == Direction::Forward;
         let mut gh = std::mem::take(&mut cache.grad_h);
         gh.resize(rows * nt * np, T::zero());
-        let h = cache.mlp.output();
+        let h = if self.local.is_some() {
+            &cache.local.h
+        } else {
+            cache.mlp.output()
+        };
         match self.kind {
             Transformer::Additive => {
                 for (g, ghr) in grad.chunks_exact(self.dim).zip(gh.chunks_exact_mut(nt)) {
@@ -393,6 +452,9 @@ impl<T: Real> FlowLayer<T> for Coupling {
                     }
                 }
             }
+        }
+        if let Some(l) = &self.local {
+            l.backward(params, grads, &gh, grad, rows, self.dim, &mut cache.local);
         }
         let mut gc = std::mem::take(&mut cache.grad_cond);
         let constant_input = self.cond.is_empty();

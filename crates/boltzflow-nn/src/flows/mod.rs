@@ -9,6 +9,7 @@
 mod autoregressive;
 mod coupling;
 mod elementwise;
+mod local;
 mod sequential;
 mod spline;
 mod whiten;
@@ -16,6 +17,7 @@ mod whiten;
 pub use autoregressive::AutoregressiveSpline;
 pub use coupling::{Coupling, Transformer};
 pub use elementwise::{ActNorm, Permutation};
+pub use local::{LocalCache, LocalConditioner};
 pub use sequential::{FlowWorkspace, Inverted, SequentialFlow};
 pub use spline::{
     MAX_BINS, SharedSpline, SplineParams, SplineRecords, rq_spline, rq_spline_backward,
@@ -64,6 +66,8 @@ pub struct LayerCache<T> {
     /// f64 per-element values the backward pass reuses (spline knots: see
     /// [`spline_batch`]).
     pub aux64: Vec<f64>,
+    /// The buffers of a coupling's [`LocalConditioner`].
+    pub local: LocalCache<T>,
 }
 
 /// One invertible layer acting on rows of width [`FlowLayer::dim`].
