@@ -178,6 +178,15 @@ fn double_well_generator_reweights_to_the_exact_free_energy_difference() {
     assert_eq!(get("ais_populations"), 16.0);
     assert_eq!(get("ais_resamplings"), 16.0 * 20.0, "{m:?}");
     assert!(get("ais_distinct_ancestors") < 16000.0, "{m:?}");
+    // Lineages count once: no more effective than distinct ancestors, and no more than the
+    // plain ESS of the final weights.
+    let lineage = get("ais_lineage_ess_fraction");
+    assert!(
+        lineage > 0.0
+            && lineage * 16000.0 <= get("ais_distinct_ancestors") + 1e-6
+            && lineage <= get("ais_ess_fraction") + 1e-12,
+        "{m:?}"
+    );
     let levels = std::fs::read_to_string(d.path().join("run/ais_levels.csv")).unwrap();
     assert!(levels.starts_with("level,beta,ess_fraction,log_w_range,acceptance,step,resampled\n"));
     assert!(
@@ -434,6 +443,14 @@ fn bad_configurations_name_the_field() {
         (
             "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_samples = 100\nais_resample = 0.5\nais_populations = 1\n",
             "evaluate.ais_populations",
+        ),
+        (
+            "[system]\nspec = \"double-well\"\n[flow]\nsplit = \"neighbours\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n",
+            "flow.split",
+        ),
+        (
+            "[system]\nspec = \"double-well\"\n[flow]\nlocal_hidden = [4]\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n",
+            "flow.local_hidden",
         ),
     ];
     for (cfg, needle) in cases {

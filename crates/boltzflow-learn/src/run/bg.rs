@@ -156,7 +156,7 @@ impl BgRun {
                 let _ = permutations.set(from_system);
             }
         }
-        Ok(Self {
+        let run = Self {
             dir,
             cfg,
             system,
@@ -164,7 +164,12 @@ impl BgRun {
             ic,
             layer,
             permutations,
-        })
+        };
+        if run.ic.is_none() {
+            // Before anything is written: the particle layout `split = "neighbours"` needs.
+            run.flow_spec().validate(run.system.dim())?;
+        }
+        Ok(run)
     }
 
     /// The permutation reduction of `[flow] reduce_permutations` (`None` without it).

@@ -494,6 +494,15 @@ impl BgRun {
                 "ais_distinct_ancestors".into(),
                 json!(a.distinct_ancestors()),
             );
+            // The conservative ESS of a resampling run: copies of one initial sample count
+            // once (their weights summed), per initial sample.
+            out.insert(
+                "ais_lineage_ess_fraction".into(),
+                json!(
+                    reweight::effective_lineages(&a.log_w, &a.ancestors, |_| true)
+                        / ev.ais_samples as f64
+                ),
+            );
         }
         out.insert(
             "ais_ess_fraction".into(),
