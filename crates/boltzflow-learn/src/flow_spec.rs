@@ -283,6 +283,10 @@ impl FlowSpec {
         }
         let transformer = self.transformer();
         let splits = self.coordinate_splits(dim, self.couplings.div_ceil(2));
+        let local_sites = match (self.local_hidden.is_empty(), &self.particles) {
+            (false, Some(p)) => Some((p.iter().copied().collect::<Vec<f64>>(), p.ncols())),
+            _ => None,
+        };
         let mut layout = ParamLayout::new();
         let mut flow = SequentialFlow::new(dim);
         for i in 0..self.couplings {
@@ -301,13 +305,12 @@ impl FlowSpec {
                 self.activation,
                 transformer,
             );
-            if let (false, Some(p)) = (self.local_hidden.is_empty(), &self.particles) {
-                let sites: Vec<f64> = p.iter().copied().collect();
+            if let Some((sites, width)) = &local_sites {
                 coupling = coupling.with_local(
                     &mut layout,
                     &prefix,
-                    &sites,
-                    p.ncols(),
+                    sites,
+                    *width,
                     self.local_neighbours,
                     &self.local_hidden,
                     self.activation,
@@ -535,18 +538,7 @@ mod tests {
         // The centre particle (4) is opposite its four nearest neighbours in the first split.
         let side = |k: usize| splits[0].1.contains(&(2 * k));
         assert!([1, 3, 5, 7].iter().all(|&k| side(k) != side(4)));
-        let mut rng = RandomStreams::new(1).stream("init");
-        let mut bg = BoltzmannGenerator::<f64>::new(18, &spec, 1.0, &mut rng).unwrap();
-        let mut r = RandomStreams::new(2).stream("noise");
-        for p in &mut bg.params {
-            let e: f64 = StandardNormal.sample(&mut r);
-            *p = 0.3 * e;
-        }
-        let (x, neg_log_q) = bg.sample(20, 1.0, 16, &mut r);
-        let log_q = bg.log_density(&x, 16);
-        for (a, b) in log_q.iter().zip(&neg_log_q) {
-            assert!((a + b).abs() < 1e-9, "{a} vs {}", -b);
-        }
+        assert_densities_consistent(&spec, 18, 20);
     }
 
     /// A randomly split flow is invertible with consistent densities: ln q of a generated
@@ -560,14 +552,20 @@ mod tests {
             actnorm: true,
             ..FlowSpec::default()
         };
+        assert_densities_consistent(&spec, 7, 50);
+    }
+
+    /// A generator of `spec` with random parameters: ln q of `n` generated samples (forward
+    /// pass) equals ln q evaluated at them (inverse pass).
+    fn assert_densities_consistent(spec: &FlowSpec, dim: usize, n: usize) {
         let mut rng = RandomStreams::new(1).stream("init");
-        let mut bg = BoltzmannGenerator::<f64>::new(7, &spec, 1.0, &mut rng).unwrap();
+        let mut bg = BoltzmannGenerator::<f64>::new(dim, spec, 1.0, &mut rng).unwrap();
         let mut r = RandomStreams::new(2).stream("noise");
         for p in &mut bg.params {
             let e: f64 = StandardNormal.sample(&mut r);
             *p = 0.3 * e;
         }
-        let (x, neg_log_q) = bg.sample(50, 1.0, 16, &mut r);
+        let (x, neg_log_q) = bg.sample(n, 1.0, 16, &mut r);
         let log_q = bg.log_density(&x, 16);
         for (a, b) in log_q.iter().zip(&neg_log_q) {
             assert!((a + b).abs() < 1e-9, "{a} vs {}", -b);

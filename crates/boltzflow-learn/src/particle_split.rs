@@ -52,7 +52,7 @@ pub fn neighbour_halves(positions: ArrayView2<f64>, pairs: usize) -> Vec<(Vec<us
         .collect();
     nearest.sort_by(f64::total_cmp);
     let r_nn = nearest[n / 2].max(f64::MIN_POSITIVE);
-    let closeness: Vec<Vec<f64>> = (0..n)
+    let mut weight: Vec<Vec<f64>> = (0..n)
         .map(|i| {
             (0..n)
                 .map(|j| {
@@ -65,7 +65,6 @@ pub fn neighbour_halves(positions: ArrayView2<f64>, pairs: usize) -> Vec<(Vec<us
                 .collect()
         })
         .collect();
-    let mut weight = closeness.clone();
     (0..pairs)
         .map(|pair| {
             let mut rng = RandomStreams::new(0).stream(&format!("flow.split.neighbours.{pair}"));

@@ -112,6 +112,15 @@ fn assert_flow_ok(name: &str, flow: &SequentialFlow<f64>, params: &[f64], input_
     );
 }
 
+/// The three coupling transformers, by name.
+fn transformers() -> [(&'static str, Transformer); 3] {
+    [
+        ("nice", Transformer::Additive),
+        ("realnvp", Transformer::Affine { scale_bound: 2.0 }),
+        ("spline", Transformer::Spline(SplineParams::new(6, 2.5))),
+    ]
+}
+
 /// Couplings over six particles in 2D whose transformed particles also get parameters from a
 /// shared local conditioner ([`Coupling::with_local`]), for every transformer: the generic
 /// flow test, with the gradients through the neighbours' coordinates.
@@ -123,11 +132,7 @@ fn couplings_with_a_local_conditioner_pass_the_generic_flow_test() {
         (vec![0, 1, 4, 5, 8, 9], vec![2, 3, 6, 7, 10, 11]),
         (vec![0, 1, 2, 3, 10, 11], vec![4, 5, 6, 7, 8, 9]),
     ];
-    let kinds = [
-        ("nice", Transformer::Additive),
-        ("realnvp", Transformer::Affine { scale_bound: 2.0 }),
-        ("spline", Transformer::Spline(SplineParams::new(6, 2.5))),
-    ];
+    let kinds = transformers();
     for (name, kind) in kinds {
         let mut layout = ParamLayout::new();
         let mut flow = SequentialFlow::new(dim);
@@ -159,11 +164,7 @@ fn couplings_with_a_local_conditioner_pass_the_generic_flow_test() {
 
 #[test]
 fn every_flow_type_passes_the_generic_flow_test() {
-    let kinds = [
-        ("nice", Transformer::Additive),
-        ("realnvp", Transformer::Affine { scale_bound: 2.0 }),
-        ("spline", Transformer::Spline(SplineParams::new(6, 2.5))),
-    ];
+    let kinds = transformers();
     for dim in [2, 3, 5] {
         for (name, kind) in kinds {
             for actnorm in [false, true] {

@@ -42,8 +42,10 @@ struct LocalParticle {
     first: usize,
     /// Row indices of the neighbours' coordinates, `[K · width]`.
     neighbours: Vec<usize>,
-    /// The constant features: neighbour offsets s_n − s_p `[K · width]`, then s_p `[width]`.
-    constants: Vec<f64>,
+    /// The network input with the constant features filled in (neighbour offsets s_n − s_p
+    /// after each neighbour's coordinates, s_p last) and the coordinates' slots at zero,
+    /// `[features]`.
+    template: Vec<f64>,
 }
 
 /// The shared per-particle conditioner of a [`super::Coupling`] (see the module docs).
@@ -119,18 +121,21 @@ impl LocalConditioner {
                 let mut near = cond_particles.clone();
                 near.sort_by(|&a, &b| dist2(a).total_cmp(&dist2(b)).then(a.cmp(&b)));
                 near.truncate(k);
-                let mut constants: Vec<f64> = near
+                let mut template: Vec<f64> = near
                     .iter()
-                    .flat_map(|&q| site(q).iter().zip(site(p)).map(|(a, b)| a - b))
+                    .flat_map(|&q| {
+                        let offsets = site(q).iter().zip(site(p)).map(|(a, b)| a - b);
+                        std::iter::repeat_n(0.0, width).chain(offsets)
+                    })
                     .collect();
-                constants.extend_from_slice(site(p));
+                template.extend_from_slice(site(p));
                 LocalParticle {
                     first: t * width,
                     neighbours: near
                         .iter()
                         .flat_map(|&q| q * width..(q + 1) * width)
                         .collect(),
-                    constants,
+                    template,
                 }
             })
             .collect();
@@ -185,14 +190,12 @@ impl LocalConditioner {
             .zip(cache.features.chunks_exact_mut(np * nf))
         {
             for (p, f) in self.particles.iter().zip(f_row.chunks_exact_mut(nf)) {
-                let k_w = p.neighbours.len();
+                for (v, &t) in f.iter_mut().zip(&p.template) {
+                    *v = T::of(t);
+                }
                 for (i, &src) in p.neighbours.iter().enumerate() {
                     let (slot, c) = (i / self.width, i % self.width);
                     f[2 * slot * self.width + c] = row[src];
-                    f[(2 * slot + 1) * self.width + c] = T::of(p.constants[i]);
-                }
-                for (c, &s) in p.constants[k_w..].iter().enumerate() {
-                    f[2 * k_w + c] = T::of(s);
                 }
             }
         }
