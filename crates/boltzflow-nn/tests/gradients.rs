@@ -112,6 +112,13 @@ fn assert_flow_ok(name: &str, flow: &SequentialFlow<f64>, params: &[f64], input_
     );
 }
 
+/// Random parameters for a flow of transformer `name`: a fresh flow is the identity, which
+/// would test little. Smaller for splines: large raw derivatives make the map nearly
+/// singular, where finite differences (not the analytic gradient) lose accuracy.
+fn random_params(name: &str, n: usize, seed: u64) -> Vec<f64> {
+    noise(n, if name == "spline" { 0.3 } else { 0.5 }, seed)
+}
+
 /// The three coupling transformers, by name.
 fn transformers() -> [(&'static str, Transformer); 3] {
     [
@@ -151,8 +158,7 @@ fn couplings_with_a_local_conditioner_pass_the_generic_flow_test() {
             .with_local(&mut layout, &prefix, &sites, 2, 2, &[5], Activation::Tanh);
             flow.push(c);
         }
-        let scale = if name == "spline" { 0.3 } else { 0.5 };
-        let params = noise(layout.len(), scale, 13);
+        let params = random_params(name, layout.len(), 13);
         assert_flow_ok(
             &format!("{name} with a local conditioner"),
             &flow,
@@ -169,11 +175,7 @@ fn every_flow_type_passes_the_generic_flow_test() {
         for (name, kind) in kinds {
             for actnorm in [false, true] {
                 let (flow, layout) = coupling_flow(dim, kind, actnorm);
-                // Random parameters: a fresh flow is the identity, which would test little.
-                // Smaller for splines: large raw derivatives make the map nearly singular, where
-                // finite differences (not the analytic gradient) lose accuracy.
-                let scale = if name == "spline" { 0.3 } else { 0.5 };
-                let params = noise(layout.len(), scale, 11);
+                let params = random_params(name, layout.len(), 11);
                 assert_flow_ok(
                     &format!("{name} d={dim} actnorm={actnorm}"),
                     &flow,
