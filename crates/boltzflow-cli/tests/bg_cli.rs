@@ -149,12 +149,14 @@ fn double_well_generator_reweights_to_the_exact_free_energy_difference() {
     assert!(flat_se < 0.8 * ais_se, "{flat_se} vs {ais_se}");
     assert!(get("ais_profile_rmse") < 0.3, "{m:?}");
     // With resampling after every level (`ais_resample = 1`, sequential Monte Carlo) in 16
-    // populations: still exact, with error bars over whole populations.
+    // populations, started from a pool of 64 000 generator samples: still exact, with error
+    // bars over whole populations.
     let cfg = std::fs::read_to_string(&cfg_path).unwrap();
     std::fs::write(
         &cfg_path,
         cfg.replace("[evaluate]\n", "[evaluate]\nais_resample = 1.0\n")
-            .replace("ais_populations = 10\n", "ais_populations = 16\n"),
+            .replace("ais_populations = 10\n", "ais_populations = 16\n")
+            .replace("ais_pool = 0\n", "ais_pool = 64000\n"),
     )
     .unwrap();
     let o = boltzflow(&["evaluate", "run"], d.path());
@@ -176,7 +178,11 @@ fn double_well_generator_reweights_to_the_exact_free_energy_difference() {
     );
     assert!(get("ais_profile_rmse") < 0.3, "{m:?}");
     assert_eq!(get("ais_populations"), 16.0);
-    assert_eq!(get("ais_resamplings"), 16.0 * 20.0, "{m:?}");
+    // The pool's start resamples every population once more, at β* in [0, 1).
+    assert_eq!(get("ais_resamplings"), 16.0 * 21.0, "{m:?}");
+    assert_eq!(get("ais_pool"), 64000.0);
+    let beta0 = get("ais_pool_beta");
+    assert!((0.0..1.0).contains(&beta0), "{m:?}");
     assert!(get("ais_distinct_ancestors") < 16000.0, "{m:?}");
     // Lineages count once: no more effective than distinct ancestors, and no more than the
     // plain ESS of the final weights.
@@ -443,6 +449,14 @@ fn bad_configurations_name_the_field() {
         (
             "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_samples = 100\nais_resample = 0.5\nais_populations = 1\n",
             "evaluate.ais_populations",
+        ),
+        (
+            "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_samples = 100\nais_pool = 1000\n",
+            "evaluate.ais_pool",
+        ),
+        (
+            "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_samples = 100\nais_resample = 0.5\nais_pool = 399\n",
+            "evaluate.ais_pool",
         ),
         (
             "[system]\nspec = \"double-well\"\n[flow]\nsplit = \"neighbours\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n",

@@ -425,6 +425,12 @@ pub struct EvaluateConfig {
     /// AIS with resampling: independent populations the samples are split into (each
     /// resampled within itself; at least 2, for the error bars).
     pub ais_populations: usize,
+    /// AIS with resampling: start from a pool of this many generator samples (0: from
+    /// `ais_samples` of them), at least 4 × `ais_samples`. Each population draws its members
+    /// from its share of the pool by importance resampling towards the level β* where the pool
+    /// still holds 4 effective samples per member, and the levels anneal from β* to 1
+    /// ([`crate::ais::Resampling::pool`]): generator samples are cheap next to moves.
+    pub ais_pool: usize,
 }
 
 /// `[evaluate] ais_kernel`.
@@ -463,6 +469,7 @@ impl Default for EvaluateConfig {
             ais_flatten: None,
             ais_resample: None,
             ais_populations: 10,
+            ais_pool: 0,
         }
     }
 }
@@ -748,6 +755,18 @@ impl BgConfig {
                     format!(
                         "resampling AIS needs between 2 and ais_samples = {} independent populations (the error bars resample whole populations), got {}",
                         ev.ais_samples, ev.ais_populations
+                    ),
+                ));
+            }
+        }
+        if ev.ais_pool > 0 {
+            let least = crate::ais::POOL_ESS_PER_SAMPLE * ev.ais_samples as f64;
+            if ev.ais_resample.is_none() || (ev.ais_pool as f64) < least {
+                return Err(Error::invalid(
+                    "evaluate.ais_pool",
+                    format!(
+                        "a pool start is part of resampling AIS: it needs ais_resample and at least {least} samples (4 × ais_samples), got {}; or remove ais_pool",
+                        ev.ais_pool
                     ),
                 ));
             }

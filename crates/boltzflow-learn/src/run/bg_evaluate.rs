@@ -172,11 +172,11 @@ impl BgEvaluation {
                     w,
                     "level,beta,ess_fraction,log_w_range,acceptance,step,resampled"
                 )?;
-                for (t, l) in self.ais_trace.iter().enumerate() {
+                for l in &self.ais_trace {
                     writeln!(
                         w,
                         "{},{},{},{},{},{},{}",
-                        t + 1,
+                        l.level,
                         l.beta,
                         l.ess_fraction,
                         l.log_w_range,
@@ -455,6 +455,7 @@ impl BgRun {
             resampling: ev.ais_resample.map(|threshold| ais::Resampling {
                 threshold,
                 populations: ev.ais_populations,
+                pool: ev.ais_pool,
             }),
         };
         let flattened = bias.map(|b| b.biased(energy));
@@ -490,6 +491,14 @@ impl BgRun {
             out.insert("ais_populations".into(), json!(a.populations));
             let resamplings: usize = a.trace.iter().map(|l| l.resampled).sum();
             out.insert("ais_resamplings".into(), json!(resamplings));
+            if ev.ais_pool > 0 {
+                // The pool's start: where along the path the levels began.
+                out.insert("ais_pool".into(), json!(ev.ais_pool));
+                out.insert(
+                    "ais_pool_beta".into(),
+                    json!(a.trace.first().map_or(f64::NAN, |l| l.beta)),
+                );
+            }
             out.insert(
                 "ais_distinct_ancestors".into(),
                 json!(a.distinct_ancestors()),
