@@ -451,6 +451,10 @@ fn bad_configurations_name_the_field() {
             "evaluate.ais_populations",
         ),
         (
+            "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_ml = 1.0\nself_samples = 100\nself_torsion_jumps = 5\n",
+            "self_torsion_jumps",
+        ),
+        (
             "[system]\nspec = \"double-well\"\n[[stage]]\nname = \"a\"\nepochs = 1\nw_kl = 1.0\n[evaluate]\nais_samples = 100\nais_pool = 1000\n",
             "evaluate.ais_pool",
         ),

@@ -274,24 +274,12 @@ fn population(g: usize, populations: usize, n: usize) -> std::ops::Range<usize> 
     g * n / populations..(g + 1) * n / populations
 }
 
-/// Systematic resampling: `k` indices into `w` (non-negative weights in any units, not all
-/// zero), each index i drawn ⌊k w_i/Σw⌋ or ⌈k w_i/Σw⌉ times, from k evenly spaced points with
-/// one random offset (the lowest-variance of the standard schemes; Douc, Cappé & Moulines,
-/// ISPA 2005).
+/// Systematic resampling of `k` indices in proportion to `w` (non-negative weights in any
+/// units, not all zero; [`crate::trainer::systematic_resample`]).
 fn systematic(w: &[f64], k: usize, rng: &mut ChainRng) -> Vec<usize> {
     let s1: f64 = w.iter().sum();
-    let u0: f64 = rng.random::<f64>() / k as f64;
-    let (mut cum, mut j) = (w[0] / s1, 0);
-    (0..k)
-        .map(|i| {
-            let u = u0 + i as f64 / k as f64;
-            while u > cum && j + 1 < w.len() {
-                j += 1;
-                cum += w[j] / s1;
-            }
-            j
-        })
-        .collect()
+    let normalised: Vec<f64> = w.iter().map(|v| v / s1).collect();
+    crate::trainer::systematic_resample(&normalised, k, rng)
 }
 
 /// The start of a pooled run ([`Resampling::pool`]): the members with their log-weights at

@@ -311,6 +311,13 @@ pub struct StageConfig {
         skip_serializing_if = "is_default_self_mcmc_step"
     )]
     pub self_mcmc_step: f64,
+    /// Torsion jumps after the MALA steps: this many Metropolis moves per own sample, each
+    /// redrawing one free torsion (a periodic flow coordinate, chosen at random) uniformly over
+    /// its period. A symmetric proposal, accepted with min(1, e^{−Δu}) at the target, so the
+    /// own samples cross torsion barriers that MALA's small steps never do and can show the
+    /// flow basins it has not found. Needs `self_samples` and an internal-coordinate flow.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub self_torsion_jumps: usize,
     /// Tilts J_ML towards the data the flow covers worst: each data row of a batch is weighted
     /// by w_i^γ, w_i = e^{−u(x_i)}/q(x_i), normalised over the batch (γ = `ml_tilt`). γ = 0 is
     /// maximum likelihood (the forward KL); γ = 1 is the gradient of the Rényi-2 divergence
@@ -635,6 +642,15 @@ impl BgConfig {
                     "moves the resampled own samples: set self_samples too",
                 ));
             }
+            if s.self_torsion_jumps > 0
+                && (s.self_samples == 0
+                    || self.flow.coordinates != crate::FlowCoordinates::Internal)
+            {
+                return Err(Error::invalid(
+                    f("self_torsion_jumps"),
+                    "redraws free torsions of the resampled own samples: set self_samples, in a flow with coordinates = \"internal\"",
+                ));
+            }
             if !(s.self_mcmc_step > 0.0 && s.self_mcmc_step.is_finite()) {
                 return Err(Error::invalid(
                     f("self_mcmc_step"),
@@ -818,7 +834,13 @@ impl BgConfig {
         } else {
             0
         };
-        (kl + s.self_samples + mcmc + t.ess_samples) as u64
+        // Torsion jumps: one energy per sample and jump (plus the start).
+        let jumps = if s.self_torsion_jumps > 0 {
+            s.self_samples * (s.self_torsion_jumps + 1)
+        } else {
+            0
+        };
+        (kl + s.self_samples + mcmc + jumps + t.ess_samples) as u64
     }
 
     /// The stage of global epoch `e` and the epoch index within it.

@@ -52,7 +52,7 @@ impl Energy for Reduced<'_> {
 /// Systematic resampling: `n` indices drawn in proportion to `w` (normalised, ≥ 0) with one
 /// uniform, each index i appearing ⌊n·wᵢ⌋ or ⌈n·wᵢ⌉ times (Kitagawa, J. Comput. Graph. Stat.
 /// 5, 1 (1996)): unbiased, with less variance than multinomial draws.
-fn systematic_resample(w: &[f64], n: usize, rng: &mut ChainRng) -> Vec<usize> {
+pub(crate) fn systematic_resample(w: &[f64], n: usize, rng: &mut ChainRng) -> Vec<usize> {
     let u0: f64 = rng.random::<f64>();
     let mut out = Vec::with_capacity(n);
     let mut cum = 0.0;
@@ -66,6 +66,52 @@ fn systematic_resample(w: &[f64], n: usize, rng: &mut ChainRng) -> Vec<usize> {
         out.push(i);
     }
     out
+}
+
+/// `moves` Metropolis moves of every row of `x` at exp(−target): each redraws one periodic
+/// coordinate (chosen at random) uniformly over its period, a symmetric proposal, so it is
+/// accepted with min(1, e^{−Δu}); a NaN energy rejects. Returns the acceptance.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] when no coordinate is periodic; the energy's errors.
+pub(crate) fn torsion_jumps(
+    x: &mut Array2<f64>,
+    target: &dyn Energy,
+    periods: &[Option<[f64; 2]>],
+    moves: usize,
+    rng: &mut ChainRng,
+) -> Result<f64> {
+    let periodic: Vec<(usize, [f64; 2])> = periods
+        .iter()
+        .enumerate()
+        .filter_map(|(k, p)| p.map(|p| (k, p)))
+        .collect();
+    if periodic.is_empty() {
+        return Err(Error::invalid(
+            "self_torsion_jumps",
+            "the flow has no periodic coordinate (free torsion) to redraw",
+        ));
+    }
+    let mut u = target.energy(x.view())?;
+    let mut accepted = 0usize;
+    for _ in 0..moves {
+        let mut proposal = x.clone();
+        for mut row in proposal.rows_mut() {
+            let (k, [lo, hi]) = periodic[rng.random_range(0..periodic.len())];
+            row[k] = lo + (hi - lo) * rng.random::<f64>();
+        }
+        let u_new = target.energy(proposal.view())?;
+        for (i, (un, uo)) in u_new.iter().zip(u.iter_mut()).enumerate() {
+            let log_a = -(un - *uo);
+            // NaN (including ∞ − ∞) rejects.
+            if log_a >= 0.0 || rng.random::<f64>().ln() < log_a {
+                x.row_mut(i).assign(&proposal.row(i));
+                *uo = *un;
+                accepted += 1;
+            }
+        }
+    }
+    Ok(accepted as f64 / (moves * x.nrows()).max(1) as f64)
 }
 
 /// Training and validation rows, f32, row-major.
@@ -89,8 +135,9 @@ impl TrainData {
     }
 
     /// Replaces the training rows with `n` samples of the flow importance-weighted to
-    /// exp(−target) and resampled in proportion to their weights (the annealing step of TA-BG);
-    /// returns the weights' ESS fraction.
+    /// exp(−target) and resampled in proportion to their weights (the annealing step of TA-BG),
+    /// then moved (MALA, torsion jumps) as the stage says; returns the weights' ESS fraction and
+    /// the torsion jumps' acceptance (NaN without them).
     ///
     /// # Errors
     /// [`Error::NonFinite`] naming the epoch for a NaN energy (+∞ is weight 0); the weights'
@@ -102,7 +149,7 @@ impl TrainData {
         stage: &crate::config::StageConfig,
         epoch: usize,
         rng: &mut ChainRng,
-    ) -> Result<f64> {
+    ) -> Result<(f64, f64)> {
         let n = stage.self_samples;
         let (x, neg_log_q) = bg.sample(n, 1.0, 4096, rng);
         let u = target.energy(x.view())?;
@@ -140,9 +187,20 @@ impl TrainData {
             )?;
             picked = state.positions;
         }
+        let mut jump_acceptance = f64::NAN;
+        if stage.self_torsion_jumps > 0 {
+            jump_acceptance = torsion_jumps(
+                &mut picked,
+                target,
+                &bg.periods(),
+                stage.self_torsion_jumps,
+                rng,
+            )
+            .map_err(|err| err.context(format!("the own samples of epoch {}", epoch + 1)))?;
+        }
         self.train.clear();
         self.train.extend(picked.iter().map(|&v| v as f32));
-        Ok(ess_fraction(&log_w).unwrap_or(f64::NAN))
+        Ok((ess_fraction(&log_w).unwrap_or(f64::NAN), jump_acceptance))
     }
 
     /// Shuffles `x` with the run's `data.split` stream and holds out `validation_fraction` of
@@ -259,6 +317,8 @@ pub struct EpochRecord {
     /// ESS fraction of the epoch's own samples reweighted to the stage's target temperature
     /// (NaN for stages without `self_samples`).
     pub self_ess_fraction: f64,
+    /// Acceptance of the epoch's torsion jumps (`self_torsion_jumps`; NaN without them).
+    pub jump_acceptance: f64,
     /// Energy evaluations since the start of training, this epoch's included (KL batches,
     /// reweighted samples, the ESS monitor).
     pub energy_evaluations: u64,
@@ -283,6 +343,7 @@ impl boltzflow_io::run_dir::MetricsRow for EpochRecord {
             ("ess_fraction", self.ess_fraction.to_string()),
             ("rc", self.rc.to_string()),
             ("self_ess_fraction", self.self_ess_fraction.to_string()),
+            ("jump_acceptance", self.jump_acceptance.to_string()),
             ("energy_evaluations", self.energy_evaluations.to_string()),
             ("seconds", format!("{:.3}", self.seconds)),
         ]
@@ -410,12 +471,12 @@ pub fn train(
             inner: energy,
             beta: 1.0 / stage.target_temperature,
         };
-        let (ml_data, self_ess) = if stage.self_samples > 0 {
+        let (ml_data, self_ess, jump_acceptance) = if stage.self_samples > 0 {
             let mut r = streams.stream(&format!("train.self_samples.{e}"));
-            let ess = own.resample_from(bg, &target, stage, e, &mut r)?;
-            (Some(&own), ess)
+            let (ess, jumps) = own.resample_from(bg, &target, stage, e, &mut r)?;
+            (Some(&own), ess, jumps)
         } else {
-            (data, f64::NAN)
+            (data, f64::NAN, f64::NAN)
         };
         let lr = stage.lr * stage.lr_decay.powi(j as i32);
         let adam_cfg = AdamConfig {
@@ -559,6 +620,7 @@ pub fn train(
             val_nll,
             ess_fraction: ess,
             self_ess_fraction: self_ess,
+            jump_acceptance,
             energy_evaluations: evaluations,
             seconds: t0.elapsed().as_secs_f64(),
         };
@@ -589,6 +651,67 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// u(θ, y) = −2 cos 2θ − ½ cos θ + y²/2 with θ periodic on [−π, π): wells at θ = 0 and π
+    /// behind barriers of ~4 kT, which small moves do not cross.
+    struct TwoWellRing;
+
+    impl Energy for TwoWellRing {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn energy_into(&self, x: ArrayView2<f64>, mut out: ArrayViewMut1<f64>) -> Result<()> {
+            for (o, r) in out.iter_mut().zip(x.rows()) {
+                *o = -2.0 * (2.0 * r[0]).cos() - 0.5 * r[0].cos() + 0.5 * r[1] * r[1];
+            }
+            Ok(())
+        }
+        fn energy_and_forces_into(
+            &self,
+            _: ArrayView2<f64>,
+            _: ArrayViewMut1<f64>,
+            _: ArrayViewMut2<f64>,
+        ) -> Result<()> {
+            unreachable!("torsion jumps need no forces")
+        }
+    }
+
+    /// Started all in the θ = 0 well, torsion jumps reach the exact share of the θ = π one
+    /// (quadrature), leave the other coordinate alone, and are refused without a periodic
+    /// coordinate.
+    #[test]
+    fn torsion_jumps_cross_the_barrier_to_the_exact_populations() {
+        let pi = std::f64::consts::PI;
+        let n = 20_000;
+        let mut x = Array2::from_shape_fn(
+            (n, 2),
+            |(i, k)| if k == 0 { 0.0 } else { (i % 7) as f64 * 0.1 },
+        );
+        let y0 = x.column(1).to_owned();
+        let periods = [Some([-pi, pi]), None];
+        let mut rng = RandomStreams::new(3).stream("jumps");
+        let acc = torsion_jumps(&mut x, &TwoWellRing, &periods, 20, &mut rng).unwrap();
+        assert!(acc > 0.05 && acc < 0.9, "acceptance {acc}");
+        assert_eq!(x.column(1), y0);
+        assert!(x.column(0).iter().all(|t| (-pi..pi).contains(t)));
+        // Exact share of |θ| > π/2 by the midpoint rule.
+        let m = 100_000;
+        let (mut far, mut all) = (0.0, 0.0);
+        for k in 0..m {
+            let t = -pi + (k as f64 + 0.5) * 2.0 * pi / m as f64;
+            let p = (2.0 * (2.0 * t).cos() + 0.5 * t.cos()).exp();
+            all += p;
+            if t.abs() > 0.5 * pi {
+                far += p;
+            }
+        }
+        let exact = far / all;
+        let got = x.column(0).iter().filter(|t| t.abs() > 0.5 * pi).count() as f64 / n as f64;
+        // 20 jumps from one well: the share relaxes as (1 − rate)^20; 0.01 is ~5 binomial s.d.
+        assert!((got - exact).abs() < 0.01, "{got} vs exact {exact}");
+        let flat = [None, None];
+        assert!(torsion_jumps(&mut x, &TwoWellRing, &flat, 1, &mut rng).is_err());
     }
 
     /// Frame-major chain output (row = frame·chains + chain, value = chain id): whole chains

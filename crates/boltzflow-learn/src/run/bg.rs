@@ -686,6 +686,11 @@ impl EpochObserver for Recorder<'_> {
         } else {
             format!("  own-sample ess {:.3}", rec.self_ess_fraction)
         };
+        let own = if rec.jump_acceptance.is_nan() {
+            own
+        } else {
+            format!("{own}  jumps accepted {:.3}", rec.jump_acceptance)
+        };
         let line = format!(
             "epoch {:>4} [{}] lr {:.1e}  nll {:>9.4}  kl {:>9.4}  energy (median) {:>9.4}  val_nll {:>9.4}  ess {:>6.3}{own}  energy evaluations {:.3e}  ({:.1} s)",
             rec.epoch,
