@@ -668,6 +668,18 @@ mod tests {
         BoltzmannGenerator::new(dim, &FlowSpec::default(), 1.0, &mut rng).unwrap()
     }
 
+    /// The weighted samples of `gaussian2d` (N((−3, −3), I), normalised): ln Z within `tol_ln_z`
+    /// of 0 and the mean of each coordinate within `tol_mean` of −3.
+    fn assert_gaussian2d(s: &AisSamples, tol_ln_z: f64, tol_mean: f64) {
+        let lz = ln_z(&s.log_w);
+        assert!(lz.abs() < tol_ln_z, "ln Z = {lz}");
+        let w = crate::reweight::normalised_weights(&s.log_w).unwrap();
+        for c in 0..2 {
+            let mean: f64 = w.iter().zip(s.x.column(c)).map(|(w, x)| w * x).sum();
+            assert!((mean + 3.0).abs() < tol_mean, "coordinate {c}: mean {mean}");
+        }
+    }
+
     /// ln Z from AIS weights: ln mean w (the prior is normalised).
     fn ln_z(log_w: &[f64]) -> f64 {
         let m = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -753,13 +765,7 @@ mod tests {
             ess_ais > 20.0 * ess_plain,
             "AIS {ess_ais} vs plain {ess_plain}"
         );
-        let lz = ln_z(&annealed.log_w);
-        assert!(lz.abs() < 0.05, "ln Z = {lz}");
-        let w = crate::reweight::normalised_weights(&annealed.log_w).unwrap();
-        for c in 0..2 {
-            let mean: f64 = w.iter().zip(annealed.x.column(c)).map(|(w, x)| w * x).sum();
-            assert!((mean + 3.0).abs() < 0.05, "coordinate {c}: mean {mean}");
-        }
+        assert_gaussian2d(&annealed, 0.05, 0.05);
         assert_eq!(annealed.energy_evaluations, (n * (1 + 300)) as u64);
         assert!(annealed.acceptance > 0.1 && annealed.acceptance < 0.6);
         // The trace: one entry per level, β rising to 1, the last ESS the final weights'; the
@@ -841,13 +847,7 @@ mod tests {
         .unwrap();
         let ess = ess_fraction(&s.log_w).unwrap();
         assert!(ess > 0.3, "HMC-AIS ESS {ess}");
-        let lz = ln_z(&s.log_w);
-        assert!(lz.abs() < 0.05, "ln Z = {lz}");
-        let w = crate::reweight::normalised_weights(&s.log_w).unwrap();
-        for c in 0..2 {
-            let mean: f64 = w.iter().zip(s.x.column(c)).map(|(w, x)| w * x).sum();
-            assert!((mean + 3.0).abs() < 0.06, "coordinate {c}: mean {mean}");
-        }
+        assert_gaussian2d(&s, 0.05, 0.06);
         assert_eq!(s.energy_evaluations, (n * (1 + 50 * 5)) as u64);
         assert!(s.acceptance > 0.4, "acceptance {}", s.acceptance);
     }
@@ -945,13 +945,7 @@ mod tests {
             &mut RandomStreams::new(2).stream("smc"),
         )
         .unwrap();
-        let lz = ln_z(&smc.log_w);
-        assert!(lz.abs() < 0.05, "ln Z = {lz}");
-        let w = crate::reweight::normalised_weights(&smc.log_w).unwrap();
-        for c in 0..2 {
-            let mean: f64 = w.iter().zip(smc.x.column(c)).map(|(w, x)| w * x).sum();
-            assert!((mean + 3.0).abs() < 0.05, "coordinate {c}: mean {mean}");
-        }
+        assert_gaussian2d(&smc, 0.05, 0.05);
         // Populations were resampled, copies share ancestors, and ancestors stay inside their
         // population.
         let resampled: usize = smc.trace.iter().map(|l| l.resampled).sum();
@@ -1025,13 +1019,7 @@ mod tests {
         .unwrap();
         // Within 3 s.d. of the run-to-run spread (over 12 seeds: ln Z −0.002 ± 0.034, the
         // mean −3.001 ± 0.019; without the pool −0.000 ± 0.027 and −2.995 ± 0.020).
-        let lz = ln_z(&s.log_w);
-        assert!(lz.abs() < 0.1, "ln Z = {lz}");
-        let w = crate::reweight::normalised_weights(&s.log_w).unwrap();
-        for c in 0..2 {
-            let mean: f64 = w.iter().zip(s.x.column(c)).map(|(w, x)| w * x).sum();
-            assert!((mean + 3.0).abs() < 0.06, "coordinate {c}: mean {mean}");
-        }
+        assert_gaussian2d(&s, 0.1, 0.06);
         // The pool's entry comes first: β* strictly inside (0, 1), where the pool's ESS is 4 n
         // (the bisection's end), every population filled; then the levels rise to 1.
         let start = s.trace[0];
