@@ -324,10 +324,6 @@ fn pool_start(
             .map(|&l| if l.is_finite() { b * l } else { l })
             .collect()
     };
-    let weights = |lw: &[f64]| -> Vec<f64> {
-        let top = lw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        lw.iter().map(|l| (l - top).exp()).collect()
-    };
     if !ell.iter().any(|l| l.is_finite()) {
         return Err(Error::NonFinite {
             what: "energy".into(),
@@ -336,7 +332,7 @@ fn pool_start(
         });
     }
     let target = POOL_ESS_PER_SAMPLE * n as f64;
-    let ess = |b: f64| crate::reweight::kish(weights(&tempered(b)).into_iter());
+    let ess = |b: f64| crate::reweight::effective_count(&tempered(b), |_| true);
     let beta = if ess(1.0) >= target {
         1.0
     } else {
@@ -365,7 +361,7 @@ fn pool_start(
             log_w.extend(std::iter::repeat_n(f64::NEG_INFINITY, k));
             continue;
         }
-        let w = weights(sub_lw);
+        let w: Vec<f64> = sub_lw.iter().map(|l| (l - top).exp()).collect();
         let ln_z = top + (w.iter().sum::<f64>() / w.len() as f64).ln();
         chosen.extend(systematic(&w, k, rng).into_iter().map(|j| sub.start + j));
         log_w.extend(std::iter::repeat_n(ln_z, k));
